@@ -282,7 +282,8 @@ def _parse_item(name: Any, spec: Any, defaults: dict[str, Any], source: str) -> 
         raise EconomyError(f"{where}: must be a mapping")
     unknown = set(spec) - _ITEM_KEYS
     if unknown:
-        raise EconomyError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_ITEM_KEYS)}")
+        raise EconomyError(f"{where}: unknown key(s) {sorted(unknown)}; "
+                           f"allowed: {sorted(_ITEM_KEYS)}")
     inputs_raw = spec.get("inputs") or {}
     if isinstance(inputs_raw, list):  # shorthand: [a, b] means one unit of each
         inputs_raw = dict.fromkeys(inputs_raw, 1)

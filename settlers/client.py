@@ -1,0 +1,225 @@
+"""Client for producer services, over HTTP (aiohttp) or gRPC (grpc.aio).
+
+The order app and every producer (to fetch its inputs) talk to services through
+this module only, so both protocols behave the same to their callers::
+
+    async with open_client("127.0.0.1:9000", "grpc") as client:
+        result = await client.produce("bread", count=1, size=4096)
+        print(result.payload_bytes, [hop.pod for hop in result.trace])
+
+One client holds one connection pool (HTTP) or one channel (gRPC) to one target,
+reused across calls. Every failure is an :class:`OrderError` whose ``kind`` is one
+of ``invalid`` (the service refused the order), ``upstream`` (one of its inputs
+failed; the message names it), ``timeout`` or ``connect``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self
+
+import aiohttp
+import grpc
+
+from settlers import wire
+from settlers.proto import settlers_pb2, settlers_pb2_grpc
+from settlers.trace import Hop, decode_trace
+
+__all__ = ["OrderError", "ProduceResult", "ProducerClient", "open_client"]
+
+ErrorKind = Literal["invalid", "upstream", "timeout", "connect"]
+
+
+@dataclass
+class ProduceResult:
+    item: str
+    count: int
+    size: int
+    payload_bytes: int
+    trace: list[Hop]
+    latency_s: float
+
+
+class OrderError(Exception):
+    """An order failed; ``kind`` says how, ``str(err)`` says what happened where."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, target: str = "") -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.target = target
+
+
+class ProducerClient(Protocol):
+    async def produce(self, item: str, count: int = 1, size: int = 16, *, caller: str = "",
+                      timeout: float | None = None) -> ProduceResult: ...
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> ProducerClient: ...
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None: ...
+
+
+def open_client(target: str, protocol: Literal["http", "grpc"], *,
+                timeout: float = 30.0) -> ProducerClient:
+    """A client for the service at ``target`` ("host:port"); ``timeout`` is per call."""
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"target must be 'host:port', got {target!r}")
+    if protocol == "http":
+        return _HttpClient(target, timeout)
+    if protocol == "grpc":
+        return _GrpcClient(target, timeout)
+    raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
+
+
+class _BaseClient:
+    def __init__(self, target: str, timeout: float) -> None:
+        self.target = target
+        self.timeout = timeout
+
+    async def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    def _error(self, kind: ErrorKind, message: str) -> OrderError:
+        return OrderError(kind, f"{self.target}: {message}", target=self.target)
+
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
+# A trace header grows with the supply chain (about 40 bytes a hop); aiohttp's default
+# 8 KiB field limit would cut off the deepest economies.
+_MAX_HEADER = 1 << 20
+
+
+class _HttpClient(_BaseClient):
+    def __init__(self, target: str, timeout: float) -> None:
+        super().__init__(target, timeout)
+        self._url = f"http://{target}{wire.PRODUCE_PATH}"
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        # Created lazily: an aiohttp session belongs to the loop that first uses it.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=10),
+                max_line_size=_MAX_HEADER,
+                max_field_size=_MAX_HEADER,
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def produce(self, item: str, count: int = 1, size: int = 16, *, caller: str = "",
+                      timeout: float | None = None) -> ProduceResult:
+        body = json.dumps({"item": item, "count": count, "size": size, "caller": caller})
+        limit = aiohttp.ClientTimeout(total=self.timeout if timeout is None else timeout)
+        session = self._get_session()
+        start = time.perf_counter()
+        # One retry when a pooled keep-alive connection turns out to be dead (the
+        # service restarted since): the request never reached it, so it is safe.
+        for attempt in (0, 1):
+            try:
+                async with session.post(self._url, data=body, headers=_JSON_HEADERS,
+                                        timeout=limit) as resp:
+                    payload = await resp.read()
+                    status = resp.status
+                    trace_text = resp.headers.get(wire.TRACE_HEADER)
+                break
+            except aiohttp.ServerDisconnectedError as exc:
+                if attempt == 0:
+                    continue
+                raise self._error("connect", f"connection lost: {exc}") from None
+            except TimeoutError:
+                raise self._error("timeout", f"no answer within {limit.total:g} s") from None
+            except aiohttp.ClientConnectorError as exc:
+                raise self._error("connect", f"cannot connect: {exc.os_error}") from None
+            except aiohttp.ClientError as exc:
+                raise self._error("connect", f"{type(exc).__name__}: {exc}") from None
+        latency = time.perf_counter() - start
+        if status != 200:
+            raise self._status_error(status, payload)
+        trace = decode_trace(trace_text) if trace_text else []
+        return ProduceResult(item=trace[0].item if trace else item, count=count, size=size,
+                             payload_bytes=len(payload), trace=trace, latency_s=latency)
+
+    def _status_error(self, status: int, body: bytes) -> OrderError:
+        try:
+            message = str(json.loads(body)["error"])
+        except (ValueError, KeyError, TypeError):
+            message = body[:200].decode("utf-8", "replace") or "(empty body)"
+        kind: ErrorKind = _HTTP_KINDS.get(status, "upstream")
+        return self._error(kind, f"HTTP {status}: {message}")
+
+
+_HTTP_KINDS: dict[int, ErrorKind] = {400: "invalid", 504: "timeout"}
+_GRPC_KINDS: dict[grpc.StatusCode, ErrorKind] = {
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
+}
+
+
+class _GrpcClient(_BaseClient):
+    def __init__(self, target: str, timeout: float) -> None:
+        super().__init__(target, timeout)
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: Any = None
+
+    def _get_stub(self) -> Any:
+        if self._stub is None:
+            self._channel = grpc.aio.insecure_channel(
+                self.target, options=wire.grpc_channel_options())
+            self._stub = settlers_pb2_grpc.ProducerStub(self._channel)  # type: ignore[no-untyped-call]
+        return self._stub
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+            self._stub = None
+
+    async def produce(self, item: str, count: int = 1, size: int = 16, *, caller: str = "",
+                      timeout: float | None = None) -> ProduceResult:
+        if count < 0 or size < 0:  # protobuf's unsigned fields would refuse them obscurely
+            raise self._error("invalid", f"count and size must be >= 0 (got {count}, {size})")
+        request = settlers_pb2.ProduceRequest(item=item, count=count, size=size, caller=caller)
+        limit = self.timeout if timeout is None else timeout
+        stub = self._get_stub()
+        start = time.perf_counter()
+        try:
+            resp = await stub.Produce(request, timeout=limit)
+        except grpc.aio.AioRpcError as exc:
+            raise self._rpc_error(exc, limit) from None
+        except asyncio.CancelledError:
+            raise
+        latency = time.perf_counter() - start
+        trace = [Hop(h.item, h.pod, h.caller, h.bytes, h.elapsed_ms) for h in resp.trace]
+        return ProduceResult(item=resp.item or item, count=count, size=size,
+                             payload_bytes=len(resp.payload), trace=trace, latency_s=latency)
+
+    def _rpc_error(self, exc: grpc.aio.AioRpcError, limit: float) -> OrderError:
+        code = exc.code()
+        details = exc.details() or ""
+        sent_kind = dict(exc.trailing_metadata() or ()).get(wire.ERROR_KIND_KEY)
+        if sent_kind in wire.ERROR_KINDS:
+            return self._error(sent_kind, f"{code.name}: {details}")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return self._error("timeout", f"no answer within {limit:g} s")
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return self._error("connect", f"cannot connect: {details}")
+        return self._error(_GRPC_KINDS.get(code, "upstream"), f"{code.name}: {details}")

@@ -1,0 +1,1 @@
+"""Generated protobuf / gRPC code for settlers.v1 (regenerate with tools/gen-proto)."""

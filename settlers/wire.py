@@ -1,0 +1,52 @@
+"""Constants of the wire protocol shared by the services and the client.
+
+Kept in one place so that the server and the client can never disagree about a
+header name, a path or a limit.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "ERROR_KINDS",
+    "ERROR_KIND_KEY",
+    "MAX_COUNT",
+    "PRODUCE_PATH",
+    "TRACE_HEADER",
+    "grpc_channel_options",
+    "grpc_server_options",
+]
+
+PRODUCE_PATH = "/produce"
+TRACE_HEADER = "X-Settlers-Trace"
+# gRPC trailing-metadata key saying which kind of failure a non-OK status is, so a
+# client can tell "the server said an input is unavailable" from "cannot connect".
+ERROR_KIND_KEY = "settlers-error-kind"
+ERROR_KINDS = ("invalid", "upstream", "timeout", "connect")
+
+MAX_COUNT = 10_000
+DEFAULT_MAX_SIZE = 16 * 2**20
+# Room for the trace and protobuf framing on top of the payload in one gRPC message.
+_GRPC_HEADROOM = 4 * 2**20
+
+# Reconnect quickly after an input restarts (gRPC's default backoff starts at 1 s and
+# grows to 120 s, which would turn a short outage into minutes of UNAVAILABLE).
+_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+def grpc_server_options(max_size: int) -> list[tuple[str, int]]:
+    limit = max_size + _GRPC_HEADROOM
+    return [
+        ("grpc.max_send_message_length", limit),
+        ("grpc.max_receive_message_length", 64 * 2**10),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+def grpc_channel_options() -> list[tuple[str, int]]:
+    # -1: the client accepts whatever the server is willing to send; the server caps it.
+    return [("grpc.max_receive_message_length", -1), *_RECONNECT]
