@@ -1,0 +1,392 @@
+"""A real Kubernetes control plane with fake (kwok) nodes, run by `kwokctl --runtime binary`.
+
+Every process (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+kwok-controller) is a local binary from `tools/k8s/build`: we pass each binary path
+explicitly so kwokctl never downloads anything. kwokctl keeps a cluster's state (pid
+files, logs, kubeconfig, certificates) under ``<workdir>/clusters/<name>``; a distinct
+workdir or name per cluster keeps parallel clusters apart.
+
+Example::
+
+    with KwokCluster.start(nodes=5, cpu="4", memory="8Gi") as cluster:
+        core = kubernetes.client.CoreV1Api(cluster.api_client())
+        print([n.metadata.name for n in core.list_node().items])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from harness.backends.kwok.binaries import K8sBinaries, binaries
+from harness.backends.kwok.nodes import NodeSpec, node_manifest, node_names
+
+__all__ = ["KwokCluster", "KwokError", "default_workdir"]
+
+
+class KwokError(RuntimeError):
+    """kwokctl or the control plane failed; the message says which step and why."""
+
+
+def default_workdir() -> Path:
+    """Where clusters started without an explicit workdir keep their state."""
+    env = os.environ.get("SETTLERS_KWOK_WORKDIR")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "settlers-testbed" / "kwok"
+
+
+def _kwokctl_env(bins: K8sBinaries, workdir: Path, extra: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "KWOK_WORKDIR": str(workdir),
+            "KWOK_RUNTIME": "binary",
+            # kubectl is only used by `kwokctl kubectl`, but its default is a URL at
+            # dl.k8s.io, which kwokctl would try to fetch: point it at ours.
+            "KWOK_KUBECTL_BINARY": str(bins.kubectl),
+            "KWOK_KUBE_APISERVER_BINARY": str(bins.kube_apiserver),
+            "KWOK_KUBE_CONTROLLER_MANAGER_BINARY": str(bins.kube_controller_manager),
+            "KWOK_KUBE_SCHEDULER_BINARY": str(bins.kube_scheduler),
+            "KWOK_CONTROLLER_BINARY": str(bins.kwok),
+            "KWOK_ETCD_BINARY": str(bins.etcd),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def create_args(bins: K8sBinaries, name: str, *, scheduler_config: Path | None = None) -> list[str]:
+    """The `kwokctl create cluster` command line (every binary local, no kubeconfig edit)."""
+    args = [
+        str(bins.kwokctl),
+        "create",
+        "cluster",
+        "--name",
+        name,
+        "--runtime",
+        "binary",
+        "--kube-apiserver-binary",
+        str(bins.kube_apiserver),
+        "--kube-controller-manager-binary",
+        str(bins.kube_controller_manager),
+        "--kube-scheduler-binary",
+        str(bins.kube_scheduler),
+        "--kwok-controller-binary",
+        str(bins.kwok),
+        "--etcd-binary",
+        str(bins.etcd),
+        # An empty --kubeconfig keeps kwokctl from adding a context to ~/.kube/config;
+        # we use the cluster's own kubeconfig.yaml instead.
+        "--kubeconfig",
+        "",
+        "--wait",
+        "0s",
+    ]
+    if scheduler_config is not None:
+        args += ["--kube-scheduler-config", str(Path(scheduler_config).resolve())]
+    return args
+
+
+class KwokCluster:
+    """A running (or attachable) kwokctl cluster named `name` under `workdir`.
+
+    Use `KwokCluster.start(...)` to create one, `KwokCluster.attach(name)` to reach one
+    started by another process (e.g. `harness cluster up`), and `stop()` (or a `with`
+    block) to delete it and every process it started.
+    """
+
+    def __init__(self, name: str, workdir: Path | None = None, bins: K8sBinaries | None = None):
+        self.name = name
+        self.workdir = (workdir or default_workdir()).resolve()
+        self.bins = bins or binaries()
+        self.node_names: list[str] = []
+        self._api_client: Any = None
+        self._on_stop: list[Callable[[], None]] = []
+
+    # ----- paths and identity -------------------------------------------------------
+    @property
+    def cluster_dir(self) -> Path:
+        return self.workdir / "clusters" / self.name
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The cluster's own kubeconfig (admin credentials, https on 127.0.0.1)."""
+        return self.cluster_dir / "kubeconfig.yaml"
+
+    @property
+    def context(self) -> str:
+        """The context name inside `kubeconfig`."""
+        doc = yaml.safe_load(self.kubeconfig.read_text())
+        return str(doc.get("current-context") or f"kwok-{self.name}")
+
+    @property
+    def server(self) -> str:
+        """The kube-apiserver URL (``https://127.0.0.1:PORT``)."""
+        doc = yaml.safe_load(self.kubeconfig.read_text())
+        return str(doc["clusters"][0]["cluster"]["server"])
+
+    def exists(self) -> bool:
+        return self.cluster_dir.is_dir()
+
+    # ----- lifecycle ----------------------------------------------------------------
+    @classmethod
+    def start(
+        cls,
+        name: str | None = None,
+        nodes: int = 5,
+        *,
+        cpu: str = "4",
+        memory: str = "8Gi",
+        pods: int = 110,
+        labels: Mapping[str, str] | None = None,
+        zones: Sequence[str] = (),
+        scheduler_config: Path | None = None,
+        workdir: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 180.0,
+        bins: K8sBinaries | None = None,
+    ) -> KwokCluster:
+        """Create the cluster, add `nodes` Ready kwok nodes ``node-1..N``, and return it.
+
+        `scheduler_config` is a KubeSchedulerConfiguration file for the real
+        kube-scheduler (e.g. from `scheduler_config.write_scheduler_config`). On any
+        failure the half-made cluster is deleted before the error propagates.
+        """
+        spec = NodeSpec(cpu=cpu, memory=memory, pods=pods, labels=dict(labels or {}), zones=zones)
+        names = node_names(nodes)
+        cluster = cls(name or f"settlers-{secrets.token_hex(3)}", workdir, bins)
+        if cluster.exists():
+            raise KwokError(
+                f"a kwok cluster named {cluster.name!r} already exists in {cluster.workdir}; "
+                "stop it first (`harness cluster down`) or pick another name"
+            )
+        try:
+            cluster._create(scheduler_config, env or {}, timeout)
+            cluster.add_nodes(names, spec)
+            cluster.wait_nodes_ready(timeout)
+            cluster.check_components()
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+
+    @classmethod
+    def attach(cls, name: str, workdir: Path | None = None) -> KwokCluster:
+        """Reach a cluster started earlier (possibly by another process)."""
+        cluster = cls(name, workdir)
+        if not cluster.kubeconfig.is_file():
+            raise KwokError(f"no kwok cluster named {name!r} in {cluster.workdir}")
+        core = cluster.core_v1()
+        cluster.node_names = sorted(n.metadata.name for n in core.list_node().items)
+        return cluster
+
+    def _create(
+        self, scheduler_config: Path | None, env: Mapping[str, str], timeout: float
+    ) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        args = create_args(self.bins, self.name, scheduler_config=scheduler_config)
+        args += ["--timeout", f"{int(timeout)}s"]
+        proc = subprocess.run(
+            args,
+            env=_kwokctl_env(self.bins, self.workdir, env),
+            capture_output=True,
+            text=True,
+            timeout=timeout + 30,
+            check=False,
+        )
+        (self.workdir / f"{self.name}.create.log").write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            raise KwokError(
+                f"kwokctl create cluster {self.name!r} failed (exit {proc.returncode}):\n"
+                f"{_tail(proc.stdout + proc.stderr)}\nlogs: {self.cluster_dir / 'logs'}"
+            )
+        self._wait_apiserver(timeout)
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Run `callback` first thing in stop() (e.g. to end an extra scheduler)."""
+        self._on_stop.append(callback)
+
+    def stop(self) -> None:
+        """Delete the cluster; make sure none of its processes survives. Idempotent."""
+        while self._on_stop:
+            with contextlib.suppress(Exception):
+                self._on_stop.pop()()
+        if self._api_client is not None:
+            with contextlib.suppress(Exception):
+                self._api_client.close()
+            self._api_client = None
+        pids = self.pids()
+        if self.cluster_dir.exists() or pids:
+            subprocess.run(
+                [
+                    str(self.bins.kwokctl),
+                    "delete",
+                    "cluster",
+                    "--name",
+                    self.name,
+                    "--kubeconfig",
+                    "",
+                ],
+                env=_kwokctl_env(self.bins, self.workdir, {}),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        # kwokctl sends SIGTERM; a process that ignores it must not outlive the test.
+        _reap(pids, grace_s=10.0)
+
+    def __enter__(self) -> KwokCluster:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ----- processes ----------------------------------------------------------------
+    def pids(self) -> list[int]:
+        """Pids of the cluster's live processes, from kwokctl's pid files."""
+        out = []
+        for pidfile in sorted((self.cluster_dir / "pids").glob("*.pid")):
+            with contextlib.suppress(ValueError, OSError):
+                pid = int(pidfile.read_text().strip())
+                if _alive(pid):
+                    out.append(pid)
+        return out
+
+    def check_components(self) -> None:
+        """Raise KwokError naming every component whose process has exited (e.g. a
+        kube-scheduler that rejected its configuration), with the end of its log."""
+        dead = []
+        for pidfile in sorted((self.cluster_dir / "pids").glob("*.pid")):
+            with contextlib.suppress(ValueError, OSError):
+                if not _alive(int(pidfile.read_text().strip())):
+                    dead.append(pidfile.stem)
+        if dead:
+            logs = []
+            for comp in dead:
+                log = self.cluster_dir / "logs" / f"{comp}.log"
+                text = log.read_text(errors="replace") if log.is_file() else "(no log)"
+                logs.append(f"--- {comp} ---\n{_tail(text, 15)}")
+            raise KwokError(
+                f"kwok cluster {self.name!r}: component(s) exited: {', '.join(dead)}\n"
+                + "\n".join(logs)
+            )
+
+    # ----- API access ---------------------------------------------------------------
+    def api_client(self) -> Any:
+        """A `kubernetes.client.ApiClient` for this cluster (cached; closed by stop())."""
+        if self._api_client is None:
+            from kubernetes import config
+
+            self._api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(self.kubeconfig)
+            )
+        return self._api_client
+
+    def core_v1(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client())
+
+    def apps_v1(self) -> Any:
+        from kubernetes import client
+
+        return client.AppsV1Api(self.api_client())
+
+    def kubectl(self, *args: str, input: str | None = None, timeout: float = 60.0) -> str:
+        """Run our kubectl against this cluster; raise KwokError with its stderr on failure."""
+        proc = subprocess.run(
+            [str(self.bins.kubectl), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise KwokError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    # ----- nodes --------------------------------------------------------------------
+    def add_nodes(self, names: Sequence[str], spec: NodeSpec | None = None) -> None:
+        """Create kwok Node objects (kwok then keeps them Ready)."""
+        spec = spec or NodeSpec()
+        core = self.core_v1()
+        offset = len(self.node_names)
+        for i, name in enumerate(names):
+            core.create_node(body=node_manifest(name, offset + i, spec))
+            self.node_names.append(name)
+
+    def wait_nodes_ready(self, timeout: float = 120.0) -> None:
+        """Block until every node in `node_names` reports Ready=True."""
+        core = self.core_v1()
+        deadline = time.monotonic() + timeout
+        not_ready: list[str] = list(self.node_names)
+        while time.monotonic() < deadline:
+            ready = {
+                n.metadata.name
+                for n in core.list_node().items
+                if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+            }
+            not_ready = [n for n in self.node_names if n not in ready]
+            if not not_ready:
+                return
+            time.sleep(0.2)
+        raise KwokError(f"nodes not Ready after {timeout:.0f} s: {', '.join(not_ready)}")
+
+    def _wait_apiserver(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                self.kubectl("get", "--raw", "/readyz", timeout=10)
+                # The controller manager creates the "default" ServiceAccount and the
+                # scheduler needs its informers; /readyz covers the apiserver only.
+                return
+            except (KwokError, subprocess.TimeoutExpired) as e:
+                last = str(e)
+                time.sleep(0.3)
+        raise KwokError(f"kube-apiserver of {self.name!r} not ready after {timeout:.0f} s: {last}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return True
+
+
+def _reap(pids: Sequence[int], grace_s: float) -> None:
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])

@@ -1,0 +1,191 @@
+"""A second, real kube-scheduler instance beside the cluster's default one.
+
+The NetMARKS extender is configured in a KubeSchedulerConfiguration's top-level
+``extenders`` list, which applies to every profile of that scheduler. Running it as a
+separate kube-scheduler process with its own profile name (``netmarks-scheduler``)
+keeps the cluster's ``default-scheduler`` untouched, so the same cluster measures both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from harness.backends.kwok.cluster import KwokCluster, KwokError
+
+__all__ = ["NETMARKS_SCHEDULER", "ExtraScheduler", "extender_stanza", "scheduler_config"]
+
+NETMARKS_SCHEDULER = "netmarks-scheduler"
+
+
+def extender_stanza(
+    url: str,
+    *,
+    weight: int = 1,
+    prioritize_verb: str = "prioritize",
+    filter_verb: str | None = None,
+    node_cache_capable: bool = True,
+    ignorable: bool = True,
+    http_timeout: str = "5s",
+) -> dict[str, Any]:
+    """One entry of ``extenders:`` (see k8s.io/kube-scheduler/config/v1 Extender).
+
+    nodeCacheCapable=true makes kube-scheduler send only node names, which is all a
+    traffic-based scorer needs (it asks the API or its cache for the pods on them).
+    """
+    if weight < 1:
+        raise ValueError(f"an extender with a prioritize verb needs weight >= 1, got {weight}")
+    if not url.startswith(("http://127.", "http://localhost", "https://127.")):
+        raise ValueError(f"extender URL must be on loopback for the kwok backend, got {url!r}")
+    stanza: dict[str, Any] = {
+        "urlPrefix": url,
+        "prioritizeVerb": prioritize_verb,
+        "weight": weight,
+        "nodeCacheCapable": node_cache_capable,
+        "ignorable": ignorable,
+        "httpTimeout": http_timeout,
+    }
+    if filter_verb:
+        stanza["filterVerb"] = filter_verb
+    return stanza
+
+
+def scheduler_config(
+    scheduler_name: str,
+    kubeconfig: Path | None = None,
+    *,
+    extenders: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A KubeSchedulerConfiguration with one profile named `scheduler_name`.
+
+    Leader election is off: each instance owns its profile name, so two instances never
+    compete for the same pods.
+    """
+    cfg: dict[str, Any] = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "leaderElection": {"leaderElect": False},
+        "profiles": [{"schedulerName": scheduler_name}],
+    }
+    if kubeconfig is not None:
+        cfg["clientConnection"] = {"kubeconfig": str(kubeconfig)}
+    if extenders:
+        cfg["extenders"] = [dict(e) for e in extenders]
+    return cfg
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ExtraScheduler:
+    """A kube-scheduler process (our binary) serving one profile on a kwok cluster.
+
+    Example::
+
+        ext = extender_stanza("http://127.0.0.1:8888/")
+        with ExtraScheduler.start(cluster, NETMARKS_SCHEDULER, extenders=[ext]):
+            ...  # pods with schedulerName: netmarks-scheduler are placed here
+    """
+
+    def __init__(self, name: str, proc: subprocess.Popen[bytes], log: Path, port: int):
+        self.name = name
+        self.proc = proc
+        self.log = log
+        self.port = port
+
+    @classmethod
+    def start(
+        cls,
+        cluster: KwokCluster,
+        scheduler_name: str = NETMARKS_SCHEDULER,
+        *,
+        extenders: Sequence[Mapping[str, Any]] = (),
+        timeout: float = 60.0,
+    ) -> ExtraScheduler:
+        run = cluster.cluster_dir / "extra-schedulers"
+        run.mkdir(parents=True, exist_ok=True)
+        cfg_path = run / f"{scheduler_name}.yaml"
+        cfg = scheduler_config(scheduler_name, cluster.kubeconfig, extenders=extenders)
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        port = _free_loopback_port()
+        log = run / f"{scheduler_name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [
+                    str(cluster.bins.kube_scheduler),
+                    "--config",
+                    str(cfg_path),
+                    "--bind-address",
+                    "127.0.0.1",
+                    "--secure-port",
+                    str(port),
+                    "--v",
+                    "2",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        sched = cls(scheduler_name, proc, log, port)
+        cluster.on_stop(sched.stop)
+        try:
+            sched._wait_healthy(timeout)
+        except BaseException:
+            sched.stop()
+            raise
+        return sched
+
+    def _wait_healthy(self, timeout: float) -> None:
+        ctx = ssl.create_default_context()
+        # Its serving certificate is self-signed and generated at start-up.
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise KwokError(
+                    f"kube-scheduler {self.name!r} exited with {self.proc.returncode}:\n"
+                    + "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+                )
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                url = f"https://127.0.0.1:{self.port}/healthz"
+                with urllib.request.urlopen(url, context=ctx, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            time.sleep(0.2)
+        raise KwokError(f"kube-scheduler {self.name!r} not healthy after {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def __enter__(self) -> ExtraScheduler:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

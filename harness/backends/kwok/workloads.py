@@ -1,0 +1,143 @@
+"""Deployments on a kwok cluster: create them, wait until their pods are bound, read back
+where they landed, and delete them.
+
+kwok pods never run a container, so the image is a placeholder; what matters for the
+schedulers is the pod's requests, labels, owner (a ReplicaSet, which gives the default
+PodTopologySpread its selector) and ``schedulerName``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.backends.kwok.cluster import KwokCluster, KwokError
+
+__all__ = [
+    "DeploymentSpec",
+    "bound_placement",
+    "create_deployments",
+    "delete_deployments",
+    "deployment_manifest",
+    "wait_bound",
+]
+
+APP_LABEL = "app"
+PLACEHOLDER_IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: kwok fakes the containers
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One workload: ``name`` (an economy item), replicas and per-pod requests."""
+
+    name: str
+    replicas: int = 1
+    cpu_m: int = 100
+    memory: int = 128 * 2**20
+    labels: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.replicas < 0:
+            raise ValueError(f"{self.name}: replicas must be >= 0, got {self.replicas}")
+        if self.cpu_m < 0 or self.memory < 0:
+            raise ValueError(f"{self.name}: requests must be >= 0")
+
+
+def deployment_manifest(spec: DeploymentSpec, scheduler_name: str) -> dict[str, Any]:
+    labels = {APP_LABEL: spec.name, **(spec.labels or {})}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": spec.name, "labels": {APP_LABEL: spec.name}},
+        "spec": {
+            "replicas": spec.replicas,
+            "selector": {"matchLabels": {APP_LABEL: spec.name}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "schedulerName": scheduler_name,
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [
+                        {
+                            "name": spec.name,
+                            "image": PLACEHOLDER_IMAGE,
+                            "resources": {
+                                "requests": {
+                                    "cpu": f"{spec.cpu_m}m",
+                                    "memory": str(spec.memory),
+                                }
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def create_deployments(
+    cluster: KwokCluster,
+    namespace: str,
+    specs: Iterable[DeploymentSpec],
+    scheduler_name: str = "default-scheduler",
+) -> None:
+    """Create the Deployments in the given order (their pods arrive roughly in it)."""
+    apps = cluster.apps_v1()
+    for spec in specs:
+        apps.create_namespaced_deployment(namespace, deployment_manifest(spec, scheduler_name))
+
+
+def _pods(cluster: KwokCluster, namespace: str) -> list[Any]:
+    return list(cluster.core_v1().list_namespaced_pod(namespace).items)
+
+
+def wait_bound(
+    cluster: KwokCluster, namespace: str, expected: int, timeout: float = 60.0
+) -> list[Any]:
+    """Wait until `expected` live pods exist in `namespace` and all have a node."""
+    deadline = time.monotonic() + timeout
+    pods: list[Any] = []
+    while time.monotonic() < deadline:
+        pods = [p for p in _pods(cluster, namespace) if p.metadata.deletion_timestamp is None]
+        if len(pods) == expected and all(p.spec.node_name for p in pods):
+            return pods
+        time.sleep(0.05)
+    unbound = sorted(p.metadata.name for p in pods if not p.spec.node_name)
+    raise KwokError(
+        f"{namespace}: {len(pods)}/{expected} pods exist after {timeout:.0f} s; "
+        f"unbound: {', '.join(unbound) or 'none'}"
+    )
+
+
+def bound_placement(pods: Iterable[Any]) -> dict[str, str]:
+    """Pod -> node with pods renamed ``<app>-<index>`` (index by creation time, then name),
+    the names the emulated cluster and the Python schedulers use."""
+    by_app: dict[str, list[Any]] = defaultdict(list)
+    for p in pods:
+        by_app[(p.metadata.labels or {}).get(APP_LABEL, p.metadata.name)].append(p)
+    out: dict[str, str] = {}
+    for app, group in sorted(by_app.items()):
+        group.sort(key=lambda p: (p.metadata.creation_timestamp, p.metadata.name))
+        for i, p in enumerate(group):
+            out[f"{app}-{i}"] = p.spec.node_name
+    return out
+
+
+def delete_deployments(cluster: KwokCluster, namespace: str, timeout: float = 60.0) -> None:
+    """Delete every Deployment in `namespace` and wait until its pods are gone."""
+    apps = cluster.apps_v1()
+    # Deleting the ReplicaSets and pods directly (grace 0) instead of waiting for the
+    # garbage collector saves most of the time; owners first, so nothing is recreated.
+    apps.delete_collection_namespaced_deployment(namespace, propagation_policy="Background")
+    apps.delete_collection_namespaced_replica_set(namespace, propagation_policy="Background")
+    core = cluster.core_v1()
+    core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not apps.list_namespaced_deployment(namespace).items and not _pods(cluster, namespace):
+            return
+        time.sleep(0.05)
+    raise KwokError(f"{namespace}: deployments/pods still present {timeout:.0f} s after delete")

@@ -1,0 +1,55 @@
+"""Fixtures for tests against a real Kubernetes control plane with kwok nodes.
+
+The binaries come from `tools/k8s/build`. Without them the e2e tests are skipped on a
+developer machine, but fail in CI (CI=true), where the build is part of the setup.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from harness.backends.kwok import K8sBinaries, K8sBinariesMissing, KwokCluster, binaries
+
+E2E_NODES = 5
+
+
+@pytest.fixture(scope="session")
+def k8s_binaries() -> K8sBinaries:
+    try:
+        return binaries()
+    except K8sBinariesMissing as e:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI must build the Kubernetes binaries: {e}")
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def kwok_cluster(
+    k8s_binaries: K8sBinaries, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KwokCluster]:
+    """One 5-node kwok cluster (node-1..node-5, 4 CPU / 8 GiB each) per test session.
+
+    Tests share it, so each test works in its own namespace (see `namespace`).
+    """
+    workdir = tmp_path_factory.mktemp("kwok")
+    with KwokCluster.start(
+        nodes=E2E_NODES, cpu="4", memory="8Gi", workdir=workdir, bins=k8s_binaries
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def namespace(kwok_cluster: KwokCluster) -> Iterator[str]:
+    """A fresh namespace on the shared cluster, deleted after the test."""
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core: Any = kwok_cluster.core_v1()
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)

@@ -1,0 +1,131 @@
+"""The kwok control plane itself: real binaries up, kwok nodes Ready, the real
+kube-scheduler placing a Deployment's pods, and a clean teardown."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.backends.kwok import K8sBinaries, KwokCluster
+from harness.backends.kwok.cluster import create_args
+from harness.backends.kwok.workloads import (
+    DeploymentSpec,
+    create_deployments,
+    delete_deployments,
+    wait_bound,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_dry_run_uses_only_local_binaries(k8s_binaries: K8sBinaries, tmp_path: Path) -> None:
+    from harness.backends.kwok.cluster import _kwokctl_env
+
+    args = create_args(k8s_binaries, "dry")
+    proc = subprocess.run(
+        [args[0], "--dry-run", *args[1:]],
+        env=_kwokctl_env(k8s_binaries, tmp_path, {}),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    plan = proc.stdout + proc.stderr
+    assert str(k8s_binaries.kube_apiserver) in plan
+    assert str(k8s_binaries.etcd) in plan
+    for needle in ("https://", "http://", "wget", "curl"):
+        assert needle not in plan, f"kwokctl would fetch something: {needle!r} in dry run"
+
+
+def test_nodes_ready_with_capacity_and_labels(kwok_cluster: KwokCluster) -> None:
+    nodes = kwok_cluster.core_v1().list_node().items
+    assert sorted(n.metadata.name for n in nodes) == [f"node-{i}" for i in range(1, 6)]
+    for n in nodes:
+        assert n.status.allocatable["cpu"] == "4"
+        assert n.status.allocatable["memory"] == "8Gi"
+        assert n.metadata.labels["kubernetes.io/hostname"] == n.metadata.name
+        ready = [c for c in n.status.conditions if c.type == "Ready"]
+        assert ready and ready[0].status == "True"
+
+
+def test_server_reports_pinned_version(kwok_cluster: KwokCluster) -> None:
+    from kubernetes import client
+
+    info: Any = client.VersionApi(kwok_cluster.api_client()).get_code()
+    want = kwok_cluster.bins.versions().get("kubernetes")
+    assert want, "tools/k8s/build writes VERSIONS"
+    assert info.git_version == want
+    assert kwok_cluster.server.startswith("https://127.0.0.1:")
+
+
+def test_default_scheduler_places_deployment_pods_running(
+    kwok_cluster: KwokCluster, namespace: str
+) -> None:
+    create_deployments(kwok_cluster, namespace, [DeploymentSpec("web", replicas=10, cpu_m=500)])
+    pods = wait_bound(kwok_cluster, namespace, 10, timeout=60)
+    nodes = {p.spec.node_name for p in pods}
+    # 10 pods x 0.5 CPU on 5 nodes of 4 CPU: LeastAllocated + spreading use every node.
+    assert nodes == set(kwok_cluster.node_names)
+
+    core = kwok_cluster.core_v1()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        phases = {p.status.phase for p in core.list_namespaced_pod(namespace).items}
+        if phases == {"Running"}:
+            break
+        time.sleep(0.2)
+    assert phases == {"Running"}
+
+    events = core.list_namespaced_event(namespace).items
+    scheduled = [e for e in events if e.reason == "Scheduled"]
+    assert len(scheduled) >= 10
+    assert all(
+        (e.reporting_component or e.source.component) == "default-scheduler" for e in scheduled
+    )
+    delete_deployments(kwok_cluster, namespace)
+    assert core.list_namespaced_pod(namespace).items == []
+
+
+def test_unschedulable_pod_stays_pending(kwok_cluster: KwokCluster, namespace: str) -> None:
+    create_deployments(kwok_cluster, namespace, [DeploymentSpec("huge", cpu_m=64000)])
+    core = kwok_cluster.core_v1()
+    deadline = time.monotonic() + 30
+    reasons: set[str] = set()
+    while time.monotonic() < deadline and "Unschedulable" not in reasons:
+        for p in core.list_namespaced_pod(namespace).items:
+            assert not p.spec.node_name
+            reasons |= {c.reason for c in p.status.conditions or [] if c.reason}
+        time.sleep(0.2)
+    assert "Unschedulable" in reasons
+
+
+def test_stop_leaves_no_process_behind(k8s_binaries: K8sBinaries, tmp_path: Path) -> None:
+    cluster = KwokCluster.start(nodes=1, workdir=tmp_path, bins=k8s_binaries)
+    pids = cluster.pids()
+    assert len(pids) >= 5  # etcd, apiserver, controller manager, scheduler, kwok
+    cluster.stop()
+    time.sleep(0.2)
+    assert cluster.pids() == []
+    assert not cluster.cluster_dir.exists()
+    ps = subprocess.run(
+        ["ps", "-o", "pid=", "-p", ",".join(map(str, pids))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ps.stdout.strip() == ""
+    cluster.stop()  # idempotent
+
+
+def test_start_failure_cleans_up(k8s_binaries: K8sBinaries, tmp_path: Path) -> None:
+    bad = tmp_path / "sched.yaml"
+    bad.write_text("apiVersion: kubescheduler.config.k8s.io/v1\nkind: Nonsense\n")
+    with pytest.raises(Exception, match=r"(?i)kube-scheduler|nonsense|not ready|failed"):
+        KwokCluster.start(
+            nodes=1, workdir=tmp_path, bins=k8s_binaries, scheduler_config=bad, timeout=40
+        )
+    assert not list((tmp_path / "clusters").glob("*/pids/*.pid"))
