@@ -47,10 +47,11 @@ class ProduceResult:
 class OrderError(Exception):
     """An order failed; ``kind`` says how, ``str(err)`` says what happened where."""
 
-    def __init__(self, kind: ErrorKind, message: str, *, target: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, kind: ErrorKind, detail: str, *, target: str = "") -> None:
+        super().__init__(f"{target}: {detail}" if target else detail)
         self.kind: ErrorKind = kind
         self.target = target
+        self.detail = detail  # the message without the target, for nesting in others
 
 
 class ProducerClient(Protocol):
@@ -93,8 +94,8 @@ class _BaseClient:
                         tb: TracebackType | None) -> None:
         await self.close()
 
-    def _error(self, kind: ErrorKind, message: str) -> OrderError:
-        return OrderError(kind, f"{self.target}: {message}", target=self.target)
+    def _error(self, kind: ErrorKind, detail: str) -> OrderError:
+        return OrderError(kind, detail, target=self.target)
 
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -162,9 +163,8 @@ class _HttpClient(_BaseClient):
         try:
             message = str(json.loads(body)["error"])
         except (ValueError, KeyError, TypeError):
-            message = body[:200].decode("utf-8", "replace") or "(empty body)"
-        kind: ErrorKind = _HTTP_KINDS.get(status, "upstream")
-        return self._error(kind, f"HTTP {status}: {message}")
+            message = f"HTTP {status}: " + (body[:200].decode("utf-8", "replace") or "(empty)")
+        return self._error(_HTTP_KINDS.get(status, "upstream"), message)
 
 
 _HTTP_KINDS: dict[int, ErrorKind] = {400: "invalid", 504: "timeout"}
@@ -216,8 +216,8 @@ class _GrpcClient(_BaseClient):
         code = exc.code()
         details = exc.details() or ""
         sent_kind = dict(exc.trailing_metadata() or ()).get(wire.ERROR_KIND_KEY)
-        if sent_kind in wire.ERROR_KINDS:
-            return self._error(sent_kind, f"{code.name}: {details}")
+        if sent_kind in wire.ERROR_KINDS:  # the service's own message: pass it on as is
+            return self._error(sent_kind, details)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return self._error("timeout", f"no answer within {limit:g} s")
         if code == grpc.StatusCode.UNAVAILABLE:

@@ -1,0 +1,3 @@
+from settlers.cli import main
+
+main()
