@@ -1,0 +1,280 @@
+"""EmulatedCluster: the whole economy as real processes behind an emulated mesh.
+
+    async with await EmulatedCluster.start(ClusterSpec(nodes=3)) as cluster:
+        target = cluster.entry("bread")        # send orders here
+        await cluster.relayout({"flour-0": "node-2"})
+        df = cluster.traffic_snapshot()
+
+Start order: the mesh first (it owns every listener, so pods can be told where
+their inputs are), then the pods, then Prometheus. Stop is the reverse and is
+idempotent; see :mod:`procs` for why nothing outlives the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import pandas as pd
+
+from harness.backends.local.links import LinkProfile, resolve_link
+from harness.backends.local.meshctl import MeshProcess
+from harness.backends.local.placement import node_names, spread_placement, validate_placement
+from harness.backends.local.pods import PodInfo, PodProcess
+from harness.backends.local.procs import free_port
+from harness.backends.local.prometheus import PrometheusServer, find_prometheus
+from settlers.economy import Economy, load_economy
+
+__all__ = ["TRAFFIC_COLUMNS", "ClusterError", "ClusterSpec", "EmulatedCluster"]
+
+log = logging.getLogger(__name__)
+
+TRAFFIC_COLUMNS = ["source_workload", "destination_workload", "src_node", "dst_node",
+                   "request_bytes", "response_bytes", "bytes"]
+_MONITOR_PERIOD_S = 0.5
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not start or was asked something impossible; the message says why."""
+
+
+@dataclass
+class ClusterSpec:
+    nodes: int = 5
+    link: str | LinkProfile = "edge"
+    economy: Economy | None = None
+    protocol: Literal["http", "grpc"] = "http"
+    run_dir: Path | None = None
+    prometheus: bool | None = None        # None: use it if the binary exists
+    start_timeout: float = 120.0          # 19 Python pods on 2 busy cores take a while
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_link(self) -> LinkProfile:
+        return resolve_link(self.link)
+
+
+class EmulatedCluster:
+    """A running emulated cluster; make one with :meth:`start`."""
+
+    def __init__(self) -> None:  # use start()
+        self.spec = ClusterSpec()
+        self.link = self.spec.resolved_link()
+        self.economy: Economy = load_economy()
+        self.node_names: list[str] = []
+        self.pods: list[PodInfo] = []
+        self.placement: dict[str, str] = {}
+        self.run_dir = Path()
+        self.prometheus_url: str | None = None
+        self.metrics_url = ""
+        self._owns_run_dir = False
+        self._mesh: MeshProcess | None = None
+        self._procs: dict[str, PodProcess] = {}
+        self._prom: PrometheusServer | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._crashed: set[str] = set()
+        self._stopped = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @classmethod
+    async def start(cls, spec: ClusterSpec,
+                    placement: Mapping[str, str] | None = None) -> EmulatedCluster:
+        self = cls()
+        self.spec = spec
+        self.link = spec.resolved_link()
+        self.economy = spec.economy or load_economy()
+        self.node_names = node_names(spec.nodes)
+        if spec.protocol not in ("http", "grpc"):
+            raise ClusterError(f"protocol must be 'http' or 'grpc', got {spec.protocol!r}")
+        self.pods = [PodInfo(f"{item.name}-{i}", item.name, "") for item in self.economy
+                     for i in range(item.replicas)]
+        names = [p.name for p in self.pods]
+        try:
+            chosen = (spread_placement(names, self.node_names) if placement is None
+                      else validate_placement(placement, names, self.node_names, complete=True))
+        except ValueError as exc:
+            raise ClusterError(str(exc)) from None
+        use_prom = spec.prometheus
+        binary = find_prometheus()
+        if use_prom and binary is None:
+            raise ClusterError("prometheus=True but no `prometheus` binary is on PATH; install "
+                               "Debian's package (tools/setup does) or pass prometheus=None")
+        if spec.run_dir is None:
+            self.run_dir = Path(tempfile.mkdtemp(prefix="settlers-cluster-"))
+            self._owns_run_dir = True
+        else:
+            self.run_dir = spec.run_dir
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._boot(chosen, binary if use_prom is not False else None)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def _boot(self, placement: dict[str, str], prometheus: str | None) -> None:
+        t0 = time.monotonic()
+        self._set_placement(placement)
+        for pod in self.pods:
+            pod.port = free_port()
+        economy_file = self.run_dir / "economy.yaml"
+        economy_file.write_text(self.economy.to_yaml())
+        self._mesh = await MeshProcess.start({
+            "link": {"latency_ms": self.link.latency_ms,
+                     "bandwidth_mbps": None if math.isinf(self.link.bandwidth_mbps)
+                     else self.link.bandwidth_mbps},
+            "pods": {p.name: {"workload": p.item, "port": p.port} for p in self.pods},
+            "placement": self.placement,
+            "egress": [[p.name, src] for p in self.pods for src in self.economy[p.item].inputs],
+            "ingress": list(self.economy.names),
+        }, self.run_dir)
+        self.metrics_url = self._mesh.metrics_url
+        logs = self.run_dir / "logs"
+        for pod in self.pods:
+            self._procs[pod.name] = PodProcess(
+                pod, protocol=self.spec.protocol, economy_file=economy_file,
+                inputs=self._mesh.egress.get(pod.name, {}), log_dir=logs)
+        await asyncio.gather(*(self._wait_pod(p) for p in self.pods))
+        if prometheus is not None:
+            self._prom = PrometheusServer(prometheus, self.run_dir,
+                                          [self.metrics_url.split("/")[2]])
+            await self._prom.wait_ready()
+            self.prometheus_url = self._prom.url
+        elif self.spec.prometheus is None:
+            warnings.warn("no `prometheus` binary found: the cluster runs without a Prometheus "
+                          f"server; read the mesh metrics directly at {self.metrics_url}",
+                          RuntimeWarning, stacklevel=3)
+        self._monitor = asyncio.get_running_loop().create_task(self._watch_pods())
+        log.info("emulated cluster up in %.1f s: %d pods on %d nodes, link %s",
+                 time.monotonic() - t0, len(self.pods), len(self.node_names), self.link.describe())
+
+    async def _wait_pod(self, pod: PodInfo) -> None:
+        proc = self._procs[pod.name]
+        for attempt in range(3):
+            try:
+                await proc.wait_ready(self.spec.start_timeout)
+                return
+            except RuntimeError:
+                # The port from free_port() can be taken by someone else before the
+                # pod binds it: retry on a fresh port; anything else is a real failure.
+                if attempt == 2 or "address already in use" not in proc.child.tail(50).lower():
+                    raise
+            pod.port = free_port()
+            assert self._mesh is not None
+            await self._mesh.put("/endpoints", {pod.name: {"port": pod.port}})
+            proc = self._procs[pod.name] = PodProcess(
+                pod, protocol=self.spec.protocol, economy_file=self.run_dir / "economy.yaml",
+                inputs=self._mesh.egress.get(pod.name, {}), log_dir=self.run_dir / "logs")
+
+    async def _watch_pods(self) -> None:
+        """Take crashed pods out of their service's endpoints, as the kubelet would."""
+        while True:
+            await asyncio.sleep(_MONITOR_PERIOD_S)
+            crashed = {name for name, proc in self._procs.items() if proc.exit_code is not None}
+            new = crashed - self._crashed
+            if new and self._mesh is not None:
+                self._crashed |= new
+                for name in sorted(new):
+                    log.warning("pod %s exited with code %s", name, self._procs[name].exit_code)
+                with contextlib.suppress(Exception):
+                    await self._mesh.put("/endpoints", {n: {"ready": False} for n in new})
+
+    async def stop(self) -> None:
+        """Stop Prometheus, the pods and the mesh; idempotent; nothing is left running."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        if self._prom is not None:
+            self._prom.stop()
+        from harness.backends.local.procs import stop_all
+        stop_all([p.child for p in self._procs.values()])
+        if self._mesh is not None:
+            await self._mesh.stop()
+        if self._owns_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    # -- queries and control ------------------------------------------------------
+
+    def _set_placement(self, placement: Mapping[str, str]) -> None:
+        self.placement.update(placement)
+        for pod in self.pods:
+            pod.node = self.placement[pod.name]
+
+    async def relayout(self, placement: Mapping[str, str]) -> None:
+        """Move pods to other nodes (pods not named stay put); effective for the next byte."""
+        try:
+            checked = validate_placement(placement, [p.name for p in self.pods], self.node_names,
+                                         complete=False)
+        except ValueError as exc:
+            raise ClusterError(str(exc)) from None
+        assert self._mesh is not None
+        await self._mesh.put("/placement", checked)
+        self._set_placement(checked)
+
+    def entry(self, item: str) -> str:
+        """Where the order app sends orders for ``item``: "127.0.0.1:PORT"."""
+        assert self._mesh is not None
+        try:
+            return f"127.0.0.1:{self._mesh.ingress[item]}"
+        except KeyError:
+            raise ClusterError(f"unknown item {item!r}; the economy has "
+                               f"{', '.join(self.economy.names)}") from None
+
+    def pod_status(self) -> dict[str, str]:
+        """"running" or "crashed (exit N)" per pod."""
+        out = {}
+        for name, proc in self._procs.items():
+            code = proc.exit_code
+            out[name] = "running" if code is None else f"crashed (exit {code})"
+        return out
+
+    def traffic_snapshot(self) -> pd.DataFrame:
+        """Cumulative pod-to-pod bytes per (source_workload, destination_workload, src_node,
+        dst_node), nodes as placed when the bytes were sent; orders entering from outside
+        the mesh are not included. Columns: :data:`TRAFFIC_COLUMNS`."""
+        assert self._mesh is not None
+        rows = [r for r in self._mesh.get_json("/traffic") if r["source_pod"]]
+        df = pd.DataFrame(rows, columns=[*TRAFFIC_COLUMNS, "source_pod", "destination_pod"])
+        keys = TRAFFIC_COLUMNS[:4]
+        return (df.groupby(keys, as_index=False)[["request_bytes", "response_bytes", "bytes"]]
+                .sum().astype({c: "int64" for c in TRAFFIC_COLUMNS[4:]})[TRAFFIC_COLUMNS])
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able summary (the CLI's state file)."""
+        return {
+            "nodes": self.node_names,
+            "link": {"latency_ms": self.link.latency_ms,
+                     "bandwidth_mbps": self.link.bandwidth_mbps},
+            "protocol": self.spec.protocol,
+            "economy": self.economy.name,
+            "pods": [{"name": p.name, "item": p.item, "node": p.node, "port": p.port, "pid": p.pid}
+                     for p in self.pods],
+            "entries": {item: self.entry(item) for item in self.economy.names},
+            "metrics_url": self.metrics_url,
+            "prometheus_url": self.prometheus_url,
+            "mesh_pid": self._mesh.child.pid if self._mesh else None,
+            "prometheus_pid": self._prom.child.pid if self._prom else None,
+            "run_dir": str(self.run_dir),
+        }

@@ -1,0 +1,335 @@
+"""The mesh data plane: per-node L4 proxies in the style of Istio ambient's ztunnel.
+
+Every pod's inputs point at an *egress listener* that belongs to (that pod, that
+input service). A connection accepted there is relayed to one endpoint (pod) of
+the service, picked round robin among the ready ones, like ztunnel balancing a
+Service's endpoints per connection. Bytes between pods on the same node are
+written straight through; bytes between nodes go through the :class:`LinkModel`
+and are delivered at their computed time by a precise timer. The node of each pod
+is looked up per chunk, not per connection, so :meth:`Mesh.set_placement` moves
+pods instantly, even for long-lived keep-alive or HTTP/2 connections, and never
+restarts a pod. *Ingress listeners* (one per service) are where orders enter: the
+order app counts as sitting on the serving pod's node, so ingress never crosses a
+link. Back-pressure: a direction stops reading from its source while more than
+``HIGH_WATER`` bytes sit in the emulated link or the destination's buffer is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import cast
+
+from harness.backends.local.links import LinkModel, LinkProfile
+from harness.backends.local.telemetry import TrafficCounters
+from harness.backends.local.timer import PreciseScheduler
+
+__all__ = ["HIGH_WATER", "Endpoint", "Mesh"]
+
+log = logging.getLogger(__name__)
+
+HIGH_WATER = 512 * 1024
+LOW_WATER = 128 * 1024
+
+
+@dataclass
+class Endpoint:
+    pod: str
+    workload: str
+    port: int
+    ready: bool = True
+
+
+class Mesh:
+    """All nodes' proxies in one asyncio loop (they share nothing but the link model)."""
+
+    def __init__(self, link: LinkProfile, endpoints: Mapping[str, Endpoint],
+                 placement: Mapping[str, str], *, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.link = LinkModel(link)
+        self.endpoints = dict(endpoints)
+        self.placement: dict[str, str] = {}
+        self.set_placement(placement, complete=True)
+        self.counters = TrafficCounters.empty()
+        self.timers = PreciseScheduler(asyncio.get_running_loop())
+        self._servers: list[asyncio.Server] = []
+        self._flows: set[_Flow] = set()
+        self._rr: dict[str, Iterator[int]] = {}
+
+    def workload_of(self, pod: str) -> str:
+        return self.endpoints[pod].workload
+
+    def set_placement(self, placement: Mapping[str, str], *, complete: bool = False) -> None:
+        unknown = sorted(set(placement) - set(self.endpoints))
+        if unknown:
+            raise ValueError(f"placement names unknown pod(s): {', '.join(unknown)}")
+        missing = sorted(set(self.endpoints) - set(placement) - set(self.placement))
+        if complete and missing:
+            raise ValueError(f"placement leaves pod(s) without a node: {', '.join(missing)}")
+        self.placement.update(placement)
+
+    def set_endpoint(self, pod: str, *, port: int | None = None, ready: bool | None = None) -> None:
+        ep = self.endpoints[pod]
+        if port is not None:
+            ep.port = port
+        if ready is not None:
+            ep.ready = ready
+
+    def pick(self, service: str) -> Endpoint | None:
+        """Round robin over the service's ready pods (all of them if none is ready)."""
+        pods = [ep for ep in self.endpoints.values() if ep.workload == service]
+        if not pods:
+            return None
+        ready = [ep for ep in pods if ep.ready] or pods
+        rr = self._rr.setdefault(service, itertools.count())
+        return ready[next(rr) % len(ready)]
+
+    async def open_listener(self, service: str, src_pod: str = "") -> int:
+        """Listen for connections to ``service`` from ``src_pod`` ("" = ingress); the port."""
+        if src_pod and src_pod not in self.endpoints:
+            raise ValueError(f"unknown source pod {src_pod!r}")
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _ClientSide(self, src_pod, service),
+                                          self.host, 0)
+        self._servers.append(server)
+        port: int = server.sockets[0].getsockname()[1]
+        return port
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for flow in list(self._flows):
+            flow.abort()
+        for server in self._servers:
+            await server.wait_closed()
+        self.timers.close()
+
+
+def _nodelay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _Direction:
+    """One direction of a relayed connection: bytes from ``reader`` to ``writer``."""
+
+    __slots__ = ("closing", "counts", "flow", "inflight", "last", "link_paused", "reader",
+                 "reading_paused", "request", "write_paused", "writer")
+
+    def __init__(self, flow: _Flow, *, request: bool) -> None:
+        self.flow = flow
+        self.request = request
+        self.counts = (flow.mesh.counters.request_bytes if request
+                       else flow.mesh.counters.response_bytes)
+        self.reader: asyncio.Transport | None = None
+        self.writer: asyncio.Transport | None = None
+        self.inflight = 0
+        self.last = 0.0
+        self.link_paused = self.write_paused = self.reading_paused = False
+        self.closing = ""   # "", "eof" or "close": what to do once in-flight bytes land
+
+    def send(self, data: bytes) -> None:
+        flow = self.flow
+        mesh = flow.mesh
+        n = len(data)
+        dst_node = mesh.placement[flow.dst_pod]
+        src_node = mesh.placement[flow.src_pod] if flow.src_pod else dst_node
+        self.counts[(flow.src_pod, flow.dst_pod, src_node if flow.src_pod else "", dst_node)] += n
+        now = time.monotonic()
+        if src_node == dst_node:
+            if not self.inflight:
+                # The hot path of intra-node traffic: no timer, no copy.
+                self.writer.write(data)  # type: ignore[union-attr]
+                return
+            when = max(now, self.last)   # keep order behind bytes still on a link
+        else:
+            a, b = (src_node, dst_node) if self.request else (dst_node, src_node)
+            when = max(mesh.link.schedule(a, b, n, now), self.last)
+        self.last = when
+        self.inflight += n
+        mesh.timers.call_at(when, self._deliver, data)
+        if self.inflight > HIGH_WATER and not self.link_paused:
+            self.link_paused = True
+            self._update_reading()
+
+    def _deliver(self, data: bytes) -> None:
+        self.inflight -= len(data)
+        writer = self.writer
+        if writer is not None and not writer.is_closing():
+            writer.write(data)
+        if self.link_paused and self.inflight <= LOW_WATER:
+            self.link_paused = False
+            self._update_reading()
+        if self.closing and not self.inflight:
+            self._finish_now()
+
+    def set_write_paused(self, paused: bool) -> None:
+        self.write_paused = paused
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        want = self.link_paused or self.write_paused
+        reader = self.reader
+        if reader is None or want == self.reading_paused or reader.is_closing():
+            return
+        self.reading_paused = want
+        if want:
+            reader.pause_reading()
+        else:
+            reader.resume_reading()
+
+    def finish(self, how: str) -> None:
+        """The source sent EOF ("eof") or went away ("close"): pass it on after the data."""
+        if self.closing == "close":
+            return
+        self.closing = how
+        if not self.inflight and self.writer is not None:
+            self._finish_now()
+
+    def _finish_now(self) -> None:
+        writer = self.writer
+        if writer is None or writer.is_closing():
+            return
+        if self.closing == "eof" and writer.can_write_eof():
+            writer.write_eof()
+        else:
+            writer.close()
+
+
+class _Flow:
+    """One relayed connection: the caller's (client) side and the pod's (server) side."""
+
+    def __init__(self, mesh: Mesh, src_pod: str, client: asyncio.Transport) -> None:
+        self.mesh = mesh
+        self.src_pod = src_pod
+        self.dst_pod = ""
+        self.client = client
+        self.server: asyncio.Transport | None = None
+        self.up = _Direction(self, request=True)
+        self.down = _Direction(self, request=False)
+        self.up.reader = self.down.writer = client
+        self.pending: list[bytes] = []
+        self.client_gone = False
+        mesh._flows.add(self)
+
+    async def connect(self, ep: Endpoint) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_connection(lambda: _ServerSide(self), self.mesh.host,
+                                                        ep.port)
+        except OSError as exc:
+            # Like ztunnel: the caller's connection was accepted, so the only way to
+            # report "no endpoint" is to reset it; the caller sees a connection error.
+            log.info("mesh: %s -> %s (port %d): %s", self.src_pod or "ingress", ep.pod, ep.port,
+                     exc)
+            self.client.abort()
+            self._forget()
+            return
+        if self.client_gone:
+            transport.close()
+            return
+        self.mesh.counters.opened[(self.src_pod, self.dst_pod)] += 1
+        for data in self.pending:
+            self.up.send(data)
+        self.pending.clear()
+        if self.up.closing and not self.up.inflight:
+            self.up._finish_now()   # the caller sent EOF before the pod answered the connect
+
+    def server_made(self, transport: asyncio.Transport) -> None:
+        _nodelay(transport)
+        self.server = transport
+        self.up.writer = self.down.reader = transport
+
+    def abort(self) -> None:
+        self.client.abort()
+        if self.server is not None:
+            self.server.abort()
+        self._forget()
+
+    def _forget(self) -> None:
+        if self in self.mesh._flows:
+            self.mesh._flows.discard(self)
+            if self.server is not None:
+                self.mesh.counters.closed[(self.src_pod, self.dst_pod)] += 1
+
+
+class _ClientSide(asyncio.Protocol):
+    def __init__(self, mesh: Mesh, src_pod: str, service: str) -> None:
+        self.mesh = mesh
+        self.src_pod = src_pod
+        self.service = service
+        self.flow: _Flow | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only look-alikes.
+        transport = cast(asyncio.Transport, transport)
+        _nodelay(transport)
+        flow = self.flow = _Flow(self.mesh, self.src_pod, transport)
+        ep = self.mesh.pick(self.service)
+        if ep is None:
+            transport.abort()
+            flow._forget()
+            return
+        flow.dst_pod = ep.pod
+        asyncio.get_running_loop().create_task(flow.connect(ep))
+
+    def data_received(self, data: bytes) -> None:
+        flow = self.flow
+        assert flow is not None
+        if flow.up.writer is None:
+            flow.pending.append(data)
+        else:
+            flow.up.send(data)
+
+    def eof_received(self) -> bool:
+        assert self.flow is not None
+        self.flow.up.finish("eof")
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        flow = self.flow
+        assert flow is not None
+        flow.client_gone = True
+        flow.up.finish("close")
+        if flow.server is None or flow.server.is_closing():
+            flow._forget()
+
+    def pause_writing(self) -> None:
+        assert self.flow is not None
+        self.flow.down.set_write_paused(True)
+
+    def resume_writing(self) -> None:
+        assert self.flow is not None
+        self.flow.down.set_write_paused(False)
+
+
+class _ServerSide(asyncio.Protocol):
+    def __init__(self, flow: _Flow) -> None:
+        self.flow = flow
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.flow.server_made(cast(asyncio.Transport, transport))
+
+    def data_received(self, data: bytes) -> None:
+        self.flow.down.send(data)
+
+    def eof_received(self) -> bool:
+        self.flow.down.finish("eof")
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.flow.down.finish("close")
+        if self.flow.client_gone:
+            self.flow._forget()
+
+    def pause_writing(self) -> None:
+        self.flow.up.set_write_paused(True)
+
+    def resume_writing(self) -> None:
+        self.flow.up.set_write_paused(False)

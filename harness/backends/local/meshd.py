@@ -1,0 +1,126 @@
+"""The mesh as its own process: ``python -m harness.backends.local.meshd CONFIG.json``.
+
+Running the proxies outside the harness keeps their CPU time away from the order
+app's event loop, and lets a detached ``harness cluster up`` own them. The process
+opens every listener, then prints ONE JSON line to stdout (the ports) and serves a
+small control API on 127.0.0.1:
+
+- ``GET /metrics``   Prometheus text (istio_* and settlers_link_* series)
+- ``GET /traffic``   cumulative byte counts per flow key, as JSON rows
+- ``PUT /placement`` ``{pod: node, ...}``: relayout, effective for the next chunk
+- ``PUT /endpoints`` ``{pod: {"port": int, "ready": bool}, ...}``
+- ``GET /healthz``
+
+Config (JSON): ``{"link": {"latency_ms", "bandwidth_mbps"}, "pods": {pod: {"workload",
+"port"}}, "placement": {pod: node}, "egress": [[src_pod, service], ...],
+"ingress": [service, ...]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from harness.backends.local.links import LinkProfile
+from harness.backends.local.mesh import Endpoint, Mesh
+from harness.backends.local.telemetry import MeshCollector
+
+__all__ = ["main", "serve"]
+
+
+def _control_app(mesh: Mesh) -> web.Application:
+    registry = CollectorRegistry()
+    registry.register(MeshCollector(mesh.counters, mesh.workload_of, lambda: mesh.placement))
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def traffic(_: web.Request) -> web.Response:
+        workloads = {pod: ep.workload for pod, ep in mesh.endpoints.items()}
+        return web.json_response(mesh.counters.records(workloads))
+
+    async def placement(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object {pod: node}")
+            mesh.set_placement({str(k): str(v) for k, v in body.items()})
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"placement": mesh.placement})
+
+    async def endpoints(request: web.Request) -> web.Response:
+        body = await request.json()
+        unknown = sorted(set(body) - set(mesh.endpoints))
+        if unknown:
+            return web.json_response({"error": f"unknown pod(s): {unknown}"}, status=400)
+        for pod, ep in body.items():
+            mesh.set_endpoint(pod, port=ep.get("port"), ready=ep.get("ready"))
+        return web.json_response({"ok": True})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "precise_timers": mesh.timers.precise})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/traffic", traffic)
+    app.router.add_put("/placement", placement)
+    app.router.add_put("/endpoints", endpoints)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def serve(config: dict[str, Any]) -> None:
+    """Run the mesh described by ``config`` until SIGTERM/SIGINT."""
+    link = config["link"]
+    bandwidth = link["bandwidth_mbps"]   # JSON has no infinity: null means unlimited
+    profile = LinkProfile(float(link["latency_ms"]),
+                          math.inf if bandwidth is None else float(bandwidth))
+    endpoints = {pod: Endpoint(pod, str(p["workload"]), int(p["port"]))
+                 for pod, p in config["pods"].items()}
+    mesh = Mesh(profile, endpoints, config["placement"])
+    egress: dict[str, dict[str, int]] = {}
+    for src_pod, service in config["egress"]:
+        egress.setdefault(src_pod, {})[service] = await mesh.open_listener(service, src_pod)
+    ingress = {service: await mesh.open_listener(service) for service in config["ingress"]}
+
+    runner = web.AppRunner(_control_app(mesh), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    control_port = runner.addresses[0][1]
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(json.dumps({"control": control_port, "egress": egress, "ingress": ingress}), flush=True)
+    await stop.wait()
+    await runner.cleanup()
+    await mesh.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.exit("usage: python -m harness.backends.local.meshd CONFIG.json")
+    config = json.loads(Path(args[0]).read_text())
+    try:
+        import uvloop  # a faster loop halves the relay's per-hop overhead
+    except ImportError:
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))
+
+
+if __name__ == "__main__":
+    main()

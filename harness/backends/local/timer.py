@@ -1,0 +1,113 @@
+"""Sub-millisecond timers for the asyncio loop, from a Linux timerfd.
+
+asyncio's own timers wake up through epoll_wait, whose timeout is whole
+milliseconds (uvloop's libuv timers too), so a 0.3 ms link delay would come out
+anywhere between 0.3 and 1.3 ms. A timerfd armed at an absolute CLOCK_MONOTONIC
+time (nanosecond resolution) and watched with ``loop.add_reader`` wakes the loop
+when it should. Times are ``time.monotonic()`` seconds (CLOCK_MONOTONIC on Linux).
+Where timerfd is missing (not Linux), it falls back to ``loop.call_at``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import heapq
+import itertools
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["PreciseScheduler"]
+
+_CLOCK_MONOTONIC = 1
+_TFD_NONBLOCK = os.O_NONBLOCK
+_TFD_CLOEXEC = os.O_CLOEXEC
+_TFD_TIMER_ABSTIME = 1
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+def _load_libc() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.timerfd_create  # noqa: B018 - probe: AttributeError where there is none
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
+
+
+class PreciseScheduler:
+    """``call_at(when, fn, *args)`` with callbacks run in time order (FIFO on ties)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        self._armed = float("inf")
+        self._fd = -1
+        self._fallback: asyncio.TimerHandle | None = None
+        if _LIBC is not None:
+            fd = _LIBC.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
+            if fd >= 0:
+                self._fd = fd
+                loop.add_reader(fd, self._fire)
+
+    @property
+    def precise(self) -> bool:
+        return self._fd >= 0
+
+    def call_at(self, when: float, fn: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self._heap, (when, next(self._seq), fn, args))
+        if when < self._armed:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        self._armed = when
+        if self._fd >= 0:
+            spec = _Itimerspec()
+            if when != float("inf"):
+                # A zero it_value disarms, so never pass exactly 0.
+                sec = int(when)
+                spec.it_value.tv_sec = sec
+                spec.it_value.tv_nsec = max(1, int((when - sec) * 1e9))
+            _LIBC.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None)
+        else:
+            if self._fallback is not None:
+                self._fallback.cancel()
+                self._fallback = None
+            if when != float("inf"):
+                delay = max(0.0, when - time.monotonic())
+                self._fallback = self._loop.call_at(self._loop.time() + delay, self._fire)
+
+    def _fire(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(BlockingIOError):   # woken for nothing
+                os.read(self._fd, 8)
+        heap = self._heap
+        now = time.monotonic()
+        while heap and heap[0][0] <= now:
+            _, _, fn, args = heapq.heappop(heap)
+            fn(*args)
+        self._arm(heap[0][0] if heap else float("inf"))
+
+    def close(self) -> None:
+        self._heap.clear()
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+        if self._fallback is not None:
+            self._fallback.cancel()
