@@ -1,9 +1,213 @@
-"""Placeholder: filled in by the issue that owns this command."""
+"""`harness run`: the whole experiment in one command, resumable, with the report at the end."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from harness import provenance
+from harness.backends.base import BackendUnavailable
+from harness.config import ConfigError, ExperimentConfig, build_config
+from harness.experiment import Experiment, Reporter
+from harness.store import ResultsStore, StoreError
+
+__all__ = ["register", "run_experiment"]
+
+HELP = """Redeploy the Settlers economy many times under each scheduler, measure every
+distinct layout (or a stated sample), and write tables, plots and report.md.
+
+The default kube-scheduler model (kube_default) is always measured as the baseline.
+Precedence: built-in defaults < --quick < --config FILE < flags.
+
+Examples:
+
+  harness run --scheduler netmarks --quick            # ~3 minutes, shows the comparison
+
+  harness run --scheduler netmarks --scheduler firmament   # the paper's method
+
+  harness run --config experiment.yaml --out runs/mine
+
+  harness run --resume runs/20260101T120000-kube_default+netmarks   # after Ctrl-C / a crash
+"""
+
+
+class RichReporter(Reporter):
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def stage(self, name: str, total: int | None = None) -> Callable[[int], None]:
+        task = self.progress.add_task(name, total=total)
+
+        def advance(n: int) -> None:
+            self.progress.advance(task, n)
+            if total is None:
+                self.progress.update(task, total=1, completed=1)
+
+        return advance
+
+    def note(self, message: str) -> None:
+        self.progress.console.log(message)
+
+
+def run_experiment(
+    config: ExperimentConfig, store: ResultsStore, *, console: Console | None = None,
+    quiet: bool = False,
+) -> None:
+    """Run (or continue) the experiment into ``store``; the programmatic twin of the CLI."""
+    from harness.backends.registry import open_backend
+
+    console = console or Console(stderr=True)
+    resumes = list(store.manifest().get("resumed_at", []))
+    if store.has("traffic") or store.done_chunks():
+        store.update_manifest(resumed_at=[*resumes, provenance.now()])
+    backend = open_backend(config)
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet,
+        transient=False,
+    )
+    with progress:
+        asyncio.run(Experiment(config, store, backend, RichReporter(progress)).run())
+    store.update_manifest(finished_at=provenance.now())
+
+
+def _new_manifest(config: ExperimentConfig) -> dict[str, Any]:
+    economy = config.load_economy()
+    manifest: dict[str, Any] = {
+        "kind": "settlers-testbed results",
+        "format": 1,
+        "config": config.model_dump(mode="json"),
+        "items": config.item_list(),
+        "economy_name": economy.name,
+        "seeds": {"experiment": config.seed, "placement": "seed*1000 + scheduler index",
+                  "sampling": config.seed, "bootstrap": "per table cell"},
+        "started_at": provenance.now(),
+        "machine": provenance.machine(),
+        "versions": provenance.versions(),
+    }
+    link = _link_profile(config.link)
+    if link:
+        manifest["link_profile"] = link
+    return manifest
+
+
+def _link_profile(name: str) -> str:
+    try:
+        from harness.backends.local import LINK_PRESETS
+    except ImportError:
+        return ""
+    return f"({LINK_PRESETS[name]})" if name in LINK_PRESETS else ""
+
+
+def _split(text: str | None, cast: Callable[[str], Any] = str) -> list[Any] | None:
+    if text is None:
+        return None
+    try:
+        return [cast(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r}: {exc}") from None
+
+
+def _default_out(config: ExperimentConfig) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return Path("runs") / f"{stamp}-{'+'.join(config.schedulers)}"
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to the harness CLI."""
+    @app.command("run", help=HELP)
+    def run(
+        scheduler: Annotated[list[str] | None, typer.Option(
+            "--scheduler", "-s", help="policy to compare with kube_default (repeatable): "
+            "netmarks, firmament, random, optimal")] = None,
+        backend: Annotated[str | None, typer.Option(help="local (default) | kwok | kubernetes")]
+        = None,
+        deployments: Annotated[int | None, typer.Option(help="redeployments per scheduler "
+                                                         "[default: 1000]")] = None,
+        nodes: Annotated[int | None, typer.Option(help="cluster nodes [default: 5]")] = None,
+        link: Annotated[str | None, typer.Option(help="link preset [default: edge]")] = None,
+        protocol: Annotated[list[str] | None, typer.Option(
+            "--protocol", help="http and/or grpc (repeatable) [default: both]")] = None,
+        sizes: Annotated[str | None, typer.Option(
+            help="bytes per unit, comma-separated [default: 16,256,4096,65536,1048576]")] = None,
+        items: Annotated[str | None, typer.Option(
+            help="items to order, comma-separated, or 'all' "
+                 "[default: flour,boat,bread,coal,iron,coin,sword,tools]")] = None,
+        repetitions: Annotated[int | None, typer.Option(
+            help="orders per item x size per layout [default: 5]")] = None,
+        layout_budget: Annotated[int | None, typer.Option(
+            help="most distinct layouts to measure; more are sampled [default: 30]")] = None,
+        warmup_orders: Annotated[int | None, typer.Option(
+            help="warm-up orders per item x size [default: 3]")] = None,
+        seed: Annotated[int | None, typer.Option(help="[default: 1]")] = None,
+        economy: Annotated[str | None, typer.Option(
+            help="economy YAML file or shipped name [default: settlers2]")] = None,
+        kube_context: Annotated[str | None, typer.Option(help="kubernetes backend")] = None,
+        quick: Annotated[bool, typer.Option(
+            "--quick", help="small preset: ~100 redeployments, few items/sizes, http")] = False,
+        config: Annotated[Path | None, typer.Option(
+            "--config", help="experiment YAML (keys as the flags, with underscores)")] = None,
+        out: Annotated[Path | None, typer.Option(
+            help="results directory [default: runs/<time>-<schedulers>]")] = None,
+        resume: Annotated[Path | None, typer.Option(
+            help="continue an interrupted run in DIR with its stored settings")] = None,
+        report: Annotated[bool, typer.Option(help="write the report at the end")] = True,
+    ) -> None:
+        console = Console(stderr=True)
+        overrides: dict[str, Any] = {
+            "schedulers": scheduler or None, "backend": backend, "deployments": deployments,
+            "nodes": nodes, "link": link, "protocols": protocol or None,
+            "sizes": _split(sizes, int),
+            "items": "all" if items == "all" else _split(items),
+            "repetitions": repetitions, "layout_budget": layout_budget,
+            "warmup_orders": warmup_orders, "seed": seed, "economy": economy,
+            "kube_context": kube_context,
+        }
+        try:
+            if resume is not None:
+                given = [k for k, v in overrides.items() if v is not None]
+                if given or quick or config or out:
+                    raise ConfigError(
+                        "--resume continues a run with its stored settings; drop "
+                        f"{', '.join(given + (['--quick'] if quick else []) + (['--config'] if config else []) + (['--out'] if out else []))}"  # noqa: E501
+                    )
+                store = ResultsStore.open(resume)
+                cfg = ExperimentConfig.model_validate(store.manifest()["config"])
+                console.print(f"[bold]resuming[/] {resume} ({len(store.done_chunks())} "
+                              "chunks already measured)")
+            else:
+                cfg = build_config(preset="quick" if quick else None, file=config,
+                                   overrides=overrides)
+                out = out or _default_out(cfg)
+                store = ResultsStore.create(out, _new_manifest(cfg))
+                console.print(f"[bold]results:[/] {out}")
+        except (ConfigError, StoreError) as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        try:
+            run_experiment(cfg, store, console=console)
+        except BackendUnavailable as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print(f"\n[yellow]interrupted[/]; measured chunks are kept. Continue with:\n"
+                          f"  harness run --resume {store.root}")
+            raise typer.Exit(130) from None
+        if report:
+            from harness.report_cmd import print_report
+
+            print_report(store.root, console)

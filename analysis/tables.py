@@ -1,0 +1,210 @@
+"""The paper's tables, computed from a results directory (long format, one row per value)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.estimate import Estimate, estimate_cell
+from harness.store import ResultsStore
+
+__all__ = [
+    "RunData",
+    "bytes_table",
+    "layouts_table",
+    "load_run",
+    "response_time_table",
+    "scheduling_time_table",
+    "transfers_table",
+]
+
+
+@dataclass
+class RunData:
+    root: Path
+    manifest: dict[str, Any]
+    placements: pd.DataFrame
+    layouts: pd.DataFrame
+    units: pd.DataFrame
+    samples: pd.DataFrame
+    telemetry: pd.DataFrame
+    traffic: pd.DataFrame
+
+    @property
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = self.manifest["config"]
+        return config
+
+    @property
+    def baseline(self) -> str:
+        return str(self.config["schedulers"][0])
+
+    @property
+    def schedulers(self) -> list[str]:
+        return [str(s) for s in self.config["schedulers"]]
+
+    def units_by_scheduler(self) -> dict[str, list[str]]:
+        return {
+            s: list(self.units.loc[self.units["scheduler"] == s, "layout_id"])
+            for s in self.schedulers
+        }
+
+    def ok_samples(self) -> pd.DataFrame:
+        s = self.samples
+        return s[s["ok"].astype(bool)] if not s.empty else s
+
+
+def load_run(root: Path) -> RunData:
+    store = ResultsStore.open(root)
+    telemetry = store.telemetry()
+    return RunData(
+        root=Path(root),
+        manifest=store.manifest(),
+        placements=store.read_table("placements"),
+        layouts=store.read_table("layouts"),
+        units=store.read_table("units"),
+        samples=store.samples(),
+        telemetry=telemetry,
+        traffic=store.read_table("traffic") if store.has("traffic") else pd.DataFrame(),
+    )
+
+
+def _rows(
+    keys: dict[str, Any], estimates: list[Estimate], scale: float = 1.0
+) -> list[dict[str, Any]]:
+    return [
+        {
+            **keys,
+            "scheduler": e.scheduler,
+            "mean": e.mean * scale,
+            "ci_low": e.low * scale,
+            "ci_high": e.high * scale,
+            "reduction_pct": 100 * e.reduction,
+            "reduction_ci_low_pct": 100 * e.reduction_low,
+            "reduction_ci_high_pct": 100 * e.reduction_high,
+            "units": e.units,
+            "coverage": e.coverage,
+        }
+        for e in estimates
+    ]
+
+
+def _estimate(run: RunData, values: dict[str, list[float]], seed: int) -> list[Estimate]:
+    return estimate_cell(
+        values, run.units_by_scheduler(), baseline=run.baseline,
+        resamples=int(run.config.get("bootstrap", 1000)),
+        confidence=float(run.config.get("confidence", 0.95)), seed=seed,
+    )
+
+
+def response_time_table(run: RunData) -> pd.DataFrame:
+    """Mean response time (ms) per item x size x protocol x scheduler, reduction vs baseline."""
+    ok = run.ok_samples()
+    rows: list[dict[str, Any]] = []
+    for seed, ((item, size, protocol), cell) in enumerate(
+        ok.groupby(["item", "size", "protocol"], sort=True)
+    ):
+        values = {lid: list(g["latency_ms"]) for lid, g in cell.groupby("layout_id")}
+        rows += _rows({"item": item, "size": int(size), "protocol": protocol},
+                      _estimate(run, values, seed))
+    return _frame(rows, ["item", "size", "protocol"])
+
+
+def transfers_table(run: RunData) -> pd.DataFrame:
+    """Share of an order's transfers (hops between pods) that crossed nodes, per item."""
+    ok = run.ok_samples()
+    ok = ok[ok["transfers"] > 0] if not ok.empty else ok
+    rows: list[dict[str, Any]] = []
+    for seed, (item, cell) in enumerate(ok.groupby("item", sort=True)):
+        share = cell["inter_node_transfers"] / cell["transfers"]
+        values = {lid: list(share[g.index]) for lid, g in cell.groupby("layout_id")}
+        rows += _rows({"item": item, "transfers_per_order": float(cell["transfers"].mean())},
+                      _estimate(run, values, 10_000 + seed), scale=100.0)
+    return _frame(rows, ["item"])
+
+
+def bytes_table(run: RunData) -> pd.DataFrame:
+    """Mesh bytes per measured chunk: inter-node (mean, CI, reduction) and their share."""
+    tel = run.telemetry
+    rows: list[dict[str, Any]] = []
+    if tel.empty:
+        return pd.DataFrame()
+    tel = tel.assign(inter=np.where(tel["src_node"] != tel["dst_node"], tel["bytes"], 0))
+    per_chunk = tel.groupby(["protocol", "layout_id"], as_index=False).agg(
+        inter=("inter", "sum"), total=("bytes", "sum")
+    )
+    for seed, (protocol, cell) in enumerate(per_chunk.groupby("protocol", sort=True)):
+        inter = {r.layout_id: [float(r.inter)] for r in cell.itertuples()}
+        share = {
+            r.layout_id: [float(r.inter) / max(float(r.total), 1.0)] for r in cell.itertuples()
+        }
+        shares = {e.scheduler: e for e in _estimate(run, share, 20_000 + seed)}
+        for row in _rows({"protocol": protocol}, _estimate(run, inter, 30_000 + seed),
+                         scale=1 / 2**20):
+            row["inter_node_share_pct"] = 100 * shares[row["scheduler"]].mean
+            rows.append(row)
+    return _frame(rows, ["protocol"])
+
+
+def layouts_table(run: RunData) -> pd.DataFrame:
+    """Redeployments, distinct layouts and how the estimator covered them, per scheduler."""
+    measured = set(run.samples["layout_id"]) if not run.samples.empty else set()
+    rows = []
+    for scheduler in run.schedulers:
+        p = run.placements[run.placements["scheduler"] == scheduler]
+        u = run.units[run.units["scheduler"] == scheduler]
+        freq = p["layout_id"].value_counts(normalize=True)
+        rows.append(
+            {
+                "scheduler": scheduler,
+                "redeployments": len(p),
+                "distinct_layouts": int(p["layout_id"].nunique()),
+                "top_layout_share_pct": 100 * float(freq.iloc[0]) if len(freq) else np.nan,
+                "estimator": str(u["estimator"].iloc[0]) if len(u) else "",
+                "units": len(u),
+                "layouts_measured": int(u["layout_id"][u["layout_id"].isin(measured)].nunique()),
+                "unit_coverage_pct": 100 * float(u["layout_id"].isin(measured).mean())
+                if len(u) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def scheduling_time_table(run: RunData) -> pd.DataFrame:
+    """Decision time per redeployment (whole economy) and per pod."""
+    pods = max(1, len(_first_assignments(run)))
+    rows = []
+    for scheduler in run.schedulers:
+        s = run.placements.loc[run.placements["scheduler"] == scheduler, "seconds"] * 1000
+        rows.append(
+            {
+                "scheduler": scheduler,
+                "mean_ms_per_redeployment": float(s.mean()),
+                "p50_ms": float(s.quantile(0.5)),
+                "p99_ms": float(s.quantile(0.99)),
+                "mean_us_per_pod": float(s.mean()) * 1000 / pods,
+                "total_s": float(s.sum()) / 1000,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _first_assignments(run: RunData) -> dict[str, str]:
+    import json
+
+    if run.placements.empty:
+        return {}
+    data: dict[str, str] = json.loads(str(run.placements["assignments"].iloc[0]))
+    return data
+
+
+def _frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    # Stable sort on the keys only: schedulers keep the configured order (baseline first).
+    return frame.reset_index(drop=True) if frame.empty else frame.sort_values(
+        keys, kind="stable"
+    ).reset_index(drop=True)

@@ -1,0 +1,256 @@
+"""The experiment: warm-up, redeployments, sampling plan, measurement — each stage resumable.
+
+Every stage first looks in the results directory for its output and reuses it, so
+``--resume`` simply runs the experiment again: finished stages are read back, the
+measurement stage skips every (layout, protocol) chunk whose part file exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from harness.backends.base import Backend, DataPlane, Placement, WireProtocol
+from harness.config import ExperimentConfig
+from harness.layouts import layout_id, measurement_order, plan_units
+from harness.measure import Sweep, default_sweep, measure_layout, telemetry_delta
+from harness.store import ResultsStore, chunk_name
+
+if TYPE_CHECKING:
+    from schedulers.traffic import TrafficMatrix
+
+__all__ = ["Experiment", "Reporter"]
+
+
+class Reporter:
+    """Progress hooks; the CLI plugs rich bars in, tests use the silent default."""
+
+    def stage(self, name: str, total: int | None = None) -> Callable[[int], None]:
+        return lambda n: None
+
+    def note(self, message: str) -> None:
+        return None
+
+
+@dataclass
+class _PlaneSlot:
+    protocol: WireProtocol | None = None
+    plane: DataPlane | None = None
+
+
+class Experiment:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        store: ResultsStore,
+        backend: Backend,
+        reporter: Reporter | None = None,
+        sweep: Sweep | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.backend = backend
+        self.reporter = reporter or Reporter()
+        self._sweep = sweep
+        self._items = config.item_list()
+        self._slot = _PlaneSlot()
+
+    async def run(self) -> None:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self.backend.close)
+            stack.push_async_callback(self._stop_plane)
+            traffic = await self.warmup()
+            placements = await self.redeploy(traffic)
+            units = self.plan(placements)
+            await self.measure(units)
+        self.store.consolidate_telemetry()
+
+    # -- stage 1: warm-up traffic -> traffic matrix ------------------------------
+
+    async def warmup(self) -> TrafficMatrix | None:
+        from schedulers.traffic import TrafficMatrix
+
+        if self.store.has("traffic"):
+            return _traffic_from_table(self.store.read_table("traffic"))
+        protocol = self.config.protocols[0]
+        rng = np.random.default_rng(self.config.seed)
+        nodes = self.backend.node_names
+        placement = {p: nodes[int(rng.integers(len(nodes)))] for p in self.backend.pod_names}
+        plane = await self._plane(protocol, placement)
+        before, started = plane.traffic_snapshot(), time.monotonic()
+        if self.config.warmup_orders > 0:
+            advance = self.reporter.stage("warm-up traffic", None)
+            await (self._sweep or default_sweep())(
+                {i: plane.entry(i) for i in self._items}, protocol, self._items,
+                list(self.config.sizes), count=self.config.count,
+                repeat=self.config.warmup_orders, warmup=0, progress=False,
+            )
+            advance(1)
+        elapsed = time.monotonic() - started
+        delta = telemetry_delta(before, plane.traffic_snapshot())
+        traffic, source = None, "none"
+        if plane.prometheus_url and not delta.empty:
+            traffic = await _from_prometheus(plane.prometheus_url, elapsed)
+            source = "prometheus"
+        if traffic is None and not delta.empty:
+            traffic = _traffic_from_delta(delta, elapsed)
+            source = "mesh counters (direct scrape)"
+        if traffic is None:
+            source = "none (no warm-up traffic: NetMARKS abstains)"
+            traffic = TrafficMatrix.from_dataframe(_empty_traffic())
+        self.store.write_table("warmup_telemetry", delta)
+        self.store.write_table("traffic", _traffic_table(traffic))
+        self.store.update_manifest(
+            traffic_source=source, warmup_seconds=round(elapsed, 3), warmup_placement=placement
+        )
+        self.reporter.note(f"traffic matrix from {source} after {elapsed:.1f} s of warm-up")
+        return traffic
+
+    # -- stage 2: redeployments --------------------------------------------------
+
+    async def redeploy(self, traffic: TrafficMatrix | None) -> pd.DataFrame:
+        if self.store.has("placements"):
+            return self.store.read_table("placements")
+        rows: list[dict[str, object]] = []
+        for index, scheduler in enumerate(self.config.schedulers):
+            advance = self.reporter.stage(f"redeploy under {scheduler}", self.config.deployments)
+            placements = await self.backend.place(
+                scheduler, self.config.deployments,
+                traffic=traffic, seed=self.config.seed * 1000 + index, advance=advance,
+            )
+            rows.extend(self._placement_rows(p) for p in placements)
+        frame = pd.DataFrame(rows)
+        self.store.write_table("placements", frame)
+        return frame
+
+    def _placement_rows(self, placement: Placement) -> dict[str, object]:
+        if placement.unschedulable:
+            raise RuntimeError(
+                f"{placement.scheduler} left pods unschedulable in redeployment "
+                f"{placement.deployment}: {', '.join(placement.unschedulable)}; give the "
+                "nodes more capacity (--nodes) or the pods smaller requests (economy file)"
+            )
+        canonical = self.backend.canonical(placement.assignments)
+        return {
+            "scheduler": placement.scheduler,
+            "deployment": placement.deployment,
+            "layout_id": layout_id(canonical),
+            "canonical": canonical,
+            "seconds": placement.seconds,
+            "assignments": json.dumps(dict(sorted(placement.assignments.items()))),
+        }
+
+    # -- stage 3: which layouts to measure --------------------------------------------
+
+    def plan(self, placements: pd.DataFrame) -> pd.DataFrame:
+        if self.store.has("units") and self.store.has("layouts"):
+            return self.store.read_table("units")
+        by_scheduler = {
+            s: list(g.sort_values("deployment")["layout_id"])
+            for s, g in placements.groupby("scheduler", sort=False)
+        }
+        units = plan_units(by_scheduler, self.config.layout_budget, self.config.seed)
+        firsts = placements.drop_duplicates("layout_id")
+        counts = placements.pivot_table(
+            index="layout_id", columns="scheduler", values="deployment", aggfunc="count",
+            fill_value=0,
+        )
+        layouts = firsts[["layout_id", "canonical", "assignments"]].merge(
+            counts.add_prefix("count_").reset_index(), on="layout_id"
+        )
+        measured = measurement_order(units)
+        rank = {lid: i for i, lid in enumerate(measured)}
+        layouts["measure_rank"] = layouts["layout_id"].map(rank).astype("Int64")
+        self.store.write_table("layouts", layouts)
+        self.store.write_table("units", units)
+        return units
+
+    # -- stage 4: measurement ---------------------------------------------------------
+
+    async def measure(self, units: pd.DataFrame) -> None:
+        layouts = self.store.read_table("layouts").set_index("layout_id")
+        order = measurement_order(units)
+        total = len(order) * len(self.config.protocols)
+        advance = self.reporter.stage("measure layouts", total)
+        advance(sum(self.store.chunk_done(chunk_name(lid, p))
+                    for lid in order for p in self.config.protocols))
+        for protocol in self.config.protocols:
+            pending = [lid for lid in order if not self.store.chunk_done(chunk_name(lid, protocol))]
+            for lid in pending:
+                placement = json.loads(str(layouts.loc[lid, "assignments"]))
+                plane = await self._plane(protocol, placement)
+                samples, telemetry = await measure_layout(
+                    plane, placement, layout_id=lid, protocol=protocol, items=self._items,
+                    sizes=self.config.sizes, count=self.config.count,
+                    repeat=self.config.repetitions, sweep=self._sweep,
+                )
+                self.store.write_chunk(chunk_name(lid, protocol), samples, telemetry)
+                advance(1)
+
+    # -- the data plane, one protocol at a time ----------------------------------------
+
+    async def _plane(self, protocol: WireProtocol, placement: Mapping[str, str]) -> DataPlane:
+        if self._slot.plane is not None and self._slot.protocol == protocol:
+            return self._slot.plane
+        await self._stop_plane()
+        self.reporter.note(f"starting the {self.backend.name} data plane ({protocol})")
+        self._slot.plane = await self.backend.start_data_plane(protocol, placement)
+        self._slot.protocol = protocol
+        return self._slot.plane
+
+    async def _stop_plane(self) -> None:
+        plane, self._slot.plane = self._slot.plane, None
+        if plane is not None:
+            await plane.stop()
+
+
+def _empty_traffic() -> pd.DataFrame:
+    return pd.DataFrame({"source": [], "destination": [], "bytes_per_s": []})
+
+
+def _traffic_from_delta(delta: pd.DataFrame, seconds: float) -> TrafficMatrix:
+    from schedulers.traffic import TrafficMatrix
+
+    per_pair = delta.groupby(["source_workload", "destination_workload"], as_index=False)[
+        "bytes"
+    ].sum()
+    frame = pd.DataFrame(
+        {
+            "source": per_pair["source_workload"],
+            "destination": per_pair["destination_workload"],
+            "bytes_per_s": per_pair["bytes"] / max(seconds, 1e-3),
+        }
+    )
+    return TrafficMatrix.from_dataframe(frame)
+
+
+def _traffic_table(traffic: TrafficMatrix) -> pd.DataFrame:
+    return traffic.to_dataframe()
+
+
+def _traffic_from_table(frame: pd.DataFrame) -> TrafficMatrix:
+    from schedulers.traffic import TrafficMatrix
+
+    return TrafficMatrix.from_dataframe(frame)
+
+
+async def _from_prometheus(url: str, elapsed: float) -> TrafficMatrix | None:
+    from schedulers.traffic import TrafficMatrix
+
+    # Let Prometheus scrape the final counters (1 s interval), then ask for the rate
+    # over a window that covers the whole warm-up.
+    await asyncio.sleep(2.5)
+    window = int(elapsed) + 5
+    try:
+        traffic = await asyncio.to_thread(TrafficMatrix.from_prometheus, url, window)
+    except Exception:  # an unreachable or empty Prometheus falls back to the counters
+        return None
+    return traffic if not _traffic_table(traffic).empty else None

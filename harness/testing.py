@@ -1,0 +1,169 @@
+"""A model backend for unit tests of the experiment loop and the analysis: no processes.
+
+It is the seam the real backends plug into, filled with a small analytic model:
+placements come from a seeded random spread (``kube_default``, ``random``) or a
+chain-grouping heuristic (anything else), and an order's latency grows with the
+inter-node hops of its trace and its size. Every number it produces follows from the
+placement, so tests can check that the harness measures and aggregates correctly,
+not that the model is realistic. Real runs never use this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.backends.base import TELEMETRY_KEYS, DataPlane, Placement, WireProtocol
+from settlers.economy import Economy
+from settlers.trace import ORDER_CALLER, Hop, encode_trace
+
+__all__ = ["ModelBackend", "ModelPlane"]
+
+_HOP_MS = 2.0          # added per inter-node transfer
+_MS_PER_MIB = 40.0     # added per MiB crossing nodes
+
+
+class ModelPlane:
+    """In-memory DataPlane: a placement and cumulative byte counters."""
+
+    def __init__(self, nodes: list[str], placement: Mapping[str, str]) -> None:
+        self.node_names = nodes
+        self.placement = dict(placement)
+        self.prometheus_url: str | None = None
+        self.counters: dict[tuple[str, str, str, str], int] = {}
+        self.stopped = False
+
+    async def relayout(self, placement: Mapping[str, str]) -> None:
+        self.placement.update(placement)
+
+    def entry(self, item: str) -> str:
+        return f"model:{item}"
+
+    def traffic_snapshot(self) -> pd.DataFrame:
+        rows = [(*k, v) for k, v in sorted(self.counters.items())]
+        return pd.DataFrame(rows, columns=[*TELEMETRY_KEYS, "bytes"])
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+class ModelBackend:
+    name = "model"
+
+    def __init__(self, economy: Economy, nodes: int, *, noise_ms: float = 0.2,
+                 seed: int = 0) -> None:
+        self.economy = economy
+        self._nodes = [f"node-{i + 1}" for i in range(nodes)]
+        self._pods = [f"{i.name}-{r}" for i in economy for r in range(i.replicas)]
+        self.noise_ms = noise_ms
+        self.rng = np.random.default_rng(seed)
+        self.plane: ModelPlane | None = None
+        self.planes_started = 0
+
+    @property
+    def node_names(self) -> list[str]:
+        return list(self._nodes)
+
+    @property
+    def pod_names(self) -> list[str]:
+        return list(self._pods)
+
+    def canonical(self, assignments: Mapping[str, str]) -> str:
+        groups = sorted(
+            ",".join(sorted(p for p, n in assignments.items() if n == node))
+            for node in self._nodes
+        )
+        return "|".join(groups)
+
+    async def place(self, scheduler: str, deployments: int, *, traffic: Any, seed: int,
+                    advance: Callable[[int], None] = lambda n: None) -> list[Placement]:
+        rng = np.random.default_rng(seed)
+        out = []
+        for d in range(deployments):
+            if scheduler in ("kube_default", "random"):
+                assignments = {p: self._nodes[int(rng.integers(len(self._nodes)))]
+                               for p in self._pods}
+            else:
+                assignments = self._grouped(rng)
+            out.append(Placement(scheduler, d, assignments, seconds=1e-3))
+            advance(1)
+        return out
+
+    def _grouped(self, rng: np.random.Generator) -> dict[str, str]:
+        # Each pod joins the node of its first input (a chain stays together), except
+        # with a small probability, so the scheduler has a few distinct layouts.
+        out: dict[str, str] = {}
+        for item in self.economy:
+            inputs = list(item.inputs)
+            for r in range(item.replicas):
+                pod = f"{item.name}-{r}"
+                if inputs and rng.random() > 0.1:
+                    out[pod] = out[f"{inputs[0]}-0"]
+                else:
+                    out[pod] = self._nodes[len(out) % len(self._nodes)]
+        return out
+
+    async def start_data_plane(self, protocol: WireProtocol,
+                               placement: Mapping[str, str]) -> DataPlane:
+        self.plane = ModelPlane(self.node_names, placement)
+        self.planes_started += 1
+        return self.plane
+
+    async def close(self) -> None:
+        return None
+
+    # -- the model sweep ----------------------------------------------------------------
+
+    async def sweep(self, targets: Mapping[str, str], protocol: WireProtocol,
+                    items: Sequence[str], sizes: Sequence[int], *, count: int, repeat: int,
+                    warmup: int, progress: bool) -> pd.DataFrame:
+        assert self.plane is not None, "start_data_plane first"
+        rows = []
+        for item in items:
+            for size in sizes:
+                for _ in range(warmup):
+                    self._order(item, size, count)
+                for rep in range(repeat):
+                    latency, trace = self._order(item, size, count)
+                    rows.append({
+                        "item": item, "size": size, "protocol": protocol, "count": count,
+                        "repeat": rep, "latency_ms": latency, "ok": True, "error": "",
+                        "payload_bytes": size * count, "hops": len(trace),
+                        "pods": len({h.pod for h in trace}), "trace": encode_trace(trace),
+                    })
+        return pd.DataFrame(rows)
+
+    def _order(self, item: str, size: int, count: int) -> tuple[float, list[Hop]]:
+        assert self.plane is not None
+        place = self.plane.placement
+        counters = self.plane.counters
+        trace: list[Hop] = []
+        nbytes = size * count
+
+        def visit(name: str, caller: str) -> None:
+            pod = f"{name}-0"
+            trace.append(Hop(name, pod, caller, nbytes))
+            if caller != ORDER_CALLER:
+                key = (caller.rsplit("-", 1)[0], name, place[caller], place[pod])
+                counters[key] = counters.get(key, 0) + nbytes + 200
+            for src in self.economy[name].inputs:
+                visit(src, pod)
+
+        visit(item, ORDER_CALLER)
+        inter = [h for h in trace if h.caller and place[h.caller] != place[h.pod]]
+        latency = 1.0 + len(inter) * (_HOP_MS + _MS_PER_MIB * nbytes / 2**20)
+        latency += abs(float(self.rng.normal(0, self.noise_ms)))
+        return latency, trace
+
+    def expected_latency(self, item: str, size: int, placement: Mapping[str, str]) -> float:
+        """The model's noise-free latency (tests compare the harness's estimate with it)."""
+        saved, self.plane = self.plane, ModelPlane(self.node_names, placement)
+        noise, self.noise_ms = self.noise_ms, 0.0
+        try:
+            latency, _ = self._order(item, size, 1)
+        finally:
+            self.plane, self.noise_ms = saved, noise
+        return latency
