@@ -1,9 +1,310 @@
-"""Placeholder: filled in by the issue that owns this command."""
+"""`harness cluster up|status|down`: an emulated cluster you can poke at by hand.
+
+`up` starts a detached supervisor (harness.backends.local.supervisor) that owns the
+pods, the mesh and Prometheus; its state file in the run directory is what `status`
+and `down` read, so they work from any shell. With ``--backend kwok`` the same
+commands manage a kwok control plane (real Kubernetes binaries, fake nodes).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.backends.local.links import LINK_PRESETS, resolve_link
+from harness.backends.local.pods import probe_health
+from harness.backends.local.procs import kill_group, pid_alive
+from harness.backends.local.supervisor import SPEC_FILE, STATE_FILE, read_state, write_json
+
+__all__ = ["default_run_dir", "register"]
+
+console = Console()
+KWOK_NAME = "settlers"
+
+
+class Backend(StrEnum):
+    local = "local"
+    kwok = "kwok"
+
+
+class Proto(StrEnum):
+    http = "http"
+    grpc = "grpc"
+
+
+def default_run_dir() -> Path:
+    """$SETTLERS_CLUSTER_DIR, else ~/.local/state/settlers-testbed/cluster (any cwd works)."""
+    env = os.environ.get("SETTLERS_CLUSTER_DIR")
+    if env:
+        return Path(env).expanduser()
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "settlers-testbed" / "cluster"
+
+
+RunDir = Annotated[Path | None, typer.Option(
+    "--run-dir", help="Where the cluster keeps its state, logs and Prometheus data "
+    "[default: $SETTLERS_CLUSTER_DIR or ~/.local/state/settlers-testbed/cluster].")]
+BackendOpt = Annotated[Backend, typer.Option(
+    "--backend", help="local: emulated cluster (pods are processes); kwok: a real Kubernetes "
+    "control plane with kwok nodes (needs tools/k8s/build).")]
+
+
+def _running(state: dict[str, Any] | None) -> bool:
+    return bool(state and state.get("status") in ("starting", "ready", "stopping")
+                and pid_alive(int(state.get("supervisor_pid", 0))))
+
+
+def up(
+    nodes: Annotated[int, typer.Option(min=1, help="Number of emulated nodes (node-1..N).")] = 5,
+    link: Annotated[str, typer.Option(
+        help=f"Link preset: {', '.join(f'{k} ({v.describe()})' for k, v in LINK_PRESETS.items())}."
+    )] = "edge",
+    latency_ms: Annotated[float | None, typer.Option(
+        help="One-way inter-node latency in ms (overrides the preset).")] = None,
+    bandwidth_mbps: Annotated[float | None, typer.Option(
+        help="Per-node up/downlink bandwidth in Mbit/s (overrides the preset).")] = None,
+    economy: Annotated[str | None, typer.Option(
+        help="Economy YAML file or shipped name [default: settlers2].")] = None,
+    protocol: Annotated[Proto, typer.Option(help="Wire protocol of every pod.")] = Proto.http,
+    placement: Annotated[str, typer.Option(
+        help="spread (round robin), random, or a YAML/JSON file mapping pod -> node.")] = "random",
+    seed: Annotated[int | None, typer.Option(help="Seed for --placement random.")] = None,
+    prometheus: Annotated[bool | None, typer.Option(
+        "--prometheus/--no-prometheus",
+        help="Start a Prometheus server [default: if the `prometheus` binary is installed]."
+    )] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the cluster.")] = 180.0,
+    run_dir: RunDir = None,
+    backend: BackendOpt = Backend.local,
+) -> None:
+    """Start an emulated cluster running the whole economy, detached.
+
+    Examples:
+
+      harness cluster up                       # 5 nodes, edge links, settlers2, HTTP
+
+      harness cluster up --nodes 3 --link wan --protocol grpc --placement spread
+
+      harness cluster up --latency-ms 2 --bandwidth-mbps 100 --placement layout.yaml
+
+    Then send orders, e.g.  order-app sweep --target <address printed for bread> --item bread
+    """
+    if backend is Backend.kwok:
+        _kwok_up(nodes)
+        return
+    try:
+        profile = resolve_link(link, latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if placement not in ("spread", "random") and not Path(placement).is_file():
+        raise typer.BadParameter(f"--placement must be spread, random or an existing file; "
+                                 f"{placement!r} is none of these")
+    run_dir = (run_dir or default_run_dir()).resolve()
+    state = read_state(run_dir)
+    if _running(state):
+        console.print(f"[red]A cluster is already running from {run_dir} (supervisor pid "
+                      f"{state['supervisor_pid']}).[/] Stop it with: harness cluster down")  # type: ignore[index]
+        raise typer.Exit(1)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STATE_FILE).unlink(missing_ok=True)
+    write_json(run_dir / SPEC_FILE, {
+        "nodes": nodes, "latency_ms": profile.latency_ms,
+        "bandwidth_mbps": (None if profile.bandwidth_mbps == float("inf")
+                           else profile.bandwidth_mbps),
+        "economy": economy, "protocol": protocol.value,
+        "placement": (placement if placement in ("spread", "random")
+                      else str(Path(placement).resolve())),
+        "seed": seed, "prometheus": prometheus,
+    })
+    log = run_dir / "supervisor.log"
+    with open(log, "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.backends.local.supervisor",
+                                 str(run_dir)], stdin=subprocess.DEVNULL, stdout=logf,
+                                stderr=logf, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    with console.status(f"starting {nodes} nodes, link {profile.describe()} ..."):
+        while True:
+            state = read_state(run_dir)
+            status = (state or {}).get("status")
+            if status == "ready":
+                break
+            if status == "failed" or proc.poll() is not None or time.monotonic() > deadline:
+                why = (state or {}).get("error") or (
+                    f"timed out after {timeout:.0f} s" if proc.poll() is None
+                    else "the supervisor exited")
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGTERM)
+                    proc.wait(60)
+                console.print(f"[red]The cluster did not start:[/] {why}\nlog: {log}")
+                raise typer.Exit(1)
+            time.sleep(0.2)
+    assert state is not None
+    _print_up(state)
+
+
+def _print_up(state: dict[str, Any]) -> None:
+    table = Table(title="Send orders for an item to", show_lines=False)
+    table.add_column("item")
+    table.add_column("address")
+    table.add_column("pods")
+    for item, addr in state["entries"].items():
+        pods = [f"{p['name']}@{p['node']}" for p in state["pods"] if p["item"] == item]
+        table.add_row(item, addr, ", ".join(pods))
+    console.print(table)
+    link = state["link"]
+    console.print(f"protocol: {state['protocol']}   link: {link['latency_ms']} ms one-way, "
+                  f"{link['bandwidth_mbps']} Mbit/s per node")
+    console.print(f"mesh metrics: {state['metrics_url']}")
+    prom = state.get("prometheus_url")
+    console.print(f"prometheus:   {prom}" if prom else
+                  "prometheus:   [yellow]not running (no `prometheus` binary); scrape the mesh "
+                  "metrics URL directly[/]")
+    console.print(f"run dir:      {state['run_dir']}\nstop with:    harness cluster down")
+
+
+def status(
+    run_dir: RunDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    backend: BackendOpt = Backend.local,
+) -> None:
+    """Show nodes, pods, placement and health of the running cluster.
+
+    Example:  harness cluster status --json | jq '.pods[] | select(.health != "ready")'
+    """
+    if backend is Backend.kwok:
+        _kwok_status()
+        return
+    run_dir = (run_dir or default_run_dir()).resolve()
+    state = read_state(run_dir)
+    if not _running(state):
+        console.print(f"No cluster is running from {run_dir}.")
+        raise typer.Exit(1)
+    assert state is not None
+    if state["status"] != "ready":
+        console.print(f"The cluster is {state['status']}.")
+        raise typer.Exit(1)
+    healths = asyncio.run(_pod_health(state))
+    for pod, health in zip(state["pods"], healths, strict=True):
+        pod["health"] = health
+    state["mesh_health"] = "running" if pid_alive(state["mesh_pid"]) else "dead"
+    if state.get("prometheus_pid"):
+        state["prometheus_health"] = "running" if pid_alive(state["prometheus_pid"]) else "dead"
+    if as_json:
+        print(json.dumps(state, indent=1))
+        return
+    table = Table(title=f"{len(state['pods'])} pods on {len(state['nodes'])} nodes "
+                        f"({state['protocol']})")
+    for col in ("node", "pod", "item", "port", "pid", "health"):
+        table.add_column(col)
+    for node in state["nodes"]:
+        for pod in sorted((p for p in state["pods"] if p["node"] == node), key=lambda p: p["name"]):
+            style = "" if pod["health"] == "ready" else "red"
+            table.add_row(node, pod["name"], pod["item"], str(pod["port"]), str(pod["pid"]),
+                          pod["health"], style=style)
+    console.print(table)
+    prom = f"{state.get('prometheus_health', 'not started')} ({state.get('prometheus_url')})"
+    console.print(f"mesh: {state['mesh_health']} ({state['metrics_url']})   prometheus: {prom}")
+    if any(p["health"] != "ready" for p in state["pods"]):
+        raise typer.Exit(2)
+
+
+async def _pod_health(state: dict[str, Any]) -> list[str]:
+    async def one(pod: dict[str, Any]) -> str:
+        if not pid_alive(pod["pid"]):
+            return "crashed (process gone)"
+        ok = await probe_health(f"127.0.0.1:{pod['port']}", state["protocol"], timeout=2.0)
+        return "ready" if ok else "not ready"
+    return list(await asyncio.gather(*(one(p) for p in state["pods"])))
+
+
+def down(run_dir: RunDir = None, backend: BackendOpt = Backend.local) -> None:
+    """Stop the cluster: every pod, the mesh and Prometheus; no process or port stays.
+
+    Example:  harness cluster down
+    """
+    if backend is Backend.kwok:
+        _kwok_down()
+        return
+    run_dir = (run_dir or default_run_dir()).resolve()
+    state = read_state(run_dir)
+    if state is None:
+        console.print(f"No cluster state in {run_dir}; nothing to stop.")
+        return
+    sup = int(state.get("supervisor_pid", 0))
+    if sup and pid_alive(sup):
+        os.kill(sup, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        with console.status("stopping ..."):
+            while pid_alive(sup) and time.monotonic() < deadline:
+                time.sleep(0.1)
+    # Belt and braces: whatever the state file names and still runs goes now.
+    pids = [sup, *(p["pid"] for p in state.get("pods", [])),
+            state.get("mesh_pid") or 0, state.get("prometheus_pid") or 0]
+    left = [pid for pid in pids if pid and pid_alive(pid)]
+    for pid in left:
+        kill_group(pid, signal.SIGKILL)
+    write_json(run_dir / STATE_FILE, {**state, "status": "stopped"})
+    killed = f" ({len(left)} process(es) had to be killed)" if left else ""
+    console.print(f"Cluster stopped{killed}.")
+
+
+def _kwok_up(nodes: int) -> None:
+    from harness.backends.kwok import K8sBinariesMissing, KwokCluster, KwokError
+    try:
+        with console.status(f"starting a kwok control plane with {nodes} nodes ..."):
+            cluster = KwokCluster.start(KWOK_NAME, nodes=nodes)
+    except (K8sBinariesMissing, KwokError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"kwok cluster {KWOK_NAME!r}: nodes {', '.join(cluster.node_names)}\n"
+                  f"kubeconfig: {cluster.kubeconfig}\napi server: {cluster.server}\n"
+                  "stop with:  harness cluster down --backend kwok")
+
+
+def _kwok_status() -> None:
+    from harness.backends.kwok import KwokCluster, KwokError
+    try:
+        cluster = KwokCluster.attach(KWOK_NAME)
+    except KwokError as exc:
+        console.print(str(exc))
+        raise typer.Exit(1) from None
+    table = Table(title=f"kwok cluster {KWOK_NAME!r}")
+    for col in ("pod", "namespace", "node", "phase"):
+        table.add_column(col)
+    for pod in cluster.core_v1().list_pod_for_all_namespaces().items:
+        table.add_row(pod.metadata.name, pod.metadata.namespace, pod.spec.node_name or "-",
+                      pod.status.phase)
+    console.print(f"nodes: {', '.join(cluster.node_names)}")
+    console.print(table)
+
+
+def _kwok_down() -> None:
+    from harness.backends.kwok import KwokCluster
+    cluster = KwokCluster(KWOK_NAME)
+    if not cluster.exists():
+        console.print(f"No kwok cluster named {KWOK_NAME!r}; nothing to stop.")
+        return
+    cluster.stop()
+    console.print(f"kwok cluster {KWOK_NAME!r} deleted.")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to the harness CLI."""
+    """Add `harness cluster up|status|down`."""
+    cluster = typer.Typer(help="Start, inspect and stop an emulated cluster by hand.",
+                          no_args_is_help=True)
+    cluster.command()(up)
+    cluster.command()(status)
+    cluster.command()(down)
+    app.add_typer(cluster, name="cluster")
