@@ -1,0 +1,11 @@
+# Send one order; fail unless it was answered (order-app sweep only fails outright
+# when a target is unreachable, so check the recorded row too).
+order-app sweep "$@" --no-progress --out /tmp/order.csv || exit 1
+exec python3 - <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open("/tmp/order.csv")))
+bad = [r for r in rows if r.get("ok") != "True"]
+for r in rows:
+    print(f"order {r['item']} x{r['size']} B: ok={r['ok']} {r['latency_ms']} ms {r['error']}")
+sys.exit(1 if not rows or bad else 0)
+PY

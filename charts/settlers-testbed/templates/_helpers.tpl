@@ -1,0 +1,284 @@
+{{/*
+Shared names, labels and pod fragments. Producers are named after their item (a
+producer calls its inputs at the Service DNS name `<item>:<port>`); every other
+object is prefixed with the release full name.
+*/}}
+
+{{- define "settlers-testbed.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "settlers-testbed.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Cluster-scoped objects (ClusterRole/Binding) also carry the namespace: two
+releases of the same name in different namespaces must not collide. */}}
+{{- define "settlers-testbed.clusterName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "settlers-testbed.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "settlers-testbed.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The value of the `version` label (Istio's canonical revision). */}}
+{{- define "settlers-testbed.version" -}}
+{{- .Chart.AppVersion | default .Chart.Version | trunc 63 | quote }}
+{{- end }}
+
+{{- define "settlers-testbed.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "settlers-testbed.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Standard labels of every object. */}}
+{{- define "settlers-testbed.labels" -}}
+helm.sh/chart: {{ include "settlers-testbed.chart" . }}
+{{ include "settlers-testbed.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "settlers-testbed.version" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: settlers-testbed
+{{- end }}
+
+{{/*
+Labels of one component. `app` and `version` are the labels Istio and NetMARKS use
+to name workloads (istio_requests_total{destination_app=...}).
+Call with (dict "root" $ "app" "bread" "component" "producer").
+*/}}
+{{- define "settlers-testbed.componentLabels" -}}
+{{ include "settlers-testbed.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+app: {{ .app }}
+version: {{ include "settlers-testbed.version" .root }}
+{{- end }}
+
+{{/* Selector of one component's pods (immutable on Deployments: keep it small). */}}
+{{- define "settlers-testbed.componentSelector" -}}
+{{ include "settlers-testbed.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+app: {{ .app }}
+{{- end }}
+
+{{/* The testbed image: repository@digest when a digest is given, else :tag. */}}
+{{- define "settlers-testbed.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{- define "settlers-testbed.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "settlers-testbed.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "settlers-testbed.economyConfigMap" -}}
+{{- printf "%s-economy" (include "settlers-testbed.fullname" .) }}
+{{- end }}
+
+{{/* Producer port name: Istio selects the protocol from the http-/grpc- prefix. */}}
+{{- define "settlers-testbed.portName" -}}
+{{- printf "%s-producer" .Values.protocol }}
+{{- end }}
+
+{{- define "settlers-testbed.extenderName" -}}
+{{- printf "%s-netmarks-extender" (include "settlers-testbed.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "settlers-testbed.netmarksSchedulerName" -}}
+{{- printf "%s-netmarks-scheduler" (include "settlers-testbed.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "settlers-testbed.firmamentName" -}}
+{{- printf "%s-firmament" (include "settlers-testbed.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* kube-scheduler image: the cluster's own version unless a tag is given. Vendor
+suffixes (v1.30.2-eks-1234) are cut: registry.k8s.io only has plain versions. */}}
+{{- define "settlers-testbed.kubeSchedulerImage" -}}
+{{- $img := .Values.netmarks.scheduler.image }}
+{{- $tag := $img.tag | default (regexFind "^v[0-9]+\\.[0-9]+\\.[0-9]+" .Capabilities.KubeVersion.Version) }}
+{{- printf "%s:%s" $img.repository $tag }}
+{{- end }}
+
+{{/* Pod-level security context: restricted Pod Security Standard by default. */}}
+{{- define "settlers-testbed.podSecurityContext" -}}
+{{- toYaml .Values.podSecurityContext }}
+{{- end }}
+
+{{- define "settlers-testbed.securityContext" -}}
+{{- toYaml .Values.securityContext }}
+{{- end }}
+
+{{/* Scheduling constraints of the helper components (not the producers). */}}
+{{- define "settlers-testbed.componentScheduling" -}}
+{{- with .Values.components.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.components.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.components.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{- define "settlers-testbed.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Writable scratch space: every root filesystem is read-only. */}}
+{{- define "settlers-testbed.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
+
+{{- define "settlers-testbed.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{/* Sidecar injection label, only when the switch is set either way. */}}
+{{- define "settlers-testbed.istioLabel" -}}
+{{- if not (kindIs "invalid" .Values.istio.sidecarInject) }}
+sidecar.istio.io/inject: {{ .Values.istio.sidecarInject | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Prometheus scrape annotations. Call with (dict "root" $ "port" N). */}}
+{{- define "settlers-testbed.scrapeAnnotations" -}}
+{{- if .root.Values.metrics.scrape }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | toString | quote }}
+prometheus.io/path: {{ .root.Values.metrics.path | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Check the economy: every input must be an item of it, every override must name one.
+Fails the render with a message naming the key, before anything reaches the cluster.
+*/}}
+{{- define "settlers-testbed.validate" -}}
+{{- $items := include "settlers-testbed.economyItems" . | fromYaml }}
+{{- range $name, $item := $items }}
+{{- range $input, $_ := ($item | default dict).inputs }}
+{{- if not (hasKey $items $input) }}
+{{- fail (printf "economy.items.%s.inputs: %q is not an item of the economy (items: %s)" $name $input (keys $items | sortAlpha | join ", ")) }}
+{{- end }}
+{{- if eq $input $name }}
+{{- fail (printf "economy.items.%s.inputs: an item cannot consume itself" $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $name, $o := .Values.items }}
+{{- if not (hasKey $items $name) }}
+{{- fail (printf "items.%s: %q is not an item of the economy (items: %s)" $name $name (keys $items | sortAlpha | join ", ")) }}
+{{- end }}
+{{- if and $o (hasKey $o "nodes") (hasKey $o "replicas") }}
+{{- if ne (len $o.nodes) (int $o.replicas) }}
+{{- fail (printf "items.%s: nodes lists %d node(s) but replicas is %d; give one node per replica (or drop replicas)" $name (len $o.nodes) (int $o.replicas)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range .Values.orderApp.items }}
+{{- if not (hasKey $items .) }}
+{{- fail (printf "orderApp.items: %q is not an item of the economy" .) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.tests.item (not (hasKey $items .Values.tests.item)) }}
+{{- fail (printf "tests.item: %q is not an item of the economy" .Values.tests.item) }}
+{{- end }}
+{{- if and (eq .Values.protocol "grpc") (eq (int .Values.port) (int .Values.metrics.grpcPort)) }}
+{{- fail (printf "metrics.grpcPort (%d) must differ from port: gRPC producers serve /metrics on a second port" (int .Values.metrics.grpcPort)) }}
+{{- end }}
+{{- if and .Values.netmarks.enabled .Values.firmament.enabled (eq .Values.netmarks.schedulerName .Values.firmament.schedulerName) }}
+{{- fail "netmarks.schedulerName and firmament.schedulerName must differ" }}
+{{- end }}
+{{- end }}
+
+{{/* The economy's items in file order is lost in a map; the last in topological
+order is not known either, so the test default is the alphabetically last item
+that has inputs (for settlers2: tools). */}}
+{{- define "settlers-testbed.testItem" -}}
+{{- if .Values.tests.item }}
+{{- .Values.tests.item }}
+{{- else }}
+{{- $pick := "" }}
+{{- $items := include "settlers-testbed.economyItems" . | fromYaml }}
+{{- range $name, $item := $items }}
+{{- if ($item | default dict).inputs }}{{ $pick = $name }}{{ end }}
+{{- end }}
+{{- $pick | default (keys $items | sortAlpha | last) }}
+{{- end }}
+{{- end }}
+
+{{/* Items the order app orders: orderApp.items, or every item of the economy. */}}
+{{- define "settlers-testbed.orderItems" -}}
+{{- .Values.orderApp.items | default (include "settlers-testbed.economyItems" . | fromYaml | keys | sortAlpha) | join " " }}
+{{- end }}
+
+{{/*
+Pod spec shared by the order-app Job and the helm test Job: the testbed image, the
+restricted security context, no API token. Call with (dict "root" $ "command" list "args" list
+"resources" map).
+*/}}
+{{- define "settlers-testbed.orderPodSpec" -}}
+{{- $root := .root }}
+serviceAccountName: {{ include "settlers-testbed.serviceAccountName" $root }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+restartPolicy: Never
+{{- with include "settlers-testbed.componentScheduling" $root }}{{ . | trim | nindent 0 }}{{ end }}
+{{- with include "settlers-testbed.imagePullSecrets" $root }}{{ . | trim | nindent 0 }}{{ end }}
+securityContext:
+  {{- include "settlers-testbed.podSecurityContext" $root | nindent 2 }}
+containers:
+  - name: order-app
+    image: {{ include "settlers-testbed.image" $root }}
+    imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+    command:
+      {{- toYaml .command | nindent 6 }}
+    args:
+      {{- toYaml .args | nindent 6 }}
+    {{- with .resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    securityContext:
+      {{- include "settlers-testbed.securityContext" $root | nindent 6 }}
+    volumeMounts:
+      {{- include "settlers-testbed.tmpMount" $root | nindent 6 }}
+volumes:
+  {{- include "settlers-testbed.tmpVolume" $root | nindent 2 }}
+{{- end }}
+
+{{/* The economy's items as YAML (use with fromYaml): economy.items, or the shipped
+settlers2 economy when none are given. */}}
+{{- define "settlers-testbed.economyItems" -}}
+{{- if .Values.economy.items }}
+{{- toYaml .Values.economy.items }}
+{{- else }}
+{{- (.Files.Get "files/settlers2.yaml" | fromYaml).items | toYaml }}
+{{- end }}
+{{- end }}
