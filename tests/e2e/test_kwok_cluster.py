@@ -3,6 +3,7 @@ kube-scheduler placing a Deployment's pods, and a clean teardown."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.backends.kwok import K8sBinaries, KwokCluster
-from harness.backends.kwok.cluster import create_args
+from harness.backends.kwok.cluster import create_args, kwokctl_env, write_kwokctl_config
 from harness.backends.kwok.workloads import (
     DeploymentSpec,
     create_deployments,
@@ -22,23 +23,26 @@ from harness.backends.kwok.workloads import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_dry_run_uses_only_local_binaries(k8s_binaries: K8sBinaries, tmp_path: Path) -> None:
-    from harness.backends.kwok.cluster import _kwokctl_env
-
-    args = create_args(k8s_binaries, "dry")
+def test_dry_run_uses_only_local_binaries_and_loopback(
+    k8s_binaries: K8sBinaries, tmp_path: Path
+) -> None:
+    args = create_args(k8s_binaries, "dry", write_kwokctl_config(tmp_path))
     proc = subprocess.run(
         [args[0], "--dry-run", *args[1:]],
-        env=_kwokctl_env(k8s_binaries, tmp_path, {}),
+        env=kwokctl_env(k8s_binaries, tmp_path, {}),
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
     plan = proc.stdout + proc.stderr
-    assert str(k8s_binaries.kube_apiserver) in plan
-    assert str(k8s_binaries.etcd) in plan
-    for needle in ("https://", "http://", "wget", "curl"):
-        assert needle not in plan, f"kwokctl would fetch something: {needle!r} in dry run"
+    fetched = re.findall(r"# Download (\S+) to", plan)
+    assert len(fetched) == 5, plan
+    for src in fetched:
+        assert src.startswith(str(k8s_binaries.dir)), f"kwokctl would fetch {src}"
+    assert "0.0.0.0" not in plan, "every component must bind to loopback only"
+    addresses = set(re.findall(r"(?:https?://)?(\d+\.\d+\.\d+\.\d+):\d+", plan))
+    assert addresses == {"127.0.0.1"}, addresses
 
 
 def test_nodes_ready_with_capacity_and_labels(kwok_cluster: KwokCluster) -> None:

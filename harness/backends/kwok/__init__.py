@@ -12,6 +12,7 @@ Public surface:
 from harness.backends.kwok.binaries import K8sBinaries, K8sBinariesMissing, bin_dir, binaries
 from harness.backends.kwok.cluster import KwokCluster, KwokError, default_workdir
 from harness.backends.kwok.nodes import NodeSpec
+from harness.backends.kwok.placements import PlacementRound, collect_placements, collect_rounds
 from harness.backends.kwok.scheduler import (
     NETMARKS_SCHEDULER,
     ExtraScheduler,
@@ -27,8 +28,11 @@ __all__ = [
     "KwokCluster",
     "KwokError",
     "NodeSpec",
+    "PlacementRound",
     "bin_dir",
     "binaries",
+    "collect_placements",
+    "collect_rounds",
     "default_workdir",
     "extender_stanza",
     "scheduler_config",

@@ -31,7 +31,14 @@ import yaml
 from harness.backends.kwok.binaries import K8sBinaries, binaries
 from harness.backends.kwok.nodes import NodeSpec, node_manifest, node_names
 
-__all__ = ["KwokCluster", "KwokError", "default_workdir"]
+__all__ = [
+    "KwokCluster",
+    "KwokError",
+    "create_args",
+    "default_workdir",
+    "kwokctl_env",
+    "write_kwokctl_config",
+]
 
 
 class KwokError(RuntimeError):
@@ -46,7 +53,7 @@ def default_workdir() -> Path:
     return Path.home() / ".cache" / "settlers-testbed" / "kwok"
 
 
-def _kwokctl_env(bins: K8sBinaries, workdir: Path, extra: Mapping[str, str]) -> dict[str, str]:
+def kwokctl_env(bins: K8sBinaries, workdir: Path, extra: Mapping[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -66,10 +73,32 @@ def _kwokctl_env(bins: K8sBinaries, workdir: Path, extra: Mapping[str, str]) -> 
     return env
 
 
-def create_args(bins: K8sBinaries, name: str, *, scheduler_config: Path | None = None) -> list[str]:
+# kwokctl binds every component to 0.0.0.0 unless told otherwise; this project only
+# ever listens and connects on loopback.
+KWOKCTL_CONFIG = """\
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  bindAddress: 127.0.0.1
+"""
+
+
+def write_kwokctl_config(workdir: Path) -> Path:
+    """Write the kwokctl configuration (loopback only) into `workdir` and return its path."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "kwokctl-settlers.yaml"
+    path.write_text(KWOKCTL_CONFIG)
+    return path
+
+
+def create_args(
+    bins: K8sBinaries, name: str, config: Path, *, scheduler_config: Path | None = None
+) -> list[str]:
     """The `kwokctl create cluster` command line (every binary local, no kubeconfig edit)."""
     args = [
         str(bins.kwokctl),
+        "--config",
+        str(config),
         "create",
         "cluster",
         "--name",
@@ -194,12 +223,12 @@ class KwokCluster:
     def _create(
         self, scheduler_config: Path | None, env: Mapping[str, str], timeout: float
     ) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        args = create_args(self.bins, self.name, scheduler_config=scheduler_config)
+        config = write_kwokctl_config(self.workdir)
+        args = create_args(self.bins, self.name, config, scheduler_config=scheduler_config)
         args += ["--timeout", f"{int(timeout)}s"]
         proc = subprocess.run(
             args,
-            env=_kwokctl_env(self.bins, self.workdir, env),
+            env=kwokctl_env(self.bins, self.workdir, env),
             capture_output=True,
             text=True,
             timeout=timeout + 30,
@@ -238,7 +267,7 @@ class KwokCluster:
                     "--kubeconfig",
                     "",
                 ],
-                env=_kwokctl_env(self.bins, self.workdir, {}),
+                env=kwokctl_env(self.bins, self.workdir, {}),
                 capture_output=True,
                 text=True,
                 timeout=120,

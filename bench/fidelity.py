@@ -1,0 +1,213 @@
+"""Fidelity of the Python kube_default model against the real kube-scheduler.
+
+Deploys the default economy (19 Deployments, 1 replica each) N times on 5 identical
+kwok nodes (4 CPU / 8 GiB) under the real kube-scheduler (v1.36, default profile), and
+schedules the same pods N times with ``schedulers.get_policy("kube_default")``. Compares:
+
+- the distributions of canonical layouts (identical nodes interchangeable),
+- the distributions of the predicted inter-node traffic share of each layout
+  (traffic matrix derived from the economy's order mix, rounded to 0.01),
+- the distributions of layout *shapes* (sorted pods-per-node counts),
+- the per-pair co-location probabilities,
+
+each by total variation distance (TVD). With ~10^6 possible layouts, two samples of
+1000 from the *same* distribution already have a layout TVD near 1, so every TVD is
+reported beside a noise floor: the TVD between two independent model samples of the
+same size.
+
+    python3 bench/fidelity.py                   # 1000 deployments (about 30 min here)
+    python3 bench/fidelity.py --deployments 200 --max-minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from harness.backends.kwok import KwokCluster, PlacementRound, binaries
+from harness.backends.kwok.placements import place_once
+from schedulers import (
+    canonical_layout,
+    get_policy,
+    inter_node_traffic,
+    pods_for_economy,
+    uniform_nodes,
+    workload_of_pod_name,
+)
+from schedulers.traffic import traffic_from_economy
+from settlers.economy import load_economy
+
+RESULTS = Path(__file__).parent / "results" / "fidelity.json"
+NODES = 5
+
+Assignments = Mapping[str, str]
+
+
+def tvd(a: Iterable[Hashable], b: Iterable[Hashable]) -> float:
+    """Total variation distance between the empirical distributions of two samples."""
+    ca, cb = Counter(a), Counter(b)
+    na, nb = sum(ca.values()), sum(cb.values())
+    return 0.5 * sum(abs(ca[k] / na - cb[k] / nb) for k in ca.keys() | cb.keys())
+
+
+def shape(assignments: Assignments) -> tuple[int, ...]:
+    return tuple(sorted(Counter(assignments.values()).values(), reverse=True))
+
+
+def colocation(samples: Sequence[Assignments]) -> dict[tuple[str, str], float]:
+    """P(workloads a and b share a node) for every pair, over the samples."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for s in samples:
+        by_node: dict[str, list[str]] = {}
+        for pod, node in s.items():
+            by_node.setdefault(node, []).append(workload_of_pod_name(pod))
+        for ws in by_node.values():
+            counts.update(itertools.combinations(sorted(ws), 2))
+    return {k: v / len(samples) for k, v in counts.items()}
+
+
+def compare(
+    a: Sequence[Assignments], b: Sequence[Assignments], share: Callable[[Assignments], float]
+) -> dict[str, float]:
+    nodes = uniform_nodes(NODES)
+    ca, cb = colocation(a), colocation(b)
+    return {
+        "layout_tvd": tvd(
+            [canonical_layout(x, nodes) for x in a], [canonical_layout(x, nodes) for x in b]
+        ),
+        "traffic_share_tvd": tvd([round(share(x), 2) for x in a], [round(share(x), 2) for x in b]),
+        "shape_tvd": tvd([shape(x) for x in a], [shape(x) for x in b]),
+        "colocation_max_abs_diff": max(
+            abs(ca.get(k, 0) - cb.get(k, 0)) for k in ca.keys() | cb.keys()
+        ),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--deployments", type=int, default=1000)
+    ap.add_argument(
+        "--max-minutes",
+        type=float,
+        default=45.0,
+        help="stop the real-cluster rounds early after this long (default 45)",
+    )
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+
+    economy = load_economy()
+    pods = pods_for_economy(economy)
+    nodes = uniform_nodes(NODES)
+    traffic = traffic_from_economy(economy)
+
+    def share(x: Assignments) -> float:
+        crossing, total = inter_node_traffic(x, traffic)
+        return crossing / total if total else 0.0
+
+    bins = binaries()
+    real: list[PlacementRound] = []
+    t_start = time.monotonic()
+    with KwokCluster.start(nodes=NODES, cpu="4", memory="8Gi", bins=bins) as cluster:
+        core: Any = cluster.core_v1()
+        core.create_namespace({"metadata": {"name": "fidelity"}})
+        with Progress() as progress:
+            task = progress.add_task("real kube-scheduler", total=args.deployments)
+            for _ in range(args.deployments):
+                if time.monotonic() - t_start > args.max_minutes * 60:
+                    break
+                real.append(place_once(cluster, economy, "default-scheduler", "fidelity"))
+                progress.advance(task)
+    real_s = time.monotonic() - t_start
+    n = len(real)
+    if n == 0:
+        print("no real deployment finished", file=sys.stderr)
+        return 1
+
+    def model_sample(seed: int) -> tuple[list[dict[str, str]], float]:
+        policy = get_policy("kube_default", seed=seed)
+        t0 = time.perf_counter()
+        out = [dict(policy.schedule(pods, nodes).assignments) for _ in range(n)]
+        return out, time.perf_counter() - t0
+
+    model, model_s = model_sample(args.seed)
+    model2, _ = model_sample(args.seed + 1)
+    real_a = [r.assignments for r in real]
+    real_vs_model = compare(real_a, model, share)
+    floor = compare(model, model2, share)
+    half = n // 2
+    real_halves = compare(real_a[:half], real_a[half:], share) if half >= 10 else {}
+
+    shares_real = [share(x) for x in real_a]
+    shares_model = [share(x) for x in model]
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+            "load_note": "2 cores shared with other engineers' builds and tests",
+        },
+        "versions": bins.versions(),
+        "deployments_requested": args.deployments,
+        "deployments": n,
+        "nodes": NODES,
+        "node_capacity": {"cpu": "4", "memory": "8Gi"},
+        "economy": economy.name,
+        "real_seconds_total": real_s,
+        "real_seconds_per_deployment": {
+            "median": statistics.median(r.seconds for r in real),
+            "p90": _quantile([r.seconds for r in real], 0.9),
+        },
+        "model_seconds_per_deployment": model_s / n,
+        "distinct_layouts": {
+            "real": len({canonical_layout(x, nodes) for x in real_a}),
+            "model": len({canonical_layout(x, nodes) for x in model}),
+        },
+        "mean_inter_node_share": {
+            "real": statistics.fmean(shares_real),
+            "model": statistics.fmean(shares_model),
+        },
+        "real_vs_model": real_vs_model,
+        "noise_floor_model_vs_model": floor,
+        "real_first_half_vs_second_half": real_halves,
+        "shapes": {
+            "real": _counts(shape(x) for x in real_a),
+            "model": _counts(shape(x) for x in model),
+        },
+        "placements_real": real_a,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, default=str))
+    print(json.dumps({k: v for k, v in result.items() if k != "placements_real"}, indent=1))
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def _quantile(xs: Sequence[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def _counts(xs: Iterable[tuple[int, ...]]) -> dict[str, int]:
+    return {"-".join(map(str, k)): v for k, v in Counter(xs).most_common()}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

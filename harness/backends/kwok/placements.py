@@ -1,0 +1,133 @@
+"""Redeploy an economy on a kwok cluster and record where the real scheduler put each pod.
+
+This is the placement half of the kwok backend: every round creates one Deployment per
+item (replicas and requests from the economy, in its topological order), waits until
+the scheduler named `scheduler_name` has bound every pod, reads pod -> node back from
+the API, and deletes the Deployments again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.backends.kwok.cluster import KwokCluster
+from harness.backends.kwok.workloads import (
+    DeploymentSpec,
+    bound_placement,
+    create_deployments,
+    delete_deployments,
+    wait_bound,
+)
+from settlers.economy import Economy
+
+__all__ = [
+    "PlacementRound",
+    "collect_placements",
+    "collect_rounds",
+    "economy_deployments",
+    "place_once",
+]
+
+
+@dataclass(frozen=True)
+class PlacementRound:
+    """One redeployment: pod (``<item>-<i>``) -> node, and wall time create -> all bound."""
+
+    assignments: dict[str, str]
+    seconds: float
+
+
+def economy_deployments(economy: Economy) -> list[DeploymentSpec]:
+    """One DeploymentSpec per item, with the economy's replicas and requests."""
+    return [
+        DeploymentSpec(
+            name=item.name,
+            replicas=item.replicas,
+            cpu_m=item.resources.cpu_m,
+            memory=item.resources.memory,
+        )
+        for item in economy
+    ]
+
+
+def place_once(
+    cluster: KwokCluster,
+    economy: Economy,
+    scheduler_name: str,
+    namespace: str,
+    *,
+    timeout: float = 60.0,
+) -> PlacementRound:
+    """Deploy the economy once into `namespace`, read the placement, clean up."""
+    specs = economy_deployments(economy)
+    t0 = time.perf_counter()
+    try:
+        create_deployments(cluster, namespace, specs, scheduler_name)
+        pods = wait_bound(cluster, namespace, sum(s.replicas for s in specs), timeout)
+        seconds = time.perf_counter() - t0
+        return PlacementRound(bound_placement(pods), seconds)
+    finally:
+        delete_deployments(cluster, namespace, timeout)
+
+
+def collect_placements(
+    cluster: KwokCluster,
+    economy: Economy,
+    scheduler_name: str = "default-scheduler",
+    n: int = 1,
+    *,
+    namespace: str | None = None,
+    timeout: float = 60.0,
+    advance: Callable[[int], None] | None = None,
+) -> list[dict[str, str]]:
+    """`n` redeployments under `scheduler_name`; returns one pod -> node dict per round.
+
+    Uses (and finally deletes) a fresh namespace unless `namespace` is given.
+    ``advance(1)`` is called after each round (e.g. a rich progress bar's advance).
+    """
+    return [
+        r.assignments
+        for r in collect_rounds(
+            cluster,
+            economy,
+            scheduler_name,
+            n,
+            namespace=namespace,
+            timeout=timeout,
+            advance=advance,
+        )
+    ]
+
+
+def collect_rounds(
+    cluster: KwokCluster,
+    economy: Economy,
+    scheduler_name: str = "default-scheduler",
+    n: int = 1,
+    *,
+    namespace: str | None = None,
+    timeout: float = 60.0,
+    advance: Callable[[int], None] | None = None,
+) -> list[PlacementRound]:
+    """Like `collect_placements`, with each round's scheduling time."""
+    if n < 0:
+        raise ValueError(f"number of redeployments must be >= 0, got {n}")
+    core: Any = cluster.core_v1()
+    own_ns = namespace is None
+    ns = namespace or f"place-{uuid.uuid4().hex[:8]}"
+    if own_ns:
+        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    try:
+        rounds = []
+        for _ in range(n):
+            rounds.append(place_once(cluster, economy, scheduler_name, ns, timeout=timeout))
+            if advance is not None:
+                advance(1)
+        return rounds
+    finally:
+        if own_ns:
+            core.delete_namespace(ns)
