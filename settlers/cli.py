@@ -34,7 +34,7 @@ economy_app = typer.Typer(help="Show or check an economy (the items and their in
                           no_args_is_help=True)
 app.add_typer(economy_app, name="economy")
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)  # long error messages stay one line
 
 
 class Proto(StrEnum):

@@ -225,10 +225,47 @@ def load_economy(path: str | Path | None = None) -> Economy:
         except OSError as exc:
             raise EconomyError(f"{source}: cannot read economy file: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise EconomyError(f"{source}: {exc}") from None
     except yaml.YAMLError as exc:
         raise EconomyError(f"{source}: not valid YAML: {exc}") from exc
     return _parse(data, source)
+
+
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal mapping keys without a word, which would turn
+    a duplicated item into a silently dropped one; this loader refuses them."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable key: let PyYAML report it
+                continue
+            if first is not None:
+                what = "item" if node in self._items_nodes else "key"
+                where = f"line {line}" if first == line else f"lines {first} and {line}"
+                raise _DuplicateKey(f"{what} {key!r}: defined twice ({where}); "
+                                    f"duplicate {what}s are not allowed")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+    _items_nodes: list[yaml.Node] = []
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        # Remember which mapping is the top-level `items:` one, to say "item" there.
+        pairs = node.value if isinstance(node, yaml.MappingNode) else []
+        self._items_nodes = [v for k, v in pairs
+                             if isinstance(k, yaml.ScalarNode) and k.value == "items"]
+        return super().construct_document(node)
 
 
 def _parse(data: Any, source: str) -> Economy:

@@ -10,6 +10,7 @@ inputs are ready. Processes are always stopped on exit, even when a test fails.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -19,14 +20,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from settlers.economy import Economy, load_economy
+from settlers.serve import ServeConfig, serve
 
-__all__ = ["ServiceProcess", "run_chain", "start_service"]
+__all__ = ["ServiceProcess", "run_chain", "serving", "start_service"]
 
 _READY_RE = re.compile(rb" on (\S+):(\d+) \(inputs")
 
@@ -159,3 +161,29 @@ def run_chain(economy: str | Path | Economy, protocol: Literal["http", "grpc"], 
     finally:
         for svc in reversed(list(services.values())):
             svc.stop()
+
+
+@contextlib.asynccontextmanager
+async def serving(config: ServeConfig) -> AsyncIterator[str]:
+    """Run a service inside the current event loop (no process); yields its address.
+
+    For fast tests of the service logic; the integration tests use real processes.
+    """
+    stop = asyncio.Event()
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def on_ready(message: str) -> None:
+        match = _READY_RE.search(message.encode())
+        assert match, message
+        ready.set_result(f"127.0.0.1:{int(match.group(2))}")
+
+    task = asyncio.create_task(serve(config, ready=on_ready, stop=stop))
+    try:
+        waiters: list[asyncio.Future[Any]] = [task, ready]
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()  # raises the start-up error
+        yield ready.result()
+    finally:
+        stop.set()
+        await task

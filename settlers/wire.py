@@ -33,7 +33,8 @@ _GRPC_HEADROOM = 4 * 2**20
 # grows to 120 s, which would turn a short outage into minutes of UNAVAILABLE).
 _RECONNECT = [
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
+    # Not grpc.min_reconnect_backoff_ms: it doubles as the connect timeout, and a low
+    # value fails connections over slow (emulated) links; per-call deadlines cover hangs.
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 
