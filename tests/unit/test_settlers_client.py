@@ -1,0 +1,46 @@
+"""settlers.client: argument checks and connection failures (against closed ports)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from settlers.client import OrderError, open_client
+
+
+def _closed_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("target", ["localhost", "127.0.0.1:", ":80", "host:http"])
+def test_bad_target_is_refused(target: str) -> None:
+    with pytest.raises(ValueError, match="target must be 'host:port'"):
+        open_client(target, "http")
+
+
+def test_bad_protocol_is_refused() -> None:
+    with pytest.raises(ValueError, match="protocol must be 'http' or 'grpc'"):
+        open_client("127.0.0.1:1", "udp")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+async def test_nothing_listening_is_a_quick_connect_error(protocol: str) -> None:
+    target = _closed_port()
+    async with open_client(target, protocol, timeout=5) as client:  # type: ignore[arg-type]
+        start = time.monotonic()
+        with pytest.raises(OrderError) as err:
+            await client.produce("water", 1, 16)
+    assert time.monotonic() - start < 3
+    assert err.value.kind == "connect"
+    assert err.value.target == target
+    assert str(err.value).startswith(f"{target}: cannot connect")
+
+
+async def test_close_is_idempotent_and_client_reopens() -> None:
+    client = open_client(_closed_port(), "http")
+    await client.close()
+    await client.close()
