@@ -168,6 +168,24 @@ class KwokCluster:
     def exists(self) -> bool:
         return self.cluster_dir.is_dir()
 
+    def info(self) -> dict[str, object]:
+        """What a user needs to reach the cluster (for `harness cluster up` to print)."""
+        return {
+            "name": self.name,
+            "kubeconfig": str(self.kubeconfig),
+            "context": self.context,
+            "server": self.server,
+            "nodes": list(self.node_names),
+            "workdir": str(self.workdir),
+            "pids": self.pids(),
+        }
+
+    @staticmethod
+    def list_names(workdir: Path | None = None) -> list[str]:
+        """Names of the clusters that have state under `workdir`."""
+        root = (workdir or default_workdir()) / "clusters"
+        return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
     # ----- lifecycle ----------------------------------------------------------------
     @classmethod
     def start(

@@ -1,0 +1,178 @@
+"""The project's schedulers against the real control plane: the real kube-scheduler
+calling the NetMARKS extender (as `netmarks-scheduler`), and the firmament custom
+scheduler binding pods through the API."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.backends.kwok import NETMARKS_SCHEDULER, ExtraScheduler, KwokCluster, extender_stanza
+from harness.backends.kwok.workloads import DeploymentSpec, create_deployments, wait_bound
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+# Heavy traffic inside each pair, none across pairs: NetMARKS must co-locate each pair.
+PAIRS = [("alpha", "beta"), ("gamma", "delta"), ("kappa", "omega")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _schedulers_cli(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from schedulers.cli import main; main()", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"process exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"{url} not up after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def extender_url(
+    kwok_cluster: KwokCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("extender")
+    traffic = tmp / "traffic.csv"
+    traffic.write_text(
+        "source,destination,bytes\n" + "".join(f"{a},{b},1000000\n" for a, b in PAIRS)
+    )
+    port = _free_port()
+    log = tmp / "extender.log"
+    proc = _schedulers_cli(
+        "netmarks-extender",
+        "--traffic", str(traffic),
+        "--port", str(port),
+        "--kubeconfig", str(kwok_cluster.kubeconfig),
+        log=log,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{url}/healthz", proc, log)
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def netmarks_scheduler(kwok_cluster: KwokCluster, extender_url: str) -> Iterator[ExtraScheduler]:
+    ext = extender_stanza(extender_url + "/", weight=5)
+    with ExtraScheduler.start(kwok_cluster, NETMARKS_SCHEDULER, extenders=[ext]) as sched:
+        yield sched
+
+
+def _prioritize_calls(extender_url: str) -> float:
+    with urllib.request.urlopen(f"{extender_url}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("netmarks_extender_requests_total") and "prioritize" in line
+    )
+
+
+def _place_pairs(cluster: KwokCluster, namespace: str, scheduler: str) -> dict[str, str]:
+    """Deploy each pair's first workload, then (once bound) its partner; app -> node."""
+    firsts = [DeploymentSpec(a, cpu_m=200) for a, _ in PAIRS]
+    create_deployments(cluster, namespace, firsts, scheduler)
+    wait_bound(cluster, namespace, len(PAIRS))
+    time.sleep(1.0)  # let the extender's pod watch see the bound pods
+    create_deployments(
+        cluster, namespace, [DeploymentSpec(b, cpu_m=200) for _, b in PAIRS], scheduler
+    )
+    pods = wait_bound(cluster, namespace, 2 * len(PAIRS))
+    return {p.metadata.labels["app"]: p.spec.node_name for p in pods}
+
+
+def test_real_kube_scheduler_calls_extender_and_colocates_pairs(
+    kwok_cluster: KwokCluster,
+    namespace: str,
+    extender_url: str,
+    netmarks_scheduler: ExtraScheduler,
+) -> None:
+    before = _prioritize_calls(extender_url)
+    where = _place_pairs(kwok_cluster, namespace, NETMARKS_SCHEDULER, PAIRS)
+    assert _prioritize_calls(extender_url) > before, "kube-scheduler never called /prioritize"
+    for a, b in PAIRS:
+        assert where[a] == where[b], f"{b} not placed with its traffic partner {a}: {where}"
+    events = kwok_cluster.core_v1().list_namespaced_event(namespace).items
+    reporters = {
+        e.reporting_component or e.source.component for e in events if e.reason == "Scheduled"
+    }
+    assert reporters == {NETMARKS_SCHEDULER}
+
+
+def test_default_scheduler_ignores_traffic(kwok_cluster: KwokCluster, namespace: str) -> None:
+    # The control: the stock scheduler spreads (LeastAllocated) and knows no traffic, so
+    # with 2 pairs on 5 nodes a partner always picks an empty node over its first's.
+    where = _place_pairs(kwok_cluster, namespace, "default-scheduler", PAIRS[:2])
+    assert all(where[a] != where[b] for a, b in PAIRS[:2]), where
+
+
+def test_firmament_binds_every_pod(
+    kwok_cluster: KwokCluster, namespace: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "firmament.log"
+    proc = _schedulers_cli(
+        "firmament",
+        "--kubeconfig", str(kwok_cluster.kubeconfig),
+        "--scheduler-name", "firmament",
+        "--interval", "0.5",
+        log=log,
+    )  # fmt: skip
+    try:
+        create_deployments(
+            kwok_cluster, namespace, [DeploymentSpec("web", replicas=8, cpu_m=500)], "firmament"
+        )
+        try:
+            pods = wait_bound(kwok_cluster, namespace, 8, timeout=60)
+        except Exception:
+            pytest.fail(f"firmament did not bind all pods:\n{log.read_text()[-3000:]}")
+    finally:
+        _stop(proc)
+    assert {p.spec.node_name for p in pods} <= set(kwok_cluster.node_names)
+    per_node: dict[str, int] = {}
+    for p in pods:
+        per_node[p.spec.node_name] = per_node.get(p.spec.node_name, 0) + 1
+    assert max(per_node.values()) * 500 <= 4000, per_node  # capacity respected
+    deadline = time.monotonic() + 30
+    core = kwok_cluster.core_v1()
+    while time.monotonic() < deadline:
+        if {p.status.phase for p in core.list_namespaced_pod(namespace).items} == {"Running"}:
+            break
+        time.sleep(0.2)
+    assert {p.status.phase for p in core.list_namespaced_pod(namespace).items} == {"Running"}
