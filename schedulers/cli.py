@@ -1,0 +1,144 @@
+"""`schedulers`: run the NetMARKS extender or the firmament scheduler as real processes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from schedulers import promtraffic
+from schedulers.registry import get_policy
+from schedulers.traffic import TrafficError, TrafficMatrix
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="schedulers",
+    help=(
+        "Network-aware placement for Kubernetes: the NetMARKS scheduler extender and a "
+        "Firmament-style min-cost-flow custom scheduler.\n\n"
+        "Examples:\n\n"
+        "  schedulers netmarks-extender --traffic t.csv --port 8888\n\n"
+        "  schedulers netmarks-extender --prometheus http://127.0.0.1:9090 --kubeconfig kc\n\n"
+        "  schedulers firmament --kubeconfig kc --scheduler-name firmament --interval 2"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+_Prom = Annotated[str | None, typer.Option(
+    "--prometheus", help="Prometheus base URL, e.g. http://127.0.0.1:9090")]
+_Traffic = Annotated[Path | None, typer.Option(
+    "--traffic", help="traffic matrix file (CSV/Parquet/YAML: source,destination,bytes)")]
+_Kube = Annotated[str | None, typer.Option(
+    "--kubeconfig", help="kubeconfig of the cluster (default: in-cluster config)")]
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _load_traffic(traffic: Path | None) -> TrafficMatrix:
+    try:
+        return TrafficMatrix.from_file(traffic) if traffic else TrafficMatrix()
+    except TrafficError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--traffic") from None
+
+
+@app.command("netmarks-extender")
+def netmarks_extender(
+    prometheus: _Prom = None,
+    traffic: _Traffic = None,
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8888,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    kubeconfig: _Kube = None,
+    in_cluster: Annotated[bool, typer.Option(
+        help="watch pods with the in-cluster service account")] = False,
+    window: Annotated[float, typer.Option(help="traffic window in seconds (PromQL range)")] = 300,
+    cache_ttl: Annotated[float, typer.Option(help="seconds a Prometheus answer is reused")] = 5,
+    query_timeout: Annotated[float, typer.Option(
+        help="seconds before a Prometheus query gives up (all-zero scores)")] = 1.0,
+    metrics: Annotated[str, typer.Option(help="auto | l7 | l4 Istio byte counters")] = "auto",
+    label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Serve the NetMARKS kube-scheduler extender (POST /prioritize, /filter; GET /healthz,
+    /metrics).
+
+    Point kube-scheduler at it with an `extenders:` entry: urlPrefix http://HOST:PORT/,
+    prioritizeVerb prioritize, weight 1, nodeCacheCapable true, ignorable true.
+    """
+    from aiohttp import web
+
+    from schedulers.extender import (
+        KubernetesPodWatcher,
+        Placements,
+        PrometheusTraffic,
+        StaticTraffic,
+        TrafficSource,
+        make_app,
+    )
+
+    _setup_logging(verbose)
+    if (prometheus is None) == (traffic is None):
+        raise typer.BadParameter("give exactly one of --prometheus URL or --traffic FILE")
+    if metrics not in ("auto", "l7", "l4"):
+        raise typer.BadParameter("must be auto, l7 or l4", param_hint="--metrics")
+    source: TrafficSource
+    if prometheus:
+        kind: promtraffic.MetricsKind = metrics  # type: ignore[assignment]
+        source = PrometheusTraffic(prometheus, window_s=window, ttl_s=cache_ttl,
+                                   timeout_s=query_timeout, metrics=kind)
+    else:
+        source = StaticTraffic(_load_traffic(traffic))
+    placements = Placements(label_key)
+    if kubeconfig or in_cluster:
+        KubernetesPodWatcher(placements, kubeconfig).start()
+    else:
+        logging.getLogger("schedulers.extender").warning(
+            "no --kubeconfig/--in-cluster: the extender knows no running pods, "
+            "so every score is 0")
+    web.run_app(make_app(source, placements), host=host, port=port, print=None)
+
+
+@app.command("firmament")
+def firmament(
+    kubeconfig: _Kube = None,
+    scheduler_name: Annotated[str, typer.Option(help="schedulerName of our pods")] = "firmament",
+    interval: Annotated[float, typer.Option(help="seconds between batch rounds")] = 2.0,
+    prometheus: _Prom = None,
+    traffic: _Traffic = None,
+    window: Annotated[float, typer.Option(help="traffic window in seconds")] = 300,
+    rounds: Annotated[int, typer.Option(help="commit rounds per batch")] = 6,
+    label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
+    once: Annotated[bool, typer.Option(help="run a single batch and exit")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the firmament custom scheduler: bind Pending pods with our schedulerName in
+    batches through the Binding API."""
+    from schedulers.firmament_k8s import FirmamentScheduler, KubernetesAPI
+
+    _setup_logging(verbose)
+    matrix = _load_traffic(traffic)
+    if prometheus:
+        try:
+            matrix = TrafficMatrix.from_prometheus(prometheus, window)
+        except TrafficError as exc:
+            logging.getLogger("schedulers.firmament").warning("%s; using no traffic", exc)
+    policy = get_policy("firmament", traffic=matrix, rounds=rounds)
+    sched = FirmamentScheduler(KubernetesAPI(kubeconfig), policy, scheduler_name=scheduler_name,
+                               label_key=label_key)
+    if once:
+        r = sched.run_once()
+        typer.echo(f"{r.pending} pending, {len(r.bound)} bound, {len(r.failed)} failed, "
+                   f"{len(r.unschedulable)} unschedulable in {r.seconds:.3f} s")
+        return
+    sched.run_forever(interval)
+
+
+def main() -> None:
+    app()

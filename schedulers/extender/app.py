@@ -1,0 +1,155 @@
+"""The extender's HTTP server (aiohttp): /prioritize, /filter, /healthz, /metrics.
+
+Wire format: k8s.io/kube-scheduler/extender/v1, whose Go structs have no json
+tags, so keys are Go field names: ExtenderArgs {"Pod", "Nodes", "NodeNames"};
+HostPriorityList [{"Host", "Score"}]; ExtenderFilterResult {"Nodes",
+"NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error"}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from schedulers.extender.placements import Placements
+from schedulers.extender.traffic_source import TrafficSource
+from schedulers.k8s_json import K8sObjectError, workload_of
+from schedulers.plugins.netmarks import extender_scores, raw_scores
+
+__all__ = ["make_app"]
+
+log = logging.getLogger("schedulers.extender")
+
+SOURCE_KEY = web.AppKey("traffic_source", TrafficSource)
+PLACEMENTS_KEY = web.AppKey("placements", Placements)
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("netmarks_extender_requests", "Extender requests",
+                                ["verb", "code"], registry=self.registry)
+        self.latency = Histogram(
+            "netmarks_extender_prioritize_seconds", "Time to answer /prioritize",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 2, 5),
+            registry=self.registry)
+        self.pods = Gauge("netmarks_extender_known_pods", "Bound pods in the cache",
+                          registry=self.registry)
+        self.pairs = Gauge("netmarks_extender_traffic_pairs",
+                           "Workload pairs with traffic data", registry=self.registry)
+        self.errors = Gauge("netmarks_extender_traffic_errors",
+                            "Failed traffic refreshes so far", registry=self.registry)
+
+
+METRICS_KEY = web.AppKey("metrics", _Metrics)
+
+
+class _BadRequest(Exception):
+    pass
+
+
+async def _args(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read())
+    except ValueError as exc:
+        raise _BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _BadRequest("ExtenderArgs must be a JSON object")
+    if not isinstance(body.get("Pod"), Mapping):
+        raise _BadRequest("ExtenderArgs has no \"Pod\" object")
+    return body
+
+
+def _node_names(args: Mapping[str, Any]) -> list[str]:
+    names = args.get("NodeNames")
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    nodes = args.get("Nodes")
+    if isinstance(nodes, Mapping):
+        out = []
+        for item in nodes.get("items") or []:
+            name = ((item or {}).get("metadata") or {}).get("name")
+            if not isinstance(name, str):
+                raise _BadRequest("a node in \"Nodes\".items has no metadata.name")
+            out.append(name)
+        return out
+    if names is None and nodes is None:
+        return []
+    raise _BadRequest("\"NodeNames\" must be a list or \"Nodes\" a v1.NodeList")
+
+
+def _bad(metrics: _Metrics, verb: str, message: str) -> web.Response:
+    metrics.requests.labels(verb, "400").inc()
+    return web.json_response({"error": message}, status=400)
+
+
+async def prioritize(request: web.Request) -> web.Response:
+    start = time.perf_counter()
+    metrics = request.app[METRICS_KEY]
+    try:
+        args = await _args(request)
+        names = _node_names(args)
+        workload = workload_of(args["Pod"], request.app[PLACEMENTS_KEY].label_key)
+    except (_BadRequest, K8sObjectError) as exc:
+        return _bad(metrics, "prioritize", str(exc))
+    traffic = await request.app[SOURCE_KEY].get()
+    placements = request.app[PLACEMENTS_KEY]
+    with placements.lock:
+        empty: dict[str, int] = {}
+        raw = raw_scores(workload, [placements.by_node.get(n, empty) for n in names],
+                         placements.totals, traffic)
+    scores = extender_scores(raw)
+    metrics.requests.labels("prioritize", "200").inc()
+    metrics.latency.observe(time.perf_counter() - start)
+    return web.json_response([{"Host": n, "Score": s} for n, s in zip(names, scores, strict=True)])
+
+
+async def filter_(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS_KEY]
+    try:
+        args = await _args(request)
+        _node_names(args)
+    except _BadRequest as exc:
+        return _bad(metrics, "filter", str(exc))
+    metrics.requests.labels("filter", "200").inc()
+    # NetMARKS only scores: every candidate passes.
+    return web.json_response({"Nodes": args.get("Nodes"), "NodeNames": args.get("NodeNames"),
+                              "FailedNodes": {}, "FailedAndUnresolvableNodes": {},
+                              "Error": ""})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    m = request.app[METRICS_KEY]
+    m.pods.set(len(request.app[PLACEMENTS_KEY]))
+    source = request.app[SOURCE_KEY]
+    m.pairs.set(len(await source.get()))
+    m.errors.set(source.errors)
+    return web.Response(body=generate_latest(m.registry),
+                        content_type="text/plain", charset="utf-8")
+
+
+def make_app(source: TrafficSource, placements: Placements) -> web.Application:
+    app = web.Application(client_max_size=64 * 2**20)  # a 5000-node NodeList is large
+    app[SOURCE_KEY] = source
+    app[PLACEMENTS_KEY] = placements
+    app[METRICS_KEY] = _Metrics()
+    app.router.add_post("/prioritize", prioritize)
+    app.router.add_post("/filter", filter_)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+
+    async def close(_: web.Application) -> None:
+        await source.close()
+
+    app.on_cleanup.append(close)
+    return app

@@ -1,0 +1,141 @@
+"""Which workloads run on which node: the extender's view of the cluster.
+
+kube-scheduler's ExtenderArgs carry the pod and the candidate nodes, never the
+pods already on them, so the extender keeps its own cache: fed by a watch on
+the API server (``KubernetesPodWatcher``) or set directly (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from schedulers.k8s_json import K8sObjectError, pod_key, workload_of
+
+__all__ = ["KubernetesPodWatcher", "Placements"]
+
+log = logging.getLogger("schedulers.extender")
+_TERMINAL = {"Succeeded", "Failed"}
+
+
+class Placements:
+    """Thread-safe counts of pods per (node, workload); ``lock`` guards reads too."""
+
+    def __init__(self, label_key: str = "app") -> None:
+        self.label_key = label_key
+        self.lock = threading.Lock()
+        self.by_node: dict[str, dict[str, int]] = {}
+        self.totals: dict[str, int] = {}
+        self._pods: dict[str, tuple[str, str]] = {}  # pod key -> (node, workload)
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+    def set_pod(self, key: str, node: str, workload: str) -> None:
+        with self.lock:
+            self._set(key, node, workload)
+
+    def remove_pod(self, key: str) -> None:
+        with self.lock:
+            self._remove(key)
+
+    def replace(self, pods: Iterable[tuple[str, str, str]]) -> None:
+        """Reset to exactly these (pod key, node, workload) triples (a fresh list)."""
+        with self.lock:
+            self.by_node.clear()
+            self.totals.clear()
+            self._pods.clear()
+            for key, node, workload in pods:
+                self._set(key, node, workload)
+
+    def apply_event(self, kind: str, pod: Mapping[str, Any]) -> None:
+        """Apply one watch event (ADDED / MODIFIED / DELETED) carrying a v1.Pod as JSON."""
+        try:
+            key = pod_key(pod)
+        except K8sObjectError:
+            return
+        node = (pod.get("spec") or {}).get("nodeName")
+        phase = (pod.get("status") or {}).get("phase")
+        gone = (kind == "DELETED" or not node or phase in _TERMINAL
+                or (pod.get("metadata") or {}).get("deletionTimestamp"))
+        with self.lock:
+            if gone:
+                self._remove(key)
+            else:
+                self._set(key, str(node), workload_of(pod, self.label_key))
+
+    def _set(self, key: str, node: str, workload: str) -> None:
+        if self._pods.get(key) == (node, workload):
+            return
+        self._remove(key)
+        self._pods[key] = (node, workload)
+        counts = self.by_node.setdefault(node, {})
+        counts[workload] = counts.get(workload, 0) + 1
+        self.totals[workload] = self.totals.get(workload, 0) + 1
+
+    def _remove(self, key: str) -> None:
+        old = self._pods.pop(key, None)
+        if old is None:
+            return
+        node, workload = old
+        counts = self.by_node[node]
+        counts[workload] -= 1
+        if not counts[workload]:
+            del counts[workload]
+        self.totals[workload] -= 1
+        if not self.totals[workload]:
+            del self.totals[workload]
+
+
+class KubernetesPodWatcher:
+    """List + watch all pods (an informer in miniature) into a :class:`Placements`."""
+
+    def __init__(self, placements: Placements, kubeconfig: str | None = None) -> None:
+        from kubernetes import client, config  # heavy import only when used
+
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        else:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        self.api = client.CoreV1Api()
+        self.placements = placements
+        self.synced = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pod-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        from kubernetes import watch
+
+        serialise = self.api.api_client.sanitize_for_serialization
+        while not self._stop.is_set():
+            try:
+                listing = self.api.list_pod_for_all_namespaces()
+                items = [serialise(p) for p in listing.items]
+                fresh = Placements(self.placements.label_key)
+                for pod in items:
+                    fresh.apply_event("ADDED", pod)
+                self.placements.replace(
+                    (k, n, w) for k, (n, w) in fresh._pods.items())
+                self.synced.set()
+                w = watch.Watch()  # type: ignore[no-untyped-call]
+                version = listing.metadata.resource_version if listing.metadata else None
+                stream = w.stream(  # type: ignore[no-untyped-call]
+                    self.api.list_pod_for_all_namespaces, resource_version=version,
+                    timeout_seconds=60)
+                for event in stream:
+                    if self._stop.is_set():
+                        w.stop()  # type: ignore[no-untyped-call]
+                        break
+                    self.placements.apply_event(event["type"], serialise(event["object"]))
+            except Exception as exc:  # the API server may come and go; relist
+                log.warning("pod watch failed (%s); relisting in 1 s", exc)
+                time.sleep(1.0)

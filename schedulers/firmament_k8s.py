@@ -1,0 +1,151 @@
+"""The firmament custom scheduler for Kubernetes: batch rounds, bound via the Binding API.
+
+Like Poseidon, every round takes *all* pending pods that name our
+``schedulerName`` (Poseidon issue #186), solves one flow problem for them
+against the pods already running, and binds the placements. The API is
+behind :class:`ClusterAPI` so the loop is unit-tested with a fake; the real
+one (:class:`KubernetesAPI`) uses the official client.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from schedulers.framework import Policy
+from schedulers.k8s_json import K8sObjectError, node_from_json, pod_from_json, pod_key
+from schedulers.model import Node, Pod
+
+__all__ = ["BatchReport", "ClusterAPI", "FirmamentScheduler", "KubernetesAPI"]
+
+log = logging.getLogger("schedulers.firmament")
+JSON = Mapping[str, Any]
+
+
+class ClusterAPI(Protocol):
+    def list_nodes(self) -> list[JSON]: ...
+
+    def list_pods(self) -> list[JSON]: ...
+
+    def bind(self, namespace: str, pod: str, node: str) -> None: ...
+
+
+@dataclass
+class BatchReport:
+    pending: int = 0
+    bound: list[tuple[str, str]] = field(default_factory=list)  # (ns/pod, node)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (ns/pod, reason)
+    unschedulable: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _ready(node: JSON) -> bool:
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return True  # no conditions reported (e.g. a bare test object): trust it
+
+
+class FirmamentScheduler:
+    def __init__(self, api: ClusterAPI, policy: Policy, *, scheduler_name: str = "firmament",
+                 label_key: str = "app") -> None:
+        self.api = api
+        self.policy = policy
+        self.scheduler_name = scheduler_name
+        self.label_key = label_key
+
+    def _pending(self, pod: JSON) -> bool:
+        spec = pod.get("spec") or {}
+        return (spec.get("schedulerName") == self.scheduler_name and not spec.get("nodeName")
+                and (pod.get("status") or {}).get("phase", "Pending") == "Pending"
+                and not (pod.get("metadata") or {}).get("deletionTimestamp"))
+
+    def run_once(self) -> BatchReport:
+        start = time.perf_counter()
+        report = BatchReport()
+        nodes: list[Node] = []
+        for raw in self.api.list_nodes():
+            try:
+                if _ready(raw):
+                    nodes.append(node_from_json(raw))
+            except K8sObjectError as exc:
+                log.warning("skipping node: %s", exc)
+        known = {n.name for n in nodes}
+        pending: list[Pod] = []
+        running: list[tuple[Pod, str]] = []
+        for raw in self.api.list_pods():
+            try:
+                node = (raw.get("spec") or {}).get("nodeName")
+                phase = (raw.get("status") or {}).get("phase")
+                if self._pending(raw):
+                    pending.append(pod_from_json(raw, self.label_key, name=pod_key(raw)))
+                elif node in known and phase not in ("Succeeded", "Failed"):
+                    running.append((pod_from_json(raw, self.label_key, name=pod_key(raw)),
+                                    str(node)))
+            except K8sObjectError as exc:
+                log.warning("skipping pod: %s", exc)
+        report.pending = len(pending)
+        if pending and nodes:
+            result = self.policy.schedule(pending, nodes, running=running)
+            for key in result.order or list(result.assignments):
+                node = result.assignments.get(key)
+                if node is None:
+                    continue
+                namespace, name = key.split("/", 1)
+                try:
+                    self.api.bind(namespace, name, node)
+                    report.bound.append((key, node))
+                except Exception as exc:  # e.g. 409: someone else bound or deleted it
+                    log.warning("binding %s to %s failed: %s", key, node, exc)
+                    report.failed.append((key, str(exc)))
+            report.unschedulable = list(result.unschedulable)
+        elif pending:
+            report.unschedulable = [p.name for p in pending]
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def run_forever(self, interval_s: float, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            try:
+                r = self.run_once()
+                if r.pending:
+                    log.info("round: %d pending, %d bound, %d failed, %d unschedulable "
+                             "in %.3f s", r.pending, len(r.bound), len(r.failed),
+                             len(r.unschedulable), r.seconds)
+            except Exception as exc:  # keep scheduling through API hiccups
+                log.warning("round failed: %s", exc)
+            stop.wait(interval_s)
+
+
+class KubernetesAPI:
+    """:class:`ClusterAPI` over the official client (kubeconfig or in-cluster)."""
+
+    def __init__(self, kubeconfig: str | None = None) -> None:
+        from kubernetes import client, config
+
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        else:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        self._client = client
+        self.core = client.CoreV1Api()
+        self._serialise = self.core.api_client.sanitize_for_serialization
+
+    def list_nodes(self) -> list[JSON]:
+        return [self._serialise(n) for n in self.core.list_node().items]
+
+    def list_pods(self) -> list[JSON]:
+        return [self._serialise(p) for p in self.core.list_pod_for_all_namespaces().items]
+
+    def bind(self, namespace: str, pod: str, node: str) -> None:
+        c = self._client
+        body = c.V1Binding(metadata=c.V1ObjectMeta(name=pod, namespace=namespace),
+                           target=c.V1ObjectReference(api_version="v1", kind="Node", name=node))
+        # _preload_content=False: the client cannot deserialise the Binding reply
+        # (kubernetes-client/python#825) although the bind succeeded.
+        self.core.create_namespaced_binding(namespace, body, _preload_content=False)
