@@ -95,11 +95,12 @@ class Helm:
     # -- rendering (no cluster) -----------------------------------------------------
     def template(self, values: Sequence[Mapping[str, Any]] = (), *, release: str = "settlers",
                  namespace: str = "default", chart: Path = CHART_DIR,
-                 kube_version: str = KUBE_VERSION, extra: Sequence[str] = ()
-                 ) -> list[dict[str, Any]]:
+                 kube_version: str = KUBE_VERSION, value_files: Sequence[Path] = (),
+                 extra: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Render the chart; return its objects (hooks such as tests included)."""
         out = self.run("template", release, str(chart), "--namespace", namespace,
-                       "--kube-version", kube_version, *extra, values=values)
+                       "--kube-version", kube_version, *extra, values=values,
+                       value_files=value_files)
         return [d for d in yaml.load_all(out, Loader=_LOADER) if d]
 
     def lint(self, values: Sequence[Mapping[str, Any]] = (), *, chart: Path = CHART_DIR,

@@ -1,0 +1,395 @@
+"""The `kubernetes` backend: the experiment against a real cluster, through the chart.
+
+Two halves, as every backend (``harness.backends.base``):
+
+- placement (`KubernetesBackend.place`): ``helm upgrade --install`` the chart with
+  the producers under one scheduler (``schedulerName``), then N times scale every
+  producer Deployment to 0 and back, wait until the scheduler has bound every pod,
+  and read pod -> node from the API. This half only needs the API server and the
+  schedulers, so it runs (and is tested) on kwok's fake nodes too.
+- measurement (`KubernetesDataPlane`): pin the producers to a layout's nodes
+  (``items.<item>.nodes`` -> spec.nodeName), wait until they are Ready, and run the
+  order app *inside* the cluster as the chart's order-app Job; its log carries the
+  raw samples. It needs real nodes that run containers (kwok pods never run).
+
+The release is uninstalled at close(), on Ctrl-C (close() runs from the
+experiment's exit stack while asyncio.run unwinds) and, as a last resort, at
+interpreter exit or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import signal
+import threading
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from harness.backends.base import (
+    TELEMETRY_KEYS,
+    BackendUnavailable,
+    DataPlane,
+    Placement,
+    WireProtocol,
+)
+from harness.backends.kubernetes.cluster import ClusterError, KubeCluster
+from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmNotFound
+from harness.backends.kubernetes.orders import parse_job_log, wait_job
+from harness.backends.kubernetes.values import DEFAULT_SCHEDULER_NAMES, PhaseValues, pins_by_item
+from harness.backends.kwok.workloads import bound_placement
+from settlers.economy import Economy
+
+if TYPE_CHECKING:
+    from schedulers import TrafficMatrix
+
+__all__ = ["KubernetesBackend", "KubernetesDataPlane", "KubernetesOptions", "istio_bytes"]
+
+SWEEP_LABEL = "settlers-testbed.io/sweep"
+
+
+@dataclass(frozen=True)
+class KubernetesOptions:
+    """Where and how to install the testbed. Defaults suit `harness run` as is."""
+
+    context: str | None = None          # kubeconfig context (None = current)
+    kubeconfig: Path | None = None      # None = $KUBECONFIG or ~/.kube/config
+    namespace: str = "settlers"
+    release: str = "settlers"
+    chart: Path = CHART_DIR
+    # The user's own values files (image, Istio, Prometheus, ...): the harness's
+    # phase values go on top of them.
+    values_files: tuple[Path, ...] = ()
+    # Prometheus as the cluster sees it (the chart's prometheus.url, for NetMARKS).
+    prometheus_url: str | None = None
+    # Prometheus as this process reaches it (e.g. a port-forward), for traffic
+    # snapshots; None = no byte counts.
+    prometheus_query_url: str | None = None
+    port: int = 8080
+    scheduler_names: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_SCHEDULER_NAMES))
+    # Install the chart's NetMARKS/firmament Deployments when their policy is placed.
+    # False when the schedulers run elsewhere (host processes against kwok).
+    deploy_schedulers: bool = True
+    nodes: tuple[str, ...] | None = None  # restrict to these nodes (default: all usable)
+    timeout_s: float = 300.0
+    keep: bool = False                  # leave the release installed at close()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> KubernetesOptions:
+        """Defaults, then SETTLERS_KUBE_* / SETTLERS_PROMETHEUS_* variables, then overrides."""
+        env = os.environ
+        opts: dict[str, Any] = {}
+        for key, var in (("namespace", "SETTLERS_KUBE_NAMESPACE"),
+                         ("release", "SETTLERS_KUBE_RELEASE"),
+                         ("prometheus_url", "SETTLERS_PROMETHEUS_URL"),
+                         ("prometheus_query_url", "SETTLERS_PROMETHEUS_QUERY_URL")):
+            if env.get(var):
+                opts[key] = env[var]
+        if env.get("SETTLERS_KUBE_VALUES"):
+            opts["values_files"] = tuple(Path(p) for p in env["SETTLERS_KUBE_VALUES"].split(",")
+                                         if p.strip())
+        opts.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**opts)
+
+
+class KubernetesBackend:
+    """Placement under the cluster's real schedulers; measurement with pinned layouts."""
+
+    name = "kubernetes"
+
+    def __init__(self, economy: Economy, options: KubernetesOptions | None = None,
+                 *, helm: Helm | None = None) -> None:
+        import schedulers
+
+        self.economy = economy
+        self.options = options or KubernetesOptions()
+        opts = self.options
+        try:
+            self.helm = helm or Helm(kubeconfig=opts.kubeconfig, context=opts.context,
+                                     timeout_s=opts.timeout_s + 60)
+            self.cluster = KubeCluster(opts.namespace, opts.release, context=opts.context,
+                                       kubeconfig=opts.kubeconfig)
+            self.kube_version = self.cluster.server_version()
+            self._nodes = self.cluster.schedulable_nodes(
+                None if opts.nodes is None else list(opts.nodes))
+        except HelmNotFound as exc:
+            raise BackendUnavailable(str(exc)) from None
+        except Exception as exc:  # config errors, unreachable API server, no nodes
+            raise BackendUnavailable(
+                f"cannot use the Kubernetes cluster (context {opts.context or 'current'}): "
+                f"{exc}") from None
+        self._pods = schedulers.pods_for_economy(economy)
+        self._installed = False
+        self._closed = False
+        self._cleanup_lock = threading.Lock()
+        atexit.register(self._cleanup)
+        _chain_sigterm()
+
+    # -- the layout space -------------------------------------------------------------
+    @property
+    def node_names(self) -> list[str]:
+        return [n.name for n in self._nodes]
+
+    @property
+    def pod_names(self) -> list[str]:
+        return [p.name for p in self._pods]
+
+    def canonical(self, assignments: Mapping[str, str]) -> str:
+        import schedulers
+
+        return str(schedulers.canonical_layout(dict(assignments), self._nodes))
+
+    def scheduler_name(self, policy: str) -> str:
+        """The schedulerName that policy answers to here, or BackendUnavailable."""
+        try:
+            return self.options.scheduler_names[policy]
+        except KeyError:
+            raise BackendUnavailable(
+                f"scheduler {policy!r} has no Kubernetes implementation; on the kubernetes "
+                f"backend use {', '.join(self.options.scheduler_names)}") from None
+
+    # -- placement ----------------------------------------------------------------------
+    async def place(
+        self,
+        scheduler: str,
+        deployments: int,
+        *,
+        traffic: TrafficMatrix | None = None,
+        seed: int = 0,
+        advance: Callable[[int], None] = lambda n: None,
+    ) -> list[Placement]:
+        """Redeploy ``deployments`` times under ``scheduler``; read each placement.
+
+        ``traffic`` and ``seed`` are not used: the cluster's NetMARKS reads Istio's
+        metrics from Prometheus itself, and real schedulers take no seed.
+        """
+        name = self.scheduler_name(scheduler)
+        deploy = self.options.deploy_schedulers
+        phase = self._phase(scheduler_name=name, netmarks=deploy and scheduler == "netmarks",
+                            firmament=deploy and scheduler == "firmament")
+        await asyncio.to_thread(self.install, phase)
+        out: list[Placement] = []
+        for i in range(deployments):
+            assignments, seconds, unschedulable = await asyncio.to_thread(self.redeploy_once)
+            out.append(Placement(scheduler=scheduler, deployment=i, assignments=assignments,
+                                 seconds=seconds, unschedulable=unschedulable))
+            advance(1)
+        return out
+
+    def install(self, phase: PhaseValues) -> None:
+        """``helm upgrade --install`` the release with this phase's values on top."""
+        self.helm.upgrade_install(self.options.release, self.options.namespace,
+                                  [phase.render()], chart=self.options.chart,
+                                  value_files=self.options.values_files, wait=False)
+        self._installed = True
+
+    def redeploy_once(self) -> tuple[dict[str, str], float, tuple[str, ...]]:
+        """Scale every producer to 0, wait, scale back: the scheduler places them anew.
+
+        Returns (``<item>-<i>`` -> node, seconds from scale-up to all placed, pods the
+        scheduler reported Unschedulable).
+        """
+        import time
+
+        timeout = self.options.timeout_s
+        replicas = {item.name: item.replicas for item in self.economy}
+        self.cluster.scale_producers(dict.fromkeys(replicas, 0))
+        self.cluster.wait_no_producers(timeout)
+        started = time.monotonic()
+        self.cluster.scale_producers(replicas)
+        result = self.cluster.wait_placed(sum(replicas.values()), timeout, started=started)
+        placed = [p for p in result.pods if p.spec.node_name]
+        return bound_placement(placed), result.seconds, result.unschedulable
+
+    # -- measurement ----------------------------------------------------------------------
+    async def start_data_plane(self, protocol: WireProtocol,
+                               placement: Mapping[str, str]) -> DataPlane:
+        plane = KubernetesDataPlane(self, protocol)
+        await plane.relayout(placement)
+        return plane
+
+    def _phase(self, **kw: Any) -> PhaseValues:
+        return PhaseValues(economy=self.economy, prometheus_url=self.options.prometheus_url,
+                           port=self.options.port, **kw)
+
+    # -- cleanup ----------------------------------------------------------------------------
+    async def close(self) -> None:
+        await asyncio.to_thread(self._cleanup)
+
+    def _cleanup(self) -> None:
+        """Uninstall the release (unless ``keep``) and delete our Jobs. Idempotent."""
+        with self._cleanup_lock:
+            if self._closed:
+                return
+            self._closed = True
+            atexit.unregister(self._cleanup)
+            try:
+                with contextlib.suppress(Exception):
+                    self.cluster.batch.delete_collection_namespaced_job(
+                        self.options.namespace, label_selector=SWEEP_LABEL,
+                        propagation_policy="Background")
+                if self._installed and not self.options.keep:
+                    self.helm.uninstall(self.options.release, self.options.namespace)
+            finally:
+                self.cluster.close()
+
+
+@dataclass
+class KubernetesDataPlane:
+    """The producers pinned to one layout at a time; orders run in-cluster as a Job."""
+
+    backend: KubernetesBackend
+    protocol: WireProtocol
+    placement: dict[str, str] = field(default_factory=dict)
+    node_names: list[str] = field(init=False)
+    prometheus_url: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.node_names = self.backend.node_names
+        self.prometheus_url = self.backend.options.prometheus_query_url
+
+    async def relayout(self, placement: Mapping[str, str]) -> None:
+        """Pin every producer to its node and wait until all are Ready there."""
+        await asyncio.to_thread(self._relayout, dict(placement))
+
+    def _relayout(self, placement: dict[str, str]) -> None:
+        b = self.backend
+        b.install(b._phase(protocol=self.protocol, placement=placement))
+        expected = sum(item.replicas for item in b.economy)
+        result = b.cluster.wait_placed(expected, b.options.timeout_s, ready=True)
+        got = pins_by_item(bound_placement(result.pods))
+        want = pins_by_item(placement)
+        wrong = sorted(i for i in want if sorted(want[i]) != sorted(got.get(i, [])))
+        if wrong:
+            raise ClusterError(f"pods of {', '.join(wrong)} are not on the pinned nodes yet")
+        self.placement = placement
+
+    def entry(self, item: str) -> str:
+        """Where in-cluster clients reach ``item`` (the order Job uses these names)."""
+        ns = self.backend.options.namespace
+        return f"{item}.{ns}.svc:{self.backend.options.port}"
+
+    async def run_sweep(
+        self,
+        targets: Mapping[str, str],
+        protocol: WireProtocol,
+        items: list[str],
+        sizes: list[int],
+        *,
+        count: int = 1,
+        repeat: int = 10,
+        warmup: int = 2,
+        progress: bool = True,
+        timeout: float = 30.0,
+    ) -> pd.DataFrame:
+        """`order_app.run_sweep`, run in the cluster as the chart's order-app Job.
+
+        ``targets`` is accepted for signature compatibility; the Job reaches every
+        item by its Service name. Returns the same one-row-per-order table.
+        """
+        return await asyncio.to_thread(self._sweep, protocol, items, sizes, count, repeat,
+                                       warmup, timeout)
+
+    def _sweep(self, protocol: WireProtocol, items: list[str], sizes: list[int], count: int,
+               repeat: int, warmup: int, timeout: float) -> pd.DataFrame:
+        b = self.backend
+        values = b._phase(protocol=protocol, placement=self.placement).render()
+        values["orderApp"] = {"enabled": True, "items": list(items),
+                              "sizes": [int(s) for s in sizes], "count": count,
+                              "repeat": repeat, "warmup": warmup,
+                              "extraArgs": ["--timeout", str(timeout)]}
+        (job,) = b.helm.template(
+            [values], release=b.options.release, namespace=b.options.namespace,
+            chart=b.options.chart, kube_version=b.kube_version,
+            value_files=b.options.values_files,
+            extra=["--show-only", "templates/order-app-job.yaml"])
+        name = f"{b.options.release}-sweep-{uuid.uuid4().hex[:8]}"
+        job["metadata"]["name"] = name
+        job["metadata"]["labels"][SWEEP_LABEL] = name
+        batch, core, ns = b.cluster.batch, b.cluster.core, b.options.namespace
+        batch.create_namespaced_job(ns, job)
+        try:
+            per_order = (repeat + warmup) * len(items) * len(sizes)
+            log = wait_job(batch, core, ns, name,
+                           timeout_s=b.options.timeout_s + per_order * timeout)
+        finally:
+            with contextlib.suppress(Exception):
+                batch.delete_namespaced_job(name, ns, propagation_policy="Background")
+        return parse_job_log(log)
+
+    def traffic_snapshot(self) -> pd.DataFrame:
+        """Cumulative Istio bytes per workload pair from Prometheus (empty without it).
+
+        Istio labels carry workloads, not nodes: a workload's node is taken from the
+        current layout when all its pods share one node, else "".
+        """
+        url = self.prometheus_url
+        if not url:
+            return pd.DataFrame(columns=[*TELEMETRY_KEYS, "bytes"])
+        frame = istio_bytes(url, self.backend.options.namespace)
+        node_of = {item: nodes[0] for item, nodes in pins_by_item(self.placement).items()
+                   if len(set(nodes)) == 1}
+        frame["src_node"] = frame["source_workload"].map(node_of).fillna("")
+        frame["dst_node"] = frame["destination_workload"].map(node_of).fillna("")
+        return frame[[*TELEMETRY_KEYS, "bytes"]]
+
+    async def stop(self) -> None:
+        return None
+
+
+# Istio's byte counters: HTTP/gRPC (sidecars) and L4 (ambient ztunnel, plain TCP).
+_ISTIO_BYTES = ("istio_request_bytes_sum", "istio_response_bytes_sum",
+                "istio_tcp_sent_bytes_total", "istio_tcp_received_bytes_total")
+
+
+def istio_bytes(prometheus_url: str, namespace: str, timeout_s: float = 10.0) -> pd.DataFrame:
+    """Bytes per (source_workload, destination_workload) in ``namespace``, summed over
+    Istio's HTTP and TCP byte counters as reported by the destination."""
+    rows: dict[tuple[str, str], float] = {}
+    for metric in _ISTIO_BYTES:
+        query = (f'sum by (source_workload, destination_workload) ({metric}'
+                 f'{{reporter="destination",destination_workload_namespace="{namespace}"}})')
+        url = (prometheus_url.rstrip("/") + "/api/v1/query?"
+               + urllib.parse.urlencode({"query": query}))
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            doc = json.load(resp)
+        if doc.get("status") != "success":
+            raise ClusterError(f"Prometheus at {prometheus_url} refused {query!r}: {doc}")
+        for sample in doc["data"]["result"]:
+            key = (sample["metric"].get("source_workload", "unknown"),
+                   sample["metric"].get("destination_workload", "unknown"))
+            rows[key] = rows.get(key, 0.0) + float(sample["value"][1])
+    return pd.DataFrame(
+        [{"source_workload": s, "destination_workload": d, "bytes": int(v)}
+         for (s, d), v in sorted(rows.items())],
+        columns=["source_workload", "destination_workload", "bytes"])
+
+
+_sigterm_chained = False
+
+
+def _chain_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so a killed run cleans up as Ctrl-C does."""
+    global _sigterm_chained
+    if _sigterm_chained or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone else (e.g. a test runner) owns SIGTERM
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _raise)
+    _sigterm_chained = True
+
