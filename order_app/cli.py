@@ -37,8 +37,8 @@ from settlers.client import OrderError, open_client
 __all__ = ["app", "main"]
 
 T = TypeVar("T")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # paths and messages stay on one line in logs
+err = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="order-app",
@@ -285,7 +285,8 @@ def load(
         raise _fail(f"locust exited with code {result.returncode} and wrote no "
                     f"{csv}_stats.csv; see its output above", 1)
     total = result.stats.iloc[-1]
-    err.print(f"locust: {int(total['Request Count'])} orders, "
+    # locust rewrites its CSV once a second, so these can trail its console totals slightly
+    err.print(f"locust CSV: {int(total['Request Count'])} orders, "
               f"{int(total['Failure Count'])} failed, {total['Requests/s']:.1f} orders/s, "
               f"median {total['Median Response Time']:g} ms, p99 {total['99%']:g} ms")
     for path in result.csv_files:

@@ -24,9 +24,10 @@ import os
 import time
 from typing import Any
 
+import gevent  # type: ignore[import-untyped]
 import grpc
 import grpc.experimental.gevent
-from locust import FastHttpUser, User, constant, events, task
+from locust import FastHttpUser, User, constant, events, stats, task
 
 from settlers import wire
 from settlers.proto import settlers_pb2, settlers_pb2_grpc
@@ -55,6 +56,24 @@ def _add_arguments(parser: Any) -> None:
                        help="bytes per unit (16 .. 16777216)")
     group.add_argument("--count", type=int, env_var="COUNT", default=1,
                        help="units per order")
+
+
+_csv_prefix: list[str] = []
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def _remember_csv(environment: Any, **_kwargs: Any) -> None:
+    if environment.parsed_options is not None and environment.parsed_options.csv_prefix:
+        _csv_prefix.append(environment.parsed_options.csv_prefix)
+
+
+@events.quit.add_listener  # type: ignore[untyped-decorator]
+def _final_csv_snapshot(**_kwargs: Any) -> None:
+    # Locust's --csv files are rewritten by a greenlet once a second and closed at exit
+    # without a last rewrite, so a short run can end with an empty table. The users
+    # have stopped by now: one more turn of that greenlet records the final totals.
+    if _csv_prefix:
+        gevent.sleep(stats.CSV_STATS_INTERVAL_SEC + 0.1)
 
 
 def _order(user: User) -> tuple[str, int, int, str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -150,6 +151,8 @@ async def run_open_loop(
     report = OpenLoopReport(item=item, size=size, count=count, protocol=protocol,
                             offered_rps=rps, duration_s=duration_s)
     loop = asyncio.get_running_loop()
+    # perf_counter, not loop.time(): uvloop's clock only ticks in whole milliseconds.
+    now = time.perf_counter
     in_flight: set[asyncio.Task[None]] = set()
     last_done = 0.0
 
@@ -166,20 +169,20 @@ async def run_open_loop(
                 report.error_messages["payload: wrong payload size"] += 1
             else:
                 report.ok += 1
-                latency_us = round((loop.time() - due) * 1e6)
+                latency_us = round((now() - due) * 1e6)
                 report.histogram.record_value(min(max(latency_us, _LOWEST_US), _HIGHEST_US))
-                last_done = max(last_done, loop.time())
+                last_done = max(last_done, now())
 
-    start = loop.time() + _LEAD_S
+    start = now() + _LEAD_S
     for offset in intended_offsets(rps, duration_s, poisson=poisson, seed=seed):
         due = start + offset
-        delay = due - loop.time()
+        delay = due - now()
         if delay > 0:
             await asyncio.sleep(delay)
         report.scheduled += 1
         # How late the driver itself was: large values mean this process (not the
         # service) is the bottleneck, and the run should be repeated with less load.
-        report.max_launch_lag_ms = max(report.max_launch_lag_ms, (loop.time() - due) * 1e3)
+        report.max_launch_lag_ms = max(report.max_launch_lag_ms, (now() - due) * 1e3)
         if on_launch is not None:
             on_launch()
         if len(in_flight) >= max_in_flight:

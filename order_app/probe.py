@@ -16,6 +16,7 @@ class TargetError(RuntimeError):
 
 
 def describe_failure(item: str, target: str, protocol: Protocol, kind: str, error: str) -> str:
+    error = error.removeprefix(f"{target}: ")  # the client's messages start with it
     if kind == "connect":
         return (f"cannot reach the {item or 'producer'!r} service at {target} over {protocol}: "
                 f"{error}. Is `settlers serve --item {item or 'ITEM'} --protocol {protocol}` "
