@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -64,6 +65,9 @@ def netmarks_extender(
         help="seconds before a Prometheus query gives up (all-zero scores)")] = 1.0,
     metrics: Annotated[str, typer.Option(help="auto | l7 | l4 Istio byte counters")] = "auto",
     label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
+    pods: Annotated[Path | None, typer.Option(
+        help="fixed running pods instead of watching the API: a v1.PodList JSON file "
+             "(kubectl get pods -A -o json)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve the NetMARKS kube-scheduler extender (POST /prioritize, /filter; GET /healthz,
@@ -96,11 +100,19 @@ def netmarks_extender(
     else:
         source = StaticTraffic(_load_traffic(traffic))
     placements = Placements(label_key)
-    if kubeconfig or in_cluster:
+    if pods is not None:
+        try:
+            pod_list = json.loads(pods.read_text())
+            for item in pod_list.get("items") or []:
+                placements.apply_event("ADDED", item)
+        except (OSError, ValueError, AttributeError) as exc:
+            raise typer.BadParameter(f"{pods}: not a readable v1.PodList JSON: {exc}",
+                                     param_hint="--pods") from None
+    elif kubeconfig or in_cluster:
         KubernetesPodWatcher(placements, kubeconfig).start()
     else:
         logging.getLogger("schedulers.extender").warning(
-            "no --kubeconfig/--in-cluster: the extender knows no running pods, "
+            "no --kubeconfig/--in-cluster/--pods: the extender knows no running pods, "
             "so every score is 0")
     web.run_app(make_app(source, placements), host=host, port=port, print=None)
 

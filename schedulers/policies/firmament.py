@@ -229,23 +229,32 @@ class FirmamentPolicy:
         problem.arc_cost = np.rint(net[widx] * costs.scale).astype(np.int64) + extra
         problem.unscheduled_cost[:] = 100 * costs.unscheduled  # never evict
         solution = solve(problem)
-        migrations: list[tuple[str, str, str]] = []
+        # Everyone goes home first; then the flow's proposed moves are applied one by
+        # one, best first, each re-checked against the layout as it now is: pods
+        # moving at once cannot see each other (two partners would just swap).
+        proposals: list[tuple[float, Pod, int, int]] = []
         for e, cls in enumerate(classes):
             h = homes[e]
-            # Pods stay home first; only the surplus moves.
-            targets = [h] * int(solution.placed[e, h])
-            for dest in np.nonzero(solution.placed[e])[0].tolist():
-                if dest != h:
-                    targets += [dest] * int(solution.placed[e, dest])
-            targets += [h] * (len(cls.pods) - len(targets))  # not placed: keep running
-            for pod, dest in zip(cls.pods, targets, strict=True):
-                ni = state.infos[dest]
-                if dest != h and not ni.fits(pod):
-                    dest, ni = h, state.infos[h]
-                state.bind(pod, ni.name)
-                placed[costs.index[pod.workload], dest] += 1
-                if dest != h:
-                    migrations.append((pod.name, state.infos[h].name, ni.name))
+            dests = [d for d in np.nonzero(solution.placed[e])[0].tolist() if d != h
+                     for _ in range(int(solution.placed[e, d]))]
+            for pod, dest in zip(cls.pods, dests, strict=False):
+                gain = float(problem.arc_cost[e, h] - problem.arc_cost[e, dest])
+                proposals.append((gain, pod, h, dest))
+            for pod in cls.pods:
+                state.bind(pod, state.infos[h].name)
+                placed[costs.index[pod.workload], h] += 1
+        proposals.sort(key=lambda t: (-t[0], t[1].name))
+        migrations: list[tuple[str, str, str]] = []
+        for _, pod, h, dest in proposals:
+            w = costs.index[pod.workload]
+            now = costs.pair[w] @ (placed.sum(axis=1, keepdims=True) - placed)
+            if (now[h] - now[dest]) * costs.scale <= move or not state.infos[dest].fits(pod):
+                continue
+            state.unbind(pod)
+            state.bind(pod, state.infos[dest].name)
+            placed[w, h] -= 1
+            placed[w, dest] += 1
+            migrations.append((pod.name, state.infos[h].name, state.infos[dest].name))
         return migrations
 
 
