@@ -1,0 +1,113 @@
+"""The chart installed by the real helm into the kwok cluster (real kube-apiserver, RBAC,
+controllers and default kube-scheduler; fake nodes).
+
+Asserts what a cluster can tell and a render cannot: the objects are accepted by the
+API server, the default scheduler places every producer, the RBAC grants what each
+component needs and nothing more (checked with `kubectl auth can-i`), and the
+Job-based `helm test` completes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from harness.backends.kubernetes import Helm
+from harness.backends.kwok import K8sBinaries, KwokCluster
+from settlers.economy import load_economy
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ECONOMY = load_economy()
+
+
+@pytest.fixture
+def helm(kwok_cluster: KwokCluster, k8s_binaries: K8sBinaries) -> Helm:
+    return Helm(binary=k8s_binaries.helm, kubeconfig=kwok_cluster.kubeconfig, timeout_s=300)
+
+
+def can_i(cluster: KwokCluster, namespace: str, sa: str, verb: str, resource: str,
+          where: str | None = None) -> bool:
+    args = ["auth", "can-i", verb, resource,
+            f"--as=system:serviceaccount:{namespace}:{sa}"]
+    args += ["-n", where] if where else ["--all-namespaces"]
+    try:
+        return cluster.kubectl(*args).strip() == "yes"
+    except Exception as exc:  # kubectl exits 1 for "no"
+        if "no" in str(exc).split():
+            return False
+        raise
+
+
+def test_install_places_producers_and_grants_least_privilege(
+    kwok_cluster: KwokCluster, namespace: str, helm: Helm
+) -> None:
+    release = f"tb{uuid.uuid4().hex[:4]}"
+    helm.upgrade_install(release, namespace, [{
+        "netmarks": {"enabled": True},
+        "firmament": {"enabled": True},
+        "orderApp": {"enabled": True},
+    }], wait=True, timeout="3m")
+    apps: Any = kwok_cluster.apps_v1()
+    core: Any = kwok_cluster.core_v1()
+    full = f"{release}-settlers-testbed"
+
+    deps = {d.metadata.name: d for d in apps.list_namespaced_deployment(namespace).items}
+    assert set(ECONOMY.names) | {f"{full}-netmarks-extender", f"{full}-netmarks-scheduler",
+                                 f"{full}-firmament"} == set(deps)
+    svcs = {s.metadata.name for s in core.list_namespaced_service(namespace).items}
+    assert set(ECONOMY.names) <= svcs
+
+    # The default scheduler placed every producer on a kwok node.
+    pods = core.list_namespaced_pod(
+        namespace, label_selector=f"app.kubernetes.io/instance={release},"
+        "app.kubernetes.io/component=producer").items
+    assert len(pods) == len(ECONOMY)
+    assert all(p.spec.scheduler_name == "default-scheduler" for p in pods)
+    assert {p.spec.node_name for p in pods} <= set(kwok_cluster.node_names)
+
+    # The order-app Job ran to completion (kwok completes Job pods).
+    jobs = {j.metadata.name for j in kwok_cluster.kubectl(
+        "get", "jobs", "-n", namespace, "-o", "name").split()}
+    assert f"job.batch/{full}-order-app-1" in jobs
+
+    # RBAC, asked of the real authorizer.
+    ext, sched, firm = (f"{full}-netmarks-extender", f"{full}-netmarks-scheduler",
+                        f"{full}-firmament")
+    if can_i(kwok_cluster, namespace, full, "delete", "nodes"):
+        pytest.skip("the kwok apiserver does not enforce RBAC (AlwaysAllow)")
+    assert can_i(kwok_cluster, namespace, ext, "watch", "pods")
+    assert not can_i(kwok_cluster, namespace, ext, "delete", "pods")
+    assert can_i(kwok_cluster, namespace, firm, "create", "pods/binding")
+    assert not can_i(kwok_cluster, namespace, firm, "update", "deployments")
+    assert can_i(kwok_cluster, namespace, sched, "create", "pods/binding")
+    assert can_i(kwok_cluster, namespace, sched, "update", "leases/netmarks-scheduler",
+                 namespace)
+    for sa in (full, ext, sched, firm):
+        assert not can_i(kwok_cluster, namespace, sa, "get", "secrets"), sa
+        assert not can_i(kwok_cluster, namespace, sa, "create", "clusterrolebindings"), sa
+    # The producers' account has no rights at all.
+    assert not can_i(kwok_cluster, namespace, full, "list", "pods")
+
+    helm.uninstall(release, namespace)
+    assert not apps.list_namespaced_deployment(namespace).items
+
+
+def test_helm_test_job_completes(kwok_cluster: KwokCluster, namespace: str, helm: Helm) -> None:
+    release = f"tt{uuid.uuid4().hex[:4]}"
+    helm.upgrade_install(release, namespace, [{"protocol": "grpc"}], wait=True, timeout="3m")
+    out = helm.test(release, namespace, timeout="2m")
+    assert "Phase:          Succeeded" in out or "Succeeded" in out
+    helm.uninstall(release, namespace)
+
+
+def test_a_bad_value_is_refused_before_anything_is_created(
+    kwok_cluster: KwokCluster, namespace: str, helm: Helm
+) -> None:
+    from harness.backends.kubernetes import HelmError
+
+    with pytest.raises(HelmError, match="value must be one of 'http', 'grpc'"):
+        helm.upgrade_install("bad", namespace, [{"protocol": "ftp"}], wait=False)
+    assert not kwok_cluster.apps_v1().list_namespaced_deployment(namespace).items
