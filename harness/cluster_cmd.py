@@ -181,6 +181,8 @@ def status(
 ) -> None:
     """Show nodes, pods, placement and health of the running cluster.
 
+    Exit code 0: all pods ready; 1: no cluster running; 2: some pod is not ready.
+
     Example:  harness cluster status --json | jq '.pods[] | select(.health != "ready")'
     """
     if backend is Backend.kwok:
@@ -201,9 +203,10 @@ def status(
     state["mesh_health"] = "running" if pid_alive(state["mesh_pid"]) else "dead"
     if state.get("prometheus_pid"):
         state["prometheus_health"] = "running" if pid_alive(state["prometheus_pid"]) else "dead"
+    unhealthy = any(p["health"] != "ready" for p in state["pods"])
     if as_json:
         print(json.dumps(state, indent=1))
-        return
+        raise typer.Exit(2 if unhealthy else 0)
     table = Table(title=f"{len(state['pods'])} pods on {len(state['nodes'])} nodes "
                         f"({state['protocol']})")
     for col in ("node", "pod", "item", "port", "pid", "health"):
@@ -216,7 +219,7 @@ def status(
     console.print(table)
     prom = f"{state.get('prometheus_health', 'not started')} ({state.get('prometheus_url')})"
     console.print(f"mesh: {state['mesh_health']} ({state['metrics_url']})   prometheus: {prom}")
-    if any(p["health"] != "ready" for p in state["pods"]):
+    if unhealthy:
         raise typer.Exit(2)
 
 

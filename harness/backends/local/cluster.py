@@ -28,6 +28,7 @@ from typing import Any, Literal, Self
 
 import pandas as pd
 
+from harness.backends.local.errors import ClusterError
 from harness.backends.local.links import LinkProfile, resolve_link
 from harness.backends.local.meshctl import MeshProcess
 from harness.backends.local.placement import node_names, spread_placement, validate_placement
@@ -43,10 +44,6 @@ log = logging.getLogger(__name__)
 TRAFFIC_COLUMNS = ["source_workload", "destination_workload", "src_node", "dst_node",
                    "request_bytes", "response_bytes", "bytes"]
 _MONITOR_PERIOD_S = 0.5
-
-
-class ClusterError(RuntimeError):
-    """The cluster could not start or was asked something impossible; the message says why."""
 
 
 @dataclass
@@ -96,15 +93,12 @@ class EmulatedCluster:
         self.economy = spec.economy or load_economy()
         self.node_names = node_names(spec.nodes)
         if spec.protocol not in ("http", "grpc"):
-            raise ClusterError(f"protocol must be 'http' or 'grpc', got {spec.protocol!r}")
+            raise ValueError(f"protocol must be 'http' or 'grpc', got {spec.protocol!r}")
         self.pods = [PodInfo(f"{item.name}-{i}", item.name, "") for item in self.economy
                      for i in range(item.replicas)]
         names = [p.name for p in self.pods]
-        try:
-            chosen = (spread_placement(names, self.node_names) if placement is None
-                      else validate_placement(placement, names, self.node_names, complete=True))
-        except ValueError as exc:
-            raise ClusterError(str(exc)) from None
+        chosen = (spread_placement(names, self.node_names) if placement is None
+                  else validate_placement(placement, names, self.node_names, complete=True))
         use_prom = spec.prometheus
         binary = find_prometheus()
         if use_prom and binary is None:
@@ -165,7 +159,7 @@ class EmulatedCluster:
             try:
                 await proc.wait_ready(self.spec.start_timeout)
                 return
-            except RuntimeError:
+            except ClusterError:
                 # The port from free_port() can be taken by someone else before the
                 # pod binds it: retry on a fresh port; anything else is a real failure.
                 if attempt == 2 or "address already in use" not in proc.child.tail(50).lower():
@@ -224,11 +218,8 @@ class EmulatedCluster:
 
     async def relayout(self, placement: Mapping[str, str]) -> None:
         """Move pods to other nodes (pods not named stay put); effective for the next byte."""
-        try:
-            checked = validate_placement(placement, [p.name for p in self.pods], self.node_names,
-                                         complete=False)
-        except ValueError as exc:
-            raise ClusterError(str(exc)) from None
+        checked = validate_placement(placement, [p.name for p in self.pods], self.node_names,
+                                     complete=False)
         assert self._mesh is not None
         await self._mesh.put("/placement", checked)
         self._set_placement(checked)
@@ -239,7 +230,7 @@ class EmulatedCluster:
         try:
             return f"127.0.0.1:{self._mesh.ingress[item]}"
         except KeyError:
-            raise ClusterError(f"unknown item {item!r}; the economy has "
+            raise ValueError(f"unknown item {item!r}; the economy has "
                                f"{', '.join(self.economy.names)}") from None
 
     def pod_status(self) -> dict[str, str]:
@@ -260,6 +251,26 @@ class EmulatedCluster:
         keys = TRAFFIC_COLUMNS[:4]
         return (df.groupby(keys, as_index=False)[["request_bytes", "response_bytes", "bytes"]]
                 .sum().astype({c: "int64" for c in TRAFFIC_COLUMNS[4:]})[TRAFFIC_COLUMNS])
+
+    def pids(self) -> list[int]:
+        """Every process this cluster started (for leak checks)."""
+        out = [proc.child.pid for proc in self._procs.values()]
+        if self._mesh is not None:
+            out.append(self._mesh.child.pid)
+        if self._prom is not None:
+            out.append(self._prom.child.pid)
+        return out
+
+    def ports(self) -> list[int]:
+        """Every loopback port this cluster listens on (for leak checks)."""
+        out = [p.port for p in self.pods]
+        if self._mesh is not None:
+            out.append(int(self._mesh.control_url.rsplit(":", 1)[1]))
+            out += self._mesh.ingress.values()
+            out += [port for per_pod in self._mesh.egress.values() for port in per_pod.values()]
+        if self._prom is not None:
+            out.append(self._prom.port)
+        return out
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary (the CLI's state file)."""

@@ -214,7 +214,8 @@ class _Flow:
         self.up = _Direction(self, request=True)
         self.down = _Direction(self, request=False)
         self.up.reader = self.down.writer = client
-        self.pending: list[bytes] = []
+        self.pending: list[bytes] = []   # caller bytes that came before the pod connection
+        self.relaying = False
         self.client_gone = False
         mesh._flows.add(self)
 
@@ -238,6 +239,7 @@ class _Flow:
         for data in self.pending:
             self.up.send(data)
         self.pending.clear()
+        self.relaying = True
         if self.up.closing and not self.up.inflight:
             self.up._finish_now()   # the caller sent EOF before the pod answered the connect
 
@@ -282,7 +284,7 @@ class _ClientSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         flow = self.flow
         assert flow is not None
-        if flow.up.writer is None:
+        if not flow.relaying:
             flow.pending.append(data)
         else:
             flow.up.send(data)

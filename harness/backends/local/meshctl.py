@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from harness.backends.local.errors import ClusterError
 from harness.backends.local.procs import Child
 
 __all__ = ["MeshProcess"]
@@ -38,7 +39,7 @@ class MeshProcess:
             line = await asyncio.wait_for(loop.run_in_executor(None, child.proc.stdout.readline),
                                           timeout)
             if not line:
-                raise RuntimeError(f"the mesh exited while starting:\n{child.tail()}")
+                raise ClusterError(f"the mesh exited while starting:\n{child.tail()}")
             return cls(child, json.loads(line))
         except BaseException:
             child.stop()

@@ -19,6 +19,7 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness.backends.local.errors import ClusterError
 from harness.backends.local.procs import Child
 
 __all__ = ["PodInfo", "PodProcess", "probe_health"]
@@ -68,12 +69,12 @@ class PodProcess:
         while True:
             code = self.exit_code
             if code is not None:
-                raise RuntimeError(f"pod {self.pod.name} exited with code {code} while starting; "
+                raise ClusterError(f"pod {self.pod.name} exited with code {code} while starting; "
                                    f"last log lines:\n{self.child.tail()}")
             if await probe_health(f"127.0.0.1:{self.pod.port}", self.protocol, timeout=0.5):
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"pod {self.pod.name} not healthy after {timeout:.0f} s; "
+                raise ClusterError(f"pod {self.pod.name} not healthy after {timeout:.0f} s; "
                                    f"last log lines:\n{self.child.tail()}")
             await asyncio.sleep(0.05)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
+from harness.backends.local.errors import ClusterError
 from harness.backends.local.procs import Child, free_port
 
 __all__ = ["PrometheusServer", "find_prometheus"]
@@ -62,7 +63,7 @@ class PrometheusServer:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
             while True:
                 if self.child.returncode is not None:
-                    raise RuntimeError(f"prometheus exited with code {self.child.returncode}:\n"
+                    raise ClusterError(f"prometheus exited with code {self.child.returncode}:\n"
                                        f"{self.child.tail()}")
                 try:
                     async with session.get(f"{self.url}/-/ready") as resp:
@@ -71,7 +72,7 @@ class PrometheusServer:
                 except (TimeoutError, aiohttp.ClientError, OSError):
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"prometheus not ready after {timeout:.0f} s:\n"
+                    raise ClusterError(f"prometheus not ready after {timeout:.0f} s:\n"
                                        f"{self.child.tail()}")
                 await asyncio.sleep(0.1)
 

@@ -1,0 +1,128 @@
+"""Faults and cleanup: crashed pods, failed starts, the CLI's up/status/down, no leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.backends.local import ClusterError, ClusterSpec, EmulatedCluster
+from harness.backends.local.procs import pid_alive, port_in_use
+from settlers.client import OrderError, open_client
+from settlers.economy import load_economy
+
+pytestmark = pytest.mark.slow
+
+CHAIN = load_economy().subset(["flour"])
+
+
+def _procs_mentioning(text: str) -> list[int]:
+    """Live processes whose command line mentions ``text`` (our run directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline and int(entry.name) != os.getpid() and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+async def _wait_until(predicate: object, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_a_crashed_pod_shows_and_orders_through_it_fail_clearly(tmp_path: Path) -> None:
+    spec = ClusterSpec(nodes=2, economy=CHAIN, prometheus=False, run_dir=tmp_path)
+    async with await EmulatedCluster.start(spec) as cluster:
+        grain = next(p for p in cluster.pods if p.name == "grain-0")
+        os.kill(grain.pid, signal.SIGKILL)
+        assert await _wait_until(lambda: cluster.pod_status()["grain-0"].startswith("crashed"))
+        assert cluster.pod_status()["flour-0"] == "running"
+        async with open_client(cluster.entry("flour"), "http", timeout=10) as client:
+            t = time.monotonic()
+            with pytest.raises(OrderError) as err:
+                await client.produce("flour", 1, 16)
+        assert err.value.kind == "upstream"
+        assert "grain" in str(err.value)
+        assert time.monotonic() - t < 5    # an error, not a hang
+    assert _procs_mentioning(str(tmp_path)) == []
+
+
+async def test_a_failed_start_leaves_nothing_behind(tmp_path: Path) -> None:
+    spec = ClusterSpec(nodes=2, economy=CHAIN, prometheus=False, run_dir=tmp_path,
+                       start_timeout=0.01)
+    with pytest.raises(ClusterError, match="not healthy after"):
+        await EmulatedCluster.start(spec)
+    assert _procs_mentioning(str(tmp_path)) == []
+
+
+def _harness(*args: str, run_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from harness.cli import main; main()",
+                           "cluster", *args,
+                           "--run-dir", str(run_dir)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_cli_up_status_down_leaves_no_process_or_port(tmp_path: Path) -> None:
+    economy = tmp_path / "chain.yaml"
+    economy.write_text(CHAIN.to_yaml())
+    run_dir = tmp_path / "run"
+    up = _harness("up", "--nodes", "2", "--economy", str(economy), "--placement", "spread",
+                  "--link", "lan", run_dir=run_dir)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = json.loads((run_dir / "cluster.json").read_text())
+        assert state["entries"]["flour"] in up.stdout
+        assert state["metrics_url"] in up.stdout
+        status = _harness("status", run_dir=run_dir)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "grain-0" in status.stdout and "ready" in status.stdout
+        os.kill(next(p["pid"] for p in state["pods"] if p["name"] == "grain-0"), signal.SIGKILL)
+        time.sleep(0.3)
+        status = _harness("status", "--json", run_dir=run_dir)
+        assert status.returncode == 2
+        health = {p["name"]: p["health"] for p in json.loads(status.stdout)["pods"]}
+        assert health == {"grain-0": "crashed (process gone)", "flour-0": "ready"}
+    finally:
+        down = _harness("down", run_dir=run_dir)
+    assert down.returncode == 0, down.stdout + down.stderr
+    pids = [state["supervisor_pid"], state["mesh_pid"], *(p["pid"] for p in state["pods"])]
+    pids += [state["prometheus_pid"]] if state["prometheus_pid"] else []
+    assert not [pid for pid in pids if pid_alive(pid)]
+    ports = [p["port"] for p in state["pods"]]
+    ports += [int(addr.rsplit(":", 1)[1]) for addr in state["entries"].values()]
+    assert not [port for port in ports if port_in_use(port)]
+    assert _procs_mentioning(str(run_dir)) == []
+    again = _harness("status", run_dir=run_dir)
+    assert again.returncode == 1 and "No cluster is running" in again.stdout
+
+
+def test_killing_the_supervisor_takes_the_cluster_with_it(tmp_path: Path) -> None:
+    economy = tmp_path / "one.yaml"
+    economy.write_text(load_economy().subset(["grain"]).to_yaml())
+    run_dir = tmp_path / "run"
+    up = _harness("up", "--nodes", "1", "--economy", str(economy), "--no-prometheus",
+                  run_dir=run_dir)
+    assert up.returncode == 0, up.stdout + up.stderr
+    state = json.loads((run_dir / "cluster.json").read_text())
+    os.kill(state["supervisor_pid"], signal.SIGKILL)   # no chance to clean up
+    deadline = time.monotonic() + 10
+    while _procs_mentioning(str(run_dir)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _procs_mentioning(str(run_dir)) == []
+    _harness("down", run_dir=run_dir)

@@ -1,0 +1,70 @@
+"""A two-pod chain (flour <- grain) on real processes: co-located vs split, relayout."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Literal
+
+import pytest
+
+from harness.backends.local import ClusterSpec, EmulatedCluster, LinkProfile
+from harness.backends.local.procs import pid_alive, port_in_use
+from settlers.client import open_client
+from settlers.economy import load_economy
+
+pytestmark = pytest.mark.slow
+
+CHAIN = load_economy().subset(["flour"])   # grain -> flour: two pods
+LATENCY_MS = 4.0
+
+
+async def _median_ms(target: str, protocol: Literal["http", "grpc"], size: int,
+                     n: int = 25) -> float:
+    async with open_client(target, protocol) as client:
+        for _ in range(3):   # warm the connections on both hops
+            await client.produce("flour", 1, size)
+        samples = [(await client.produce("flour", 1, size)).latency_s for _ in range(n)]
+    return statistics.median(samples) * 1000
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+async def test_split_pods_pay_the_link_and_relayout_moves_them(
+        protocol: Literal["http", "grpc"]) -> None:
+    spec = ClusterSpec(nodes=2, link=LinkProfile(LATENCY_MS, 1000.0), economy=CHAIN,
+                       protocol=protocol, prometheus=False)
+    cluster = await EmulatedCluster.start(spec, {"grain-0": "node-1", "flour-0": "node-1"})
+    pids, ports = cluster.pids(), cluster.ports()
+    try:
+        assert {p.name for p in cluster.pods} == {"grain-0", "flour-0"}
+        target = cluster.entry("flour")
+        together = await _median_ms(target, protocol, 16)
+        await cluster.relayout({"grain-0": "node-2"})
+        assert cluster.placement == {"grain-0": "node-2", "flour-0": "node-1"}
+        apart = await _median_ms(target, protocol, 16)
+        await cluster.relayout({"grain-0": "node-1"})
+        again = await _median_ms(target, protocol, 16)
+        traffic = cluster.traffic_snapshot()
+    finally:
+        await cluster.stop()
+    # One request and one response cross the link: 2 x 4 ms, plus the mesh's wake-ups.
+    added = apart - together
+    assert 2 * LATENCY_MS * 0.9 < added < 2 * LATENCY_MS + 3.0, (together, apart)
+    assert again < together + 1.5, (together, again)
+    crossed = traffic[traffic.src_node != traffic.dst_node]
+    assert list(crossed[["source_workload", "destination_workload", "src_node", "dst_node"]]
+                .itertuples(index=False, name=None)) == [("flour", "grain", "node-1", "node-2")]
+    assert not any(pid_alive(pid) for pid in pids)
+    assert not any(port_in_use(port) for port in ports)
+
+
+async def test_bad_placements_are_refused_with_the_reason() -> None:
+    spec = ClusterSpec(nodes=2, economy=CHAIN, prometheus=False)
+    with pytest.raises(ValueError, match=r"unknown node.*node-7"):
+        await EmulatedCluster.start(spec, {"grain-0": "node-7", "flour-0": "node-1"})
+    with pytest.raises(ValueError, match="unplaced: flour-0"):
+        await EmulatedCluster.start(spec, {"grain-0": "node-1"})
+    async with await EmulatedCluster.start(spec) as cluster:
+        with pytest.raises(ValueError, match=r"unknown pod.*bread-0"):
+            await cluster.relayout({"bread-0": "node-1"})
+        with pytest.raises(ValueError, match="unknown item 'bread'"):
+            cluster.entry("bread")
