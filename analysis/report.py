@@ -30,7 +30,9 @@ class Report:
     figures: list[Path]
 
 
-def build_report(root: Path) -> Report:
+def build_report(root: Path, *, figures: bool = True) -> Report:
+    """Write tables/, figures/ (unless ``figures`` is False: they are the slow part)
+    and report.md into ``root``."""
     run = tables.load_run(Path(root))
     if run.samples.empty:
         raise ValueError(f"{root}: no measurements yet; nothing to report (resume the run)")
@@ -61,24 +63,30 @@ def build_report(root: Path) -> Report:
     md["lay"] = render.write_table(lay, lay, out_t, "layouts", "Distinct layouts per scheduler.")
     md["sched"] = render.write_table(sched, sched, out_t, "scheduling_time",
                                      "Scheduling time per redeployment.")
-    md["head"] = render.write_table(head, head, out_t, "headline", "Headline per scheduler.")
+    md["head"] = render.write_table(head, _pretty_headline(head), out_t, "headline",
+                                    "Headline per scheduler.")
 
     largest = int(rt["size"].max())
-    figures = [
-        plots.save(plots.response_by_item_plot(rt, largest), out_f, "response_time_by_item"),
-        plots.save(plots.response_vs_size_plot(rt), out_f, "response_time_vs_size"),
-        plots.save(plots.layout_frequency_plot(run.placements), out_f, "layout_frequency"),
-    ]
-    if not run.traffic.empty:
-        figures.append(plots.save(plots.traffic_heatmap(run.traffic), out_f, "traffic_heatmap"))
+    paths = _figures(run, rt, largest, out_f) if figures else []
 
     at_largest = rt[rt["size"] == largest]
     md["rt_largest"] = render.markdown(
         render.pretty(at_largest, ["item", "protocol"], base, unit=" (ms)")
     )
     path = run.root / "report.md"
-    path.write_text(_report_text(run, head, md, figures, largest))
-    return Report(path=path, headline=head, figures=figures)
+    path.write_text(_report_text(run, head, md, paths, largest))
+    return Report(path=path, headline=head, figures=paths)
+
+
+def _figures(run: tables.RunData, rt: pd.DataFrame, largest: int, out: Path) -> list[Path]:
+    paths = [
+        plots.save(plots.response_by_item_plot(rt, largest), out, "response_time_by_item"),
+        plots.save(plots.response_vs_size_plot(rt), out, "response_time_vs_size"),
+        plots.save(plots.layout_frequency_plot(run.placements), out, "layout_frequency"),
+    ]
+    if not run.traffic.empty:
+        paths.append(plots.save(plots.traffic_heatmap(run.traffic), out, "traffic_heatmap"))
+    return paths
 
 
 def headline(
@@ -106,6 +114,26 @@ def headline(
             }
         )
     return pd.DataFrame(rows)
+
+
+_HEADLINE_TITLES = {
+    "scheduler": "scheduler",
+    "mean_rt_largest_ms": "mean response time at the largest size (ms)",
+    "rt_reduction_mean_pct": "reduction, mean over items (%)",
+    "rt_reduction_max_pct": "reduction, best item (%)",
+    "inter_node_transfers_pct": "inter-node transfers (%)",
+    "inter_node_mib_per_layout": "inter-node MiB per layout",
+    "inter_node_bytes_reduction_pct": "inter-node bytes saved (%)",
+    "distinct_layouts": "distinct layouts",
+}
+
+
+def _pretty_headline(head: pd.DataFrame) -> pd.DataFrame:
+    shown = head.copy()
+    for col in shown.columns:
+        if col not in ("scheduler", "distinct_layouts"):
+            shown[col] = [_fmt(float(v), "") for v in shown[col]]
+    return shown.rename(columns=_HEADLINE_TITLES)
 
 
 def _mean(frame: pd.DataFrame, col: str) -> float:

@@ -48,8 +48,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sizes": [16, 65536, 1048576],
         "protocols": ["http"],
         "repetitions": 3,
-        "layout_budget": 8,
-        "warmup_orders": 2,
+        "layout_budget": 12,
+        "warmup_orders": 1,
+        "warmup_seconds": 5.0,
     },
 }
 
@@ -78,7 +79,10 @@ class ExperimentConfig(BaseModel):
     count: int = Field(1, ge=1, le=1000, description="units per order")
     repetitions: int = Field(5, ge=1, le=10_000, description="orders per item x size per layout")
     layout_budget: int = Field(30, ge=1, description="most distinct layouts to measure")
-    warmup_orders: int = Field(3, ge=0, description="orders per item x size before scheduling")
+    warmup_orders: int = Field(3, ge=0, description="orders per item x size per warm-up round")
+    warmup_seconds: float = Field(
+        10.0, ge=0, le=3600, description="repeat warm-up rounds for at least this long"
+    )
     seed: int = 1
     economy: str | None = Field(None, description="economy file or shipped name (settlers2)")
     bootstrap: int = Field(1000, ge=50, le=100_000, description="bootstrap resamples for CIs")

@@ -25,7 +25,7 @@ from harness.measure import Sweep, default_sweep, measure_layout, telemetry_delt
 from harness.store import ResultsStore, chunk_name
 
 if TYPE_CHECKING:
-    from schedulers.traffic import TrafficMatrix
+    from schedulers import TrafficMatrix
 
 __all__ = ["Experiment", "Reporter"]
 
@@ -76,7 +76,7 @@ class Experiment:
     # -- stage 1: warm-up traffic -> traffic matrix ------------------------------
 
     async def warmup(self) -> TrafficMatrix | None:
-        from schedulers.traffic import TrafficMatrix
+        from schedulers import TrafficMatrix
 
         if self.store.has("traffic"):
             return _traffic_from_table(self.store.read_table("traffic"))
@@ -86,23 +86,15 @@ class Experiment:
         placement = {p: nodes[int(rng.integers(len(nodes)))] for p in self.backend.pod_names}
         plane = await self._plane(protocol, placement)
         before, started = plane.traffic_snapshot(), time.monotonic()
-        if self.config.warmup_orders > 0:
-            advance = self.reporter.stage("warm-up traffic", None)
-            await (self._sweep or default_sweep())(
-                {i: plane.entry(i) for i in self._items}, protocol, self._items,
-                list(self.config.sizes), count=self.config.count,
-                repeat=self.config.warmup_orders, warmup=0, progress=False,
-            )
-            advance(1)
+        await self._warmup_orders(plane, protocol)
         elapsed = time.monotonic() - started
         delta = telemetry_delta(before, plane.traffic_snapshot())
         traffic, source = None, "none"
         if plane.prometheus_url and not delta.empty:
-            traffic = await _from_prometheus(plane.prometheus_url, elapsed)
-            source = "prometheus"
+            traffic, source = await _from_prometheus(plane.prometheus_url, elapsed)
         if traffic is None and not delta.empty:
             traffic = _traffic_from_delta(delta, elapsed)
-            source = "mesh counters (direct scrape)"
+            source = f"mesh counters (direct scrape; {source})"
         if traffic is None:
             source = "none (no warm-up traffic: NetMARKS abstains)"
             traffic = TrafficMatrix.from_dataframe(_empty_traffic())
@@ -113,6 +105,23 @@ class Experiment:
         )
         self.reporter.note(f"traffic matrix from {source} after {elapsed:.1f} s of warm-up")
         return traffic
+
+    async def _warmup_orders(self, plane: DataPlane, protocol: WireProtocol) -> None:
+        # Rounds of orders until the minimum duration has passed: Prometheus scrapes
+        # once a second and increase() needs several samples of each new series.
+        if self.config.warmup_orders == 0:
+            return
+        advance = self.reporter.stage("warm-up traffic", None)
+        deadline = time.monotonic() + self.config.warmup_seconds
+        while True:
+            await (self._sweep or default_sweep())(
+                {i: plane.entry(i) for i in self._items}, protocol, self._items,
+                list(self.config.sizes), count=self.config.count,
+                repeat=self.config.warmup_orders, warmup=0, progress=False,
+            )
+            if time.monotonic() >= deadline:
+                break
+        advance(1)
 
     # -- stage 2: redeployments --------------------------------------------------
 
@@ -217,7 +226,7 @@ def _empty_traffic() -> pd.DataFrame:
 
 
 def _traffic_from_delta(delta: pd.DataFrame, seconds: float) -> TrafficMatrix:
-    from schedulers.traffic import TrafficMatrix
+    from schedulers import TrafficMatrix
 
     per_pair = delta.groupby(["source_workload", "destination_workload"], as_index=False)[
         "bytes"
@@ -237,20 +246,28 @@ def _traffic_table(traffic: TrafficMatrix) -> pd.DataFrame:
 
 
 def _traffic_from_table(frame: pd.DataFrame) -> TrafficMatrix:
-    from schedulers.traffic import TrafficMatrix
+    from schedulers import TrafficMatrix
 
     return TrafficMatrix.from_dataframe(frame)
 
 
-async def _from_prometheus(url: str, elapsed: float) -> TrafficMatrix | None:
-    from schedulers.traffic import TrafficMatrix
+async def _from_prometheus(url: str, elapsed: float) -> tuple[TrafficMatrix | None, str]:
+    """NetMARKS' own PromQL over a window covering the warm-up; (None, why) if it fails."""
+    from schedulers import TrafficError, TrafficMatrix
 
-    # Let Prometheus scrape the final counters (1 s interval), then ask for the rate
-    # over a window that covers the whole warm-up.
-    await asyncio.sleep(2.5)
-    window = int(elapsed) + 5
-    try:
-        traffic = await asyncio.to_thread(TrafficMatrix.from_prometheus, url, window)
-    except Exception:  # an unreachable or empty Prometheus falls back to the counters
-        return None
-    return traffic if not _traffic_table(traffic).empty else None
+    # Let Prometheus scrape the final counters (1 s interval) before asking; on a busy
+    # machine scrapes can lag, so ask again a few times before falling back.
+    waited, why = 0.0, ""
+    for pause in (2.5, 2.5, 5.0):
+        await asyncio.sleep(pause)
+        waited += pause
+        window = elapsed + waited + 1.0
+        try:
+            traffic = await asyncio.to_thread(TrafficMatrix.from_prometheus, url, window)
+        except TrafficError as exc:
+            why = f"Prometheus failed: {exc}"
+            continue
+        if traffic:
+            return traffic, f"Prometheus ({traffic.source}, window {window:.0f} s)"
+        why = f"Prometheus had no samples for the warm-up window after {waited:.0f} s"
+    return None, why

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -22,24 +23,31 @@ Example:
   harness report runs/20260101T120000-kube_default+netmarks
 """
 
+# (headline column, short title, unit); the legend under the table spells them out.
 _COLUMNS = [
-    ("mean_rt_largest_ms", "mean RT at largest size (ms)", ""),
-    ("rt_reduction_mean_pct", "RT reduction (mean)", "%"),
-    ("rt_reduction_max_pct", "RT reduction (best item)", "%"),
-    ("inter_node_transfers_pct", "inter-node transfers", "%"),
-    ("inter_node_bytes_reduction_pct", "inter-node bytes saved", "%"),
-    ("distinct_layouts", "distinct layouts", ""),
+    ("mean_rt_largest_ms", "RT ms", ""),
+    ("rt_reduction_mean_pct", "RT-mean", "%"),
+    ("rt_reduction_max_pct", "RT-best", "%"),
+    ("inter_node_transfers_pct", "xhops", "%"),
+    ("inter_node_bytes_reduction_pct", "xbytes-", "%"),
+    ("distinct_layouts", "layouts", ""),
 ]
+_LEGEND = (
+    "RT ms: mean response time at the largest size; RT-mean / RT-best: response-time "
+    "reduction vs the baseline, mean over items / best item; xhops: share of transfers "
+    "that crossed nodes; xbytes-: inter-node bytes saved vs the baseline; layouts: "
+    "distinct layouts among the redeployments."
+)
 
 
 def print_report(root: Path, console: Console) -> None:
     from analysis.report import build_report
 
     report = build_report(root)
-    table = Table(title="Headline (baseline first)")
-    table.add_column("scheduler")
+    table = Table(title="Headline (baseline first)", caption=_LEGEND, box=box.SIMPLE_HEAD)
+    table.add_column("scheduler", no_wrap=True)
     for _, title, _ in _COLUMNS:
-        table.add_column(title, justify="right")
+        table.add_column(title, justify="right", no_wrap=True)
     for row in report.headline.to_dict("records"):
         cells = [str(row["scheduler"])]
         for key, _, unit in _COLUMNS:

@@ -152,7 +152,9 @@ def register(app: typer.Typer) -> None:
         layout_budget: Annotated[int | None, typer.Option(
             help="most distinct layouts to measure; more are sampled [default: 30]")] = None,
         warmup_orders: Annotated[int | None, typer.Option(
-            help="warm-up orders per item x size [default: 3]")] = None,
+            help="warm-up orders per item x size per round [default: 3]")] = None,
+        warmup_seconds: Annotated[float | None, typer.Option(
+            help="warm up for at least this long, for Prometheus [default: 10]")] = None,
         seed: Annotated[int | None, typer.Option(help="[default: 1]")] = None,
         economy: Annotated[str | None, typer.Option(
             help="economy YAML file or shipped name [default: settlers2]")] = None,
@@ -174,17 +176,17 @@ def register(app: typer.Typer) -> None:
             "sizes": _split(sizes, int),
             "items": "all" if items == "all" else _split(items),
             "repetitions": repetitions, "layout_budget": layout_budget,
-            "warmup_orders": warmup_orders, "seed": seed, "economy": economy,
-            "kube_context": kube_context,
+            "warmup_orders": warmup_orders, "warmup_seconds": warmup_seconds, "seed": seed,
+            "economy": economy, "kube_context": kube_context,
         }
         try:
             if resume is not None:
-                given = [k for k, v in overrides.items() if v is not None]
-                if given or quick or config or out:
-                    raise ConfigError(
-                        "--resume continues a run with its stored settings; drop "
-                        f"{', '.join(given + (['--quick'] if quick else []) + (['--config'] if config else []) + (['--out'] if out else []))}"  # noqa: E501
-                    )
+                given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
+                given += [flag for flag, on in (("--quick", quick), ("--config", config),
+                                                ("--out", out)) if on]
+                if given:
+                    raise ConfigError("--resume continues a run with its stored settings; "
+                                      f"drop {', '.join(given)}")
                 store = ResultsStore.open(resume)
                 cfg = ExperimentConfig.model_validate(store.manifest()["config"])
                 console.print(f"[bold]resuming[/] {resume} ({len(store.done_chunks())} "

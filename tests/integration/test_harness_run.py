@@ -1,0 +1,149 @@
+"""`harness run` with real processes: a tiny experiment end to end, and kill -9 + --resume.
+
+These start the emulated cluster (real `settlers serve` pods, the mesh, Prometheus when
+installed), so they are marked slow; each stays well under a minute and a half.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.report import build_report
+from harness.config import build_config
+from harness.run_cmd import _new_manifest, run_experiment
+from harness.store import ResultsStore
+
+pytestmark = pytest.mark.slow
+
+# The console script, without relying on PATH.
+HARNESS = [sys.executable, "-c", "from harness.cli import main; main()"]
+
+TINY = {
+    "nodes": 2, "items": ["flour", "bread", "coal"], "deployments": 10,
+    "sizes": [16, 4096], "protocols": ["http"], "repetitions": 2, "layout_budget": 3,
+    "warmup_orders": 1, "warmup_seconds": 2, "bootstrap": 200,
+}
+
+
+def test_tiny_experiment_end_to_end(tmp_path: Path) -> None:
+    cfg = build_config(overrides=TINY)
+    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    run_experiment(cfg, store, quiet=True)
+
+    placements = store.read_table("placements")
+    assert len(placements) == 2 * 10
+    samples = store.samples()
+    assert samples["ok"].all(), samples.loc[~samples["ok"], "error"].tolist()
+    measured = samples["layout_id"].nunique()
+    assert 1 <= measured <= 3
+    assert len(samples) == measured * 3 * 2 * 2  # layouts x items x sizes x reps
+    assert (samples["inter_node_transfers"] <= samples["transfers"]).all()
+    # Cross-check the two byte sources per layout: the mesh carried at least the
+    # payload bytes the traces say crossed nodes, and nothing crossed when no hop did.
+    tel = store.read_table("telemetry")
+    tel_inter = (tel[tel["src_node"] != tel["dst_node"]].groupby("layout_id")["bytes"].sum()
+                 .reindex(samples["layout_id"].unique(), fill_value=0))
+    trace_inter = samples.groupby("layout_id")["inter_node_bytes"].sum()
+    for lid, traced in trace_inter.items():
+        assert tel_inter[lid] >= traced
+        assert (tel_inter[lid] == 0) == (traced == 0)
+    manifest = store.manifest()
+    assert manifest["finished_at"] and manifest["traffic_source"]
+    report = build_report(store.root, figures=False)
+    assert list(report.headline["scheduler"]) == ["kube_default", "netmarks"]
+
+
+def _descendants(pid: int) -> set[int]:
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            text = Path(f"/proc/{p}/task/{p}/children").read_text()
+        except OSError:
+            continue
+        kids = {int(x) for x in text.split()}
+        out |= kids
+        todo.extend(kids)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        *HARNESS, "run", "--scheduler", "netmarks", "--out", str(out),
+        "--nodes", "2", "--items", "flour,bread,coal", "--deployments", "10",
+        "--sizes", "16,4096,65536", "--protocol", "http", "--repetitions", "3",
+        "--layout-budget", "5", "--warmup-orders", "1", "--warmup-seconds", "2",
+        "--no-report",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    samples_dir = out / "samples"
+    deadline = time.monotonic() + 120
+    try:
+        while not (samples_dir.is_dir() and list(samples_dir.glob("*.parquet"))):
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no measurement part after 120 s"
+            time.sleep(0.05)
+        children = _descendants(proc.pid)
+        proc.send_signal(signal.SIGKILL)  # no cleanup, no flush: the worst case
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # The cluster's processes die with their owner (PR_SET_PDEATHSIG), none left behind.
+    end = time.monotonic() + 15
+    while any(_alive(p) for p in children) and time.monotonic() < end:
+        time.sleep(0.2)
+    assert not [p for p in children if _alive(p)]
+    before = {p.name: p.stat().st_mtime_ns for p in samples_dir.glob("*.parquet")}
+    units = pd.read_parquet(out / "units.parquet")
+    from harness.layouts import measurement_order
+
+    planned = measurement_order(units)
+    assert 1 <= len(before) < len(planned), "killed too late to test resuming"
+
+    done = subprocess.run(
+        [*HARNESS, "run", "--resume", str(out), "--no-report"],
+        capture_output=True, text=True, timeout=240, env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = {p.name: p.stat().st_mtime_ns for p in samples_dir.glob("*.parquet")}
+    assert set(after) == {f"{lid}-http.parquet" for lid in planned}
+    assert all(after[name] == mtime for name, mtime in before.items())
+    samples = ResultsStore.open(out).samples()
+    assert not samples.duplicated(["layout_id", "protocol", "item", "size", "repeat"]).any()
+    assert len(samples) == len(planned) * 3 * 3 * 3
+    manifest = ResultsStore.open(out).manifest()
+    assert manifest["resumed_at"] and manifest["finished_at"]
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_invalid_experiment_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
+    bad = tmp_path / "exp.yaml"
+    bad.write_text("schedulers: [netmarks, kube-magic]\nnodez: 3\n")
+    done = subprocess.run(
+        [*HARNESS, "run", "--config", str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert "unknown scheduler 'kube-magic'" in done.stderr
+    assert "nodez: unknown setting" in done.stderr
+    assert not (tmp_path / "runs").exists()

@@ -1,0 +1,104 @@
+"""The experiment definition: defaults, presets, files, flags and the errors a user sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import BASELINE, DEFAULT_ITEMS, ConfigError, ExperimentConfig, build_config
+
+
+def test_defaults_follow_the_paper_and_always_include_the_baseline() -> None:
+    cfg = build_config()
+    assert cfg.schedulers == [BASELINE, "netmarks"]
+    assert cfg.deployments == 1000
+    assert cfg.nodes == 5
+    assert cfg.sizes == [16, 256, 4096, 65536, 1048576]
+    assert cfg.protocols == ["http", "grpc"]
+    assert cfg.items == DEFAULT_ITEMS
+
+
+def test_baseline_is_first_once_and_aliases_resolve() -> None:
+    cfg = build_config(overrides={"schedulers": ["firmament", "default", "netmarks", "netmarks"]})
+    assert cfg.schedulers == ["kube_default", "firmament", "netmarks"]
+
+
+def test_precedence_preset_then_file_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text("deployments: 42\nrepetitions: 7\nitems: [flour]\n")
+    cfg = build_config(preset="quick", file=path, overrides={"repetitions": 2, "seed": None})
+    assert cfg.deployments == 42          # file beats preset
+    assert cfg.repetitions == 2           # flag beats file
+    assert cfg.protocols == ["http"]      # from the preset
+    assert cfg.items == ["flour"]
+
+
+def test_quick_preset_is_small() -> None:
+    cfg = build_config(preset="quick")
+    assert cfg.deployments <= 100 and cfg.protocols == ["http"] and len(cfg.sizes) == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"schedulers": ["netmark"]}, "unknown scheduler 'netmark'"),
+        ({"items": ["flour", "unobtainium"]}, "items not in economy 'settlers2': unobtainium"),
+        ({"sizes": [16, 0]}, "sizes must be between 1"),
+        ({"sizes": []}, "must not be empty"),
+        ({"protocols": ["udp"]}, "protocols.0"),
+        ({"deployments": 0}, "deployments"),
+        ({"economy": "/nonexistent/economy.yaml"}, "cannot read economy file"),
+    ],
+)
+def test_bad_values_name_the_problem(overrides: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_config(overrides=overrides)
+    assert fragment in str(err.value)
+
+
+def test_unknown_link_preset_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="unknown link preset 'moon'"):
+        build_config(overrides={"link": "moon"})
+
+
+def test_unknown_key_in_file_lists_known_settings(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text("deployment: 10\n")
+    with pytest.raises(ConfigError) as err:
+        build_config(file=path)
+    text = str(err.value)
+    assert str(path) in text and "deployment: unknown setting" in text and "deployments" in text
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read experiment file"):
+        build_config(file=tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        build_config(file=bad)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        build_config(file=broken)
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ConfigError, match="unknown preset 'fast'"):
+        build_config(preset="fast")
+
+
+def test_another_economy_and_all_items(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text("name: tiny\nitems:\n  ore: {}\n  metal: {inputs: {ore: 2}}\n")
+    cfg = build_config(overrides={"economy": str(path), "items": "all"})
+    assert cfg.item_list() == ["ore", "metal"]
+    with pytest.raises(ConfigError, match="items not in economy 'tiny'"):
+        build_config(overrides={"economy": str(path)})  # default items are settlers2's
+
+
+def test_round_trips_through_the_manifest() -> None:
+    cfg = build_config(preset="quick", overrides={"schedulers": ["firmament"]})
+    again = ExperimentConfig.model_validate(cfg.model_dump(mode="json"))
+    assert again == cfg

@@ -1,0 +1,105 @@
+"""The experiment loop over the model backend (no processes): stages, estimates, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from harness.config import ExperimentConfig, build_config
+from harness.experiment import Experiment
+from harness.run_cmd import _new_manifest
+from harness.store import ResultsStore
+from harness.testing import ModelBackend
+
+
+def _config(**overrides: Any) -> ExperimentConfig:
+    base: dict[str, Any] = {
+        "deployments": 6, "nodes": 3, "items": ["flour", "bread", "sword"],
+        "sizes": [16, 65536], "protocols": ["http", "grpc"], "repetitions": 2,
+        "layout_budget": 100, "warmup_orders": 1, "warmup_seconds": 0, "bootstrap": 200,
+    }
+    base.update(overrides)
+    return build_config(overrides=base)
+
+
+def _run(cfg: ExperimentConfig, store: ResultsStore, backend: ModelBackend,
+         sweep: Any = None) -> None:
+    asyncio.run(Experiment(cfg, store, backend, sweep=sweep or backend.sweep).run())
+
+
+def test_census_run_recovers_the_models_expected_response_time(tmp_path: Path) -> None:
+    from analysis.tables import load_run, response_time_table
+
+    cfg = _config()
+    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    backend = ModelBackend(cfg.load_economy(), cfg.nodes, noise_ms=0.0)
+    _run(cfg, store, backend)
+
+    placements = store.read_table("placements")
+    assert set(placements["scheduler"]) == {"kube_default", "netmarks"}
+    assert len(placements) == 2 * cfg.deployments
+    units = store.read_table("units")
+    assert set(units["estimator"]) == {"census"}  # budget 100 > distinct layouts
+    assert store.has("telemetry") and store.has("traffic")
+    assert backend.planes_started == 2  # one data plane per protocol
+
+    rt = response_time_table(load_run(store.root))
+    for scheduler, group in placements.groupby("scheduler"):
+        expected = sum(
+            backend.expected_latency("sword", 65536, json.loads(a)) for a in group["assignments"]
+        ) / len(group)
+        row = rt[(rt["scheduler"] == scheduler) & (rt["item"] == "sword")
+                 & (rt["size"] == 65536) & (rt["protocol"] == "http")]
+        assert float(row["mean"].iloc[0]) == pytest.approx(expected)
+
+
+def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    cfg = _config()
+    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
+    calls = {"n": 0}
+
+    async def flaky(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        calls["n"] += 1
+        if calls["n"] == 5:  # warm-up + 3 chunks, then the "crash"
+            raise RuntimeError("killed")
+        return await backend.sweep(*args, **kwargs)
+
+    with pytest.raises(RuntimeError, match="killed"):
+        _run(cfg, store, backend, sweep=flaky)
+    assert backend.plane is not None and backend.plane.stopped  # cleaned up on failure
+    first = {p.name: p.stat().st_mtime_ns for p in (store.root / "samples").glob("*.parquet")}
+    assert len(first) == 3
+    placements = (store.root / "placements.parquet").read_bytes()
+
+    resumed = ModelBackend(cfg.load_economy(), cfg.nodes)
+    _run(cfg, ResultsStore.open(store.root), resumed)
+    after = {p.name: p.stat().st_mtime_ns for p in (store.root / "samples").glob("*.parquet")}
+    assert all(after[name] == mtime for name, mtime in first.items())  # not redone
+    assert (store.root / "placements.parquet").read_bytes() == placements
+    layouts = store.read_table("layouts")
+    measured = layouts["measure_rank"].notna().sum()
+    assert len(after) == measured * len(cfg.protocols)
+    samples = store.samples()
+    keys = ["layout_id", "protocol", "item", "size", "repeat"]
+    assert not samples.duplicated(keys).any()
+    assert len(samples) == len(after) * 3 * 2 * cfg.repetitions
+
+
+def test_budget_smaller_than_layouts_samples_and_states_it(tmp_path: Path) -> None:
+    from analysis.report import build_report
+
+    cfg = _config(deployments=30, layout_budget=4, protocols=["http"])
+    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
+    _run(cfg, store, backend)
+    assert store.read_table("layouts")["measure_rank"].notna().sum() <= 4
+    report = build_report(store.root, figures=False)
+    text = report.path.read_text()
+    assert "Hansen-Hurwitz" in text
+    assert list(report.headline["scheduler"]) == ["kube_default", "netmarks"]
