@@ -2,6 +2,7 @@
 
 Public surface:
 
+- `open_kubernetes_backend(config)`: what `harness run --backend kubernetes` opens;
 - `KubernetesBackend(economy, KubernetesOptions(...))`: the harness Backend
   (placement under the cluster's schedulers, measurement with pinned layouts);
 - `KubernetesDataPlane`: one layout pinned to its nodes; ``run_sweep`` runs the
@@ -15,6 +16,7 @@ from harness.backends.kubernetes.backend import (
     KubernetesDataPlane,
     KubernetesOptions,
     istio_bytes,
+    open_kubernetes_backend,
 )
 from harness.backends.kubernetes.cluster import ClusterError, KubeCluster
 from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmError, HelmNotFound, find_helm
@@ -36,6 +38,7 @@ __all__ = [
     "PhaseValues",
     "find_helm",
     "istio_bytes",
+    "open_kubernetes_backend",
     "parse_job_log",
     "pins_by_item",
 ]

@@ -51,9 +51,16 @@ from harness.backends.kwok.workloads import bound_placement
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
+    from harness.config import ExperimentConfig
     from schedulers import TrafficMatrix
 
-__all__ = ["KubernetesBackend", "KubernetesDataPlane", "KubernetesOptions", "istio_bytes"]
+__all__ = [
+    "KubernetesBackend",
+    "KubernetesDataPlane",
+    "KubernetesOptions",
+    "istio_bytes",
+    "open_kubernetes_backend",
+]
 
 SWEEP_LABEL = "settlers-testbed.io/sweep"
 
@@ -346,6 +353,13 @@ class KubernetesDataPlane:
 
     async def stop(self) -> None:
         return None
+
+
+def open_kubernetes_backend(config: ExperimentConfig, **options: Any) -> KubernetesBackend:
+    """The backend for `harness run --backend kubernetes`: the experiment's economy and
+    ``--kube-context``; the rest from SETTLERS_KUBE_* variables or ``options``."""
+    opts = KubernetesOptions.from_env(context=config.kube_context, **options)
+    return KubernetesBackend(config.load_economy(), opts)
 
 
 # Istio's byte counters: HTTP/gRPC (sidecars) and L4 (ambient ztunnel, plain TCP).
