@@ -18,8 +18,10 @@ percentiles describe only the orders that were sent and are optimistic.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -158,6 +160,10 @@ async def run_open_loop(
 
     async def one(due: float) -> None:
         nonlocal last_done
+        # Timed from the intended send time; but an order the timer woke a little early
+        # for (uvloop's timers have 1 ms granularity) is timed from when it really
+        # left, so no latency is ever shorter than the round trip itself.
+        start = min(due, now())
         try:
             result = await client.produce(item, count=count, size=size, timeout=timeout)
         except OrderError as exc:
@@ -169,13 +175,13 @@ async def run_open_loop(
                 report.error_messages["payload: wrong payload size"] += 1
             else:
                 report.ok += 1
-                latency_us = round((now() - due) * 1e6)
+                latency_us = round((now() - start) * 1e6)
                 report.histogram.record_value(min(max(latency_us, _LOWEST_US), _HIGHEST_US))
                 last_done = max(last_done, now())
 
-    start = now() + _LEAD_S
+    t0 = now() + _LEAD_S
     for offset in intended_offsets(rps, duration_s, poisson=poisson, seed=seed):
-        due = start + offset
+        due = t0 + offset
         delay = due - now()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -196,7 +202,7 @@ async def run_open_loop(
         await asyncio.gather(*in_flight)
     # A few late timeouts must not make the rate look lower than it was: the window
     # is the schedule's length, or longer only if successful answers kept coming.
-    report.elapsed_s = max(duration_s, last_done - start)
+    report.elapsed_s = max(duration_s, last_done - t0)
     return report
 
 
@@ -212,11 +218,19 @@ def write_histogram(report: OpenLoopReport, path: Path) -> list[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     written = []
     if suffix == ".hgrm":
-        with path.open("wb") as out:
-            # Values are microseconds; a ratio of 1000 prints milliseconds.
-            report.histogram.output_percentile_distribution(out, 1000.0)
+        buffer = io.BytesIO()
+        # Values are microseconds; a ratio of 1000 prints milliseconds.
+        report.histogram.output_percentile_distribution(buffer, 1000.0)
+        path.write_text(_fix_stddev(buffer.getvalue().decode(), report.histogram))
         written.append(path)
     summary = path.with_suffix(".json")
     summary.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     written.append(summary)
     return written
+
+
+def _fix_stddev(text: str, hist: HdrHistogram) -> str:
+    # hdrhistogram 0.10 scales every value of the footer by the unit ratio except the
+    # standard deviation, which it prints in raw microseconds.
+    scaled = f"StdDeviation   = {hist.get_stddev() / 1000.0:12.{_DIGITS}f}]"
+    return re.sub(r"StdDeviation   = +[0-9.]+\]", scaled, text, count=1)
