@@ -62,7 +62,8 @@ class _Costs:
         volume = self.pair @ replicas                          # one pod's total bytes/s
         self.volume = volume
         top = float(volume.max()) if len(volume) else 0.0
-        self.scale = NET_SCALE / top if top > 0 else 0.0
+        # Denormal rates would overflow the scale: below a byte per day is no traffic.
+        self.scale = NET_SCALE / top if top > 1e-5 else 0.0
         self.load_scale = load_weight * NET_SCALE
         self.unscheduled = int(10 * (NET_SCALE + self.load_scale)) + 1
 
@@ -71,12 +72,17 @@ class _Costs:
         out: np.ndarray = self.pair @ (placed.sum(axis=1, keepdims=True) - placed)
         return out
 
-    def slots(self, state: ClusterState, classes: Sequence[PodClass],
-              total: int) -> tuple[np.ndarray, np.ndarray]:
-        """(N, S) slot costs and validity, sized for the largest pending pod."""
-        ref_cpu = max(nonzero_requests(c.pods[0])[0] for c in classes)
-        ref_mem = max(nonzero_requests(c.pods[0])[1] for c in classes)
-        big = PodClass((), "", max(c.cpu_m for c in classes), max(c.memory for c in classes))
+    def slots(self, state: ClusterState, classes: Sequence[PodClass], total: int,
+              largest: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(N, S) slot costs and validity, sized for the largest (or smallest) pending pod.
+
+        Sized for the largest, every flow fits; sized for the smallest (the final
+        catch-up rounds), placements are checked one by one when committed.
+        """
+        pick = max if largest else min
+        ref_cpu = pick(nonzero_requests(c.pods[0])[0] for c in classes)
+        ref_mem = pick(nonzero_requests(c.pods[0])[1] for c in classes)
+        big = PodClass((), "", pick(c.cpu_m for c in classes), pick(c.memory for c in classes))
         room = fit_counts([big], state)[0]
         width = int(min(max(int(room.max()), 0), total))
         k = np.arange(1, width + 1)
@@ -134,7 +140,7 @@ class FirmamentPolicy:
         for r, target in enumerate(targets):
             last = r == len(targets) - 1
             done = self._round(state, costs, placed, pending, target - committed, last,
-                               assignments, order)
+                               assignments, order, largest=True)
             committed += done
             pending = [p for p in pending if p.name not in assignments]
             if not pending:
@@ -144,7 +150,7 @@ class FirmamentPolicy:
             if not pending:
                 break
             if not self._round(state, costs, placed, pending, len(pending), True,
-                               assignments, order):
+                               assignments, order, largest=False):
                 break
             pending = [p for p in pending if p.name not in assignments]
         return ScheduleResult(assignments, [p.name for p in pending],
@@ -153,24 +159,27 @@ class FirmamentPolicy:
 
     # -- one batch -------------------------------------------------------------------
     def _problem(self, state: ClusterState, costs: _Costs, placed: np.ndarray,
-                 classes: list[PodClass], extra: np.ndarray | None = None) -> FlowProblem:
+                 classes: list[PodClass], extra: np.ndarray | None = None,
+                 largest: bool = True) -> FlowProblem:
         widx = np.array([costs.index[c.workload] for c in classes])
         net = costs.network(placed)[widx]
-        arc_cost = np.rint(net * costs.scale).astype(np.int64)
+        arc_cost = np.rint(np.clip(net * costs.scale, 0, 10 * NET_SCALE)).astype(np.int64)
         if extra is not None:
             arc_cost += extra
         supply = np.array([len(c.pods) for c in classes], np.int64)
         cap = np.minimum(fit_counts(classes, state), supply[:, None])
         cap[~allowed_mask(classes, state)] = 0
-        slot_cost, slot_valid = costs.slots(state, classes, int(supply.sum()))
+        # A pod that fits nowhere must not shrink every node's slots to zero.
+        placeable = [c for c, row in zip(classes, cap, strict=True) if row.any()] or classes
+        slot_cost, slot_valid = costs.slots(state, placeable, int(supply.sum()), largest)
         return FlowProblem(supply, arc_cost, cap, slot_cost, slot_valid,
                            np.full(len(classes), costs.unscheduled, np.int64))
 
     def _round(self, state: ClusterState, costs: _Costs, placed: np.ndarray,
                pending: list[Pod], commit: int, last: bool, assignments: dict[str, str],
-               order: list[str]) -> int:
+               order: list[str], largest: bool) -> int:
         classes = pod_classes(pending)
-        problem = self._problem(state, costs, placed, classes)
+        problem = self._problem(state, costs, placed, classes, largest=largest)
         solution = solve(problem)
         ee, nn = np.nonzero(solution.placed)
         counts = solution.placed[ee, nn]
@@ -226,7 +235,8 @@ class FirmamentPolicy:
         extra[np.arange(len(classes)), homes] = 0
         widx = np.array([costs.index[c.workload] for c in classes])
         problem = self._problem(state, costs, placed, classes, extra)
-        problem.arc_cost = np.rint(net[widx] * costs.scale).astype(np.int64) + extra
+        problem.arc_cost = np.rint(np.clip(net[widx] * costs.scale, 0, 10 * NET_SCALE)
+                                   ).astype(np.int64) + extra
         problem.unscheduled_cost[:] = 100 * costs.unscheduled  # never evict
         solution = solve(problem)
         # Everyone goes home first; then the flow's proposed moves are applied one by

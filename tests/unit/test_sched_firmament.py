@@ -82,7 +82,7 @@ def test_single_batch_policy_is_optimal_for_its_cost_model() -> None:
 
 def test_rounds_commit_geometrically() -> None:
     assert round_targets(19, 6) == [1, 2, 4, 7, 11, 19]
-    assert round_targets(3, 6) == [1, 2, 3, 3, 3, 3][:3] + [3, 3, 3]
+    assert round_targets(3, 6) == [1, 2, 3, 3, 3, 3]
     assert round_targets(1, 1) == [1]
     assert round_targets(10000, 6)[-1] == 10000
 

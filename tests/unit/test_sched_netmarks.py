@@ -11,8 +11,8 @@ from schedulers import (
     pods_for_economy,
     uniform_nodes,
 )
-from settlers.economy import load_economy
 from schedulers.plugins.netmarks import extender_scores, raw_scores
+from settlers.economy import load_economy
 
 T = TrafficMatrix({("web", "db"): 300.0, ("db", "web"): 100.0, ("web", "cache"): 50.0})
 

@@ -1,0 +1,118 @@
+"""Kubernetes JSON -> model, and the firmament scheduler loop against a fake API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schedulers import TrafficMatrix, get_policy
+from schedulers.firmament_k8s import FirmamentScheduler
+from schedulers.k8s_json import node_from_json, pod_from_json, workload_of
+
+
+def k8s_pod(name: str, app: str | None, *, node: str | None = None, scheduler: str = "firmament",
+            cpu: str = "100m", ns: str = "default", phase: str = "Pending") -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": ns, "uid": f"uid-{name}"}
+    if app:
+        meta["labels"] = {"app": app, "pod-template-hash": "5d8f7c9b6"}
+    spec: dict[str, Any] = {"schedulerName": scheduler, "containers": [
+        {"name": "main", "image": "settlers:dev",
+         "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
+            "status": {"phase": "Running" if node else phase}}
+
+
+def k8s_node(name: str, cpu: str = "4", memory: str = "8Gi", ready: bool = True,
+             taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
+                                                  "type": "kwok"}},
+            "spec": {"taints": taints or []},
+            "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+                       "conditions": [{"type": "Ready",
+                                       "status": "True" if ready else "False"}]}}
+
+
+def test_workload_falls_back_to_owner_and_name() -> None:
+    assert workload_of(k8s_pod("flour-5d8f7c9b6-x2x9k", "flour")) == "flour"
+    owned = k8s_pod("bread-6c7d8e9f0a-abcde", None)
+    owned["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "bread-6c7d8e9f0a"}]
+    assert workload_of(owned) == "bread"
+    assert workload_of(k8s_pod("coal-7b9c8d6f5-qwert", None)) == "coal"
+    assert workload_of(k8s_pod("water-0", None)) == "water"
+    assert workload_of(k8s_pod("flour-abc", "x"), label_key="tier") == "flour-abc"
+
+
+def test_pod_and_node_json_to_model() -> None:
+    raw = k8s_pod("p", "flour", cpu="250m")
+    raw["spec"]["tolerations"] = [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}]
+    raw["spec"]["nodeSelector"] = {"disk": "ssd"}
+    raw["spec"]["affinity"] = {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]},
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 7, "preference": {"matchExpressions": [
+                {"key": "gen", "operator": "Exists"}]}}]}}
+    pod = pod_from_json(raw)
+    assert (pod.workload, pod.cpu_m, pod.memory) == ("flour", 250, 64 * 2**20)
+    assert pod.tolerations[0].operator == "Exists"
+    assert pod.matches_node_selection({"disk": "ssd", "zone": "a"})
+    assert not pod.matches_node_selection({"disk": "ssd", "zone": "b"})
+    assert pod.node_preferences[0].weight == 7
+    node = node_from_json(k8s_node("n1", taints=[{"key": "t", "effect": "NoSchedule"}]))
+    assert (node.cpu_m, node.memory, node.max_pods) == (4000, 8 * 2**30, 110)
+    assert node.taints[0].key == "t" and node.labels["type"] == "kwok"
+
+
+class FakeAPI:
+    """The seam: lists and binds like the API server, records every bind."""
+
+    def __init__(self, nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> None:
+        self.nodes = nodes
+        self.pods = pods
+        self.binds: list[tuple[str, str, str]] = []
+        self.conflict: set[str] = set()
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return self.nodes
+
+    def list_pods(self) -> list[dict[str, Any]]:
+        return self.pods
+
+    def bind(self, namespace: str, pod: str, node: str) -> None:
+        if pod in self.conflict:
+            raise RuntimeError("409 Conflict: pod already assigned")
+        self.binds.append((namespace, pod, node))
+        for p in self.pods:
+            if p["metadata"]["name"] == pod and p["metadata"]["namespace"] == namespace:
+                p["spec"]["nodeName"] = node
+                p["status"]["phase"] = "Running"
+
+
+def test_one_round_binds_our_pending_pods_in_a_batch() -> None:
+    traffic = TrafficMatrix({("bread", "flour"): 100.0})
+    api = FakeAPI(
+        [k8s_node("n1"), k8s_node("n2"), k8s_node("down", ready=False)],
+        [k8s_pod("flour-0", "flour", node="n2"),
+         k8s_pod("bread-0", "bread"),
+         k8s_pod("water-0", "water", ns="other"),
+         k8s_pod("beer-0", "beer", scheduler="default-scheduler"),
+         k8s_pod("huge-0", "huge", cpu="64")])
+    sched = FirmamentScheduler(api, get_policy("firmament", traffic=traffic))
+    report = sched.run_once()
+    assert report.pending == 3
+    bound = {f"{ns}/{p}": n for ns, p, n in api.binds}
+    assert bound["default/bread-0"] == "n2"  # next to its input
+    assert "other/water-0" in bound and "down" not in bound.values()
+    assert report.unschedulable == ["default/huge-0"]
+    # Nothing left: the next round binds nothing.
+    assert sched.run_once().bound == []
+
+
+def test_bind_conflicts_are_reported_not_fatal() -> None:
+    api = FakeAPI([k8s_node("n1")], [k8s_pod("a-0", "a"), k8s_pod("b-0", "b")])
+    api.conflict.add("a-0")
+    report = FirmamentScheduler(api, get_policy("firmament")).run_once()
+    assert [k for k, _ in report.failed] == ["default/a-0"]
+    assert [k for k, _ in report.bound] == ["default/b-0"]
