@@ -185,3 +185,36 @@ def test_ctrl_c_uninstalls_the_release(kwok_cluster: KwokCluster, namespace: str
     status = Helm(kubeconfig=kwok_cluster.kubeconfig).status(release, namespace)
     assert status is None, out
     assert not kwok_cluster.apps_v1().list_namespaced_deployment(namespace).items
+
+
+def test_layouts_on_kwok_are_measured_on_the_emulated_data_plane(
+    kwok_cluster: KwokCluster, namespace: str
+) -> None:
+    """Placement from the real scheduler via the chart, orders through the emulated
+    cluster that executes that layout (kwok nodes run no containers)."""
+    from order_app import run_sweep
+    from settlers.economy import Economy, Item
+
+    tiny = Economy(name="tiny", items={"ore": Item("ore"), "coal": Item("coal"),
+                                       "metal": Item("metal", inputs={"ore": 1, "coal": 1})})
+    b = KubernetesBackend(tiny, KubernetesOptions(
+        kubeconfig=kwok_cluster.kubeconfig, namespace=namespace,
+        release=f"ke{uuid.uuid4().hex[:4]}", deploy_schedulers=False, timeout_s=90))
+
+    async def flow() -> tuple[dict[str, str], dict[str, str], object]:
+        try:
+            (placement,) = await b.place("kube_default", 1)
+            plane = await b.start_data_plane("http", placement.assignments)
+            try:
+                frame = await run_sweep({"metal": plane.entry("metal")}, "http", ["metal"],
+                                        [16], repeat=2, warmup=0, progress=False)
+                return dict(placement.assignments), dict(plane.placement), frame
+            finally:
+                await plane.stop()
+        finally:
+            await b.close()
+
+    assert b.emulated
+    assignments, plane_placement, frame = asyncio.run(flow())
+    assert plane_placement == assignments
+    assert frame["ok"].all() and len(frame) == 2  # type: ignore[attr-defined]

@@ -89,6 +89,11 @@ class KubernetesOptions:
     # False when the schedulers run elsewhere (host processes against kwok).
     deploy_schedulers: bool = True
     nodes: tuple[str, ...] | None = None  # restrict to these nodes (default: all usable)
+    # Where layouts are measured: "cluster" (pinned pods + the order-app Job),
+    # "emulated" (the emulated cluster on this machine), or "auto": emulated when the
+    # nodes are kwok's fakes (they run no containers), else cluster.
+    data_plane: str = "auto"
+    link: str = "edge"                  # link preset of the emulated data plane
     timeout_s: float = 300.0
     keep: bool = False                  # leave the release installed at close()
 
@@ -220,8 +225,23 @@ class KubernetesBackend:
         return bound_placement(placed), result.seconds, result.unschedulable
 
     # -- measurement ----------------------------------------------------------------------
+    @property
+    def emulated(self) -> bool:
+        """Whether layouts are measured on the emulated data plane (see `data_plane`)."""
+        mode = self.options.data_plane
+        if mode not in ("auto", "cluster", "emulated"):
+            raise BackendUnavailable(f"data_plane must be auto, cluster or emulated, not {mode!r}")
+        if mode == "auto":
+            return self.cluster.nodes_are_fake(self.node_names)
+        return mode == "emulated"
+
     async def start_data_plane(self, protocol: WireProtocol,
                                placement: Mapping[str, str]) -> DataPlane:
+        if self.emulated:
+            from harness.backends.kubernetes.emulated import start_emulated
+
+            return await start_emulated(self.economy, self.node_names, protocol, placement,
+                                        link=self.options.link)
         plane = KubernetesDataPlane(self, protocol)
         await plane.relayout(placement)
         return plane

@@ -86,6 +86,13 @@ class KubeCluster:
             raise ClusterError("the cluster has no Ready, schedulable node without taints")
         return sorted(out, key=lambda node: node.name)
 
+    def nodes_are_fake(self, names: list[str]) -> bool:
+        """True when every named node is a kwok node (no kubelet, containers never run)."""
+        fake = {n.metadata.name for n in self.core.list_node().items
+                if (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"
+                or (n.metadata.labels or {}).get("type") == "kwok"}
+        return bool(names) and set(names) <= fake
+
     # -- producers ----------------------------------------------------------------------
     def producer_pods(self) -> list[Any]:
         pods = self.core.list_namespaced_pod(self.namespace, label_selector=self.selector).items
