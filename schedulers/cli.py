@@ -154,3 +154,5 @@ def firmament(
 
 def main() -> None:
     app()
+if __name__ == "__main__":
+    main()
