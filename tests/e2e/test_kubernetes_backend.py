@@ -1,10 +1,10 @@
-"""The kubernetes backend's placement half against the kwok cluster: helm install, N
-redeployments under each scheduler, placements read back from the API, cleanup.
+"""The kubernetes backend against the kwok cluster: helm install, N redeployments under
+each scheduler, placements read back from the API, cleanup (also after Ctrl-C).
 
-The schedulers run as host processes against the kwok API server (kwok pods run no
-containers, so the chart's own scheduler Deployments could not schedule anything):
-the real kube-scheduler as `netmarks-scheduler` calling the real NetMARKS extender,
-and the firmament binder. The measurement half needs real nodes and is not run here.
+On kwok the backend runs netmarks-scheduler (the real kube-scheduler + the NetMARKS
+extender) and firmament as processes on this machine: kwok pods run no containers,
+so the chart's scheduler Deployments could not. For the same reason layouts are
+measured on the emulated data plane; the in-cluster order Job needs real nodes.
 """
 
 from __future__ import annotations
@@ -12,21 +12,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.backends.base import BackendUnavailable
 from harness.backends.kubernetes import Helm, KubernetesBackend, KubernetesOptions
-from harness.backends.kwok import NETMARKS_SCHEDULER, ExtraScheduler, KwokCluster, extender_stanza
+from harness.backends.kwok import NETMARKS_SCHEDULER, KwokCluster
 from settlers.economy import load_economy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -34,46 +33,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ECONOMY = load_economy()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def schedulers_cli(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-c", "from schedulers.cli import main; main()", *args],
-            stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"{url} not up:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def backend(kwok_cluster: KwokCluster, namespace: str,
             k8s_binaries: object) -> Iterator[KubernetesBackend]:
     opts = KubernetesOptions(kubeconfig=kwok_cluster.kubeconfig, namespace=namespace,
-                             release=f"kb{uuid.uuid4().hex[:4]}", deploy_schedulers=False,
+                             release=f"kb{uuid.uuid4().hex[:4]}",
                              timeout_s=90)
     b = KubernetesBackend(ECONOMY, opts,
                           helm=Helm(kubeconfig=kwok_cluster.kubeconfig, timeout_s=300))
@@ -113,41 +77,33 @@ def test_redeploys_under_the_default_scheduler_and_cleans_up(
     assert not kwok_cluster.apps_v1().list_namespaced_deployment(namespace).items
 
 
-def test_redeploys_under_netmarks_and_firmament(
-    kwok_cluster: KwokCluster, namespace: str, backend: KubernetesBackend, tmp_path: Path
+def test_redeploys_under_netmarks_and_firmament_run_on_this_host(
+    kwok_cluster: KwokCluster, namespace: str, backend: KubernetesBackend
 ) -> None:
-    # The extender scores with a fixed traffic matrix: the economy's edges.
-    traffic = tmp_path / "traffic.csv"
-    traffic.write_text("source,destination,bytes\n" + "".join(
-        f"{consumer},{src},{1000 * q}\n" for consumer, src, q in ECONOMY.edges()))
-    port = free_port()
-    ext_log = tmp_path / "extender.log"
-    ext = schedulers_cli("netmarks-extender", "--traffic", str(traffic), "--port", str(port),
-                         "--kubeconfig", str(kwok_cluster.kubeconfig), log=ext_log)
-    firm_log = tmp_path / "firmament.log"
-    firm = schedulers_cli("firmament", "--kubeconfig", str(kwok_cluster.kubeconfig),
-                          "--scheduler-name", "firmament", "--interval", "0.5", log=firm_log)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/healthz", ext, ext_log)
-        stanza = extender_stanza(url + "/", weight=5)
-        with ExtraScheduler.start(kwok_cluster, NETMARKS_SCHEDULER, extenders=[stanza]):
-            placements = asyncio.run(backend.place("netmarks", 2))
-            check(backend, placements, 2)
-            pods = kwok_cluster.core_v1().list_namespaced_pod(namespace).items
-            assert {p.spec.scheduler_name for p in pods} == {NETMARKS_SCHEDULER}
-            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
-                assert "prioritize" in r.read().decode()
-        try:
-            placements = asyncio.run(backend.place("firmament", 2))
-        except Exception:
-            pytest.fail(f"firmament placement failed:\n{firm_log.read_text()[-3000:]}")
-        check(backend, placements, 2)
-        pods = kwok_cluster.core_v1().list_namespaced_pod(namespace).items
-        assert {p.spec.scheduler_name for p in pods} == {"firmament"}
-    finally:
-        stop(ext)
-        stop(firm)
+    """On kwok the backend runs the real kube-scheduler + NetMARKS extender, and the
+    firmament binder, as processes here, fed with the warm-up's traffic matrix."""
+    from schedulers import TrafficMatrix
+
+    traffic = TrafficMatrix.from_dataframe(pd.DataFrame(
+        [(consumer, src, 1000.0 * q) for consumer, src, q in ECONOMY.edges()],
+        columns=["source", "destination", "bytes"]))
+    assert backend._scheduler_mode() == "host"
+    placements = asyncio.run(backend.place("netmarks", 2, traffic=traffic))
+    check(backend, placements, 2)
+    pods = kwok_cluster.core_v1().list_namespaced_pod(namespace).items
+    assert {p.spec.scheduler_name for p in pods} == {NETMARKS_SCHEDULER}
+    # The chart's own scheduler Deployments stay off: they could not run on kwok.
+    names = {d.metadata.name for d in kwok_cluster.apps_v1().list_namespaced_deployment(
+        namespace).items}
+    assert names == set(ECONOMY.names)
+
+    placements = asyncio.run(backend.place("firmament", 2, traffic=traffic))
+    check(backend, placements, 2)
+    pods = kwok_cluster.core_v1().list_namespaced_pod(namespace).items
+    assert {p.spec.scheduler_name for p in pods} == {"firmament"}
+    # No scheduler process outlives its phase.
+    out = subprocess.run(["pgrep", "-f", "schedulers.cli"], capture_output=True, text=True)
+    assert not out.stdout.strip(), out.stdout
 
 
 def test_ctrl_c_uninstalls_the_release(kwok_cluster: KwokCluster, namespace: str,
@@ -164,7 +120,7 @@ def test_ctrl_c_uninstalls_the_release(kwok_cluster: KwokCluster, namespace: str
         async def main():
             b = KubernetesBackend(load_economy(), KubernetesOptions(
                 kubeconfig=Path({str(kwok_cluster.kubeconfig)!r}), namespace={namespace!r},
-                release={release!r}, deploy_schedulers=False, timeout_s=90))
+                release={release!r}, timeout_s=90))
             try:
                 await b.place("kube_default", 1)
                 print("placed", flush=True)
@@ -199,7 +155,7 @@ def test_layouts_on_kwok_are_measured_on_the_emulated_data_plane(
                                        "metal": Item("metal", inputs={"ore": 1, "coal": 1})})
     b = KubernetesBackend(tiny, KubernetesOptions(
         kubeconfig=kwok_cluster.kubeconfig, namespace=namespace,
-        release=f"ke{uuid.uuid4().hex[:4]}", deploy_schedulers=False, timeout_s=90))
+        release=f"ke{uuid.uuid4().hex[:4]}", timeout_s=90))
 
     async def flow() -> tuple[dict[str, str], dict[str, str], object]:
         try:

@@ -45,6 +45,7 @@ from harness.backends.base import (
 )
 from harness.backends.kubernetes.cluster import ClusterError, KubeCluster
 from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmNotFound
+from harness.backends.kubernetes.hostsched import host_schedulers
 from harness.backends.kubernetes.orders import parse_job_log, wait_job
 from harness.backends.kubernetes.values import DEFAULT_SCHEDULER_NAMES, PhaseValues, pins_by_item
 from harness.backends.kwok.workloads import bound_placement
@@ -85,9 +86,10 @@ class KubernetesOptions:
     port: int = 8080
     scheduler_names: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_SCHEDULER_NAMES))
-    # Install the chart's NetMARKS/firmament Deployments when their policy is placed.
-    # False when the schedulers run elsewhere (host processes against kwok).
-    deploy_schedulers: bool = True
+    # Who runs netmarks-scheduler/firmament while their policy places: "chart" (the
+    # chart's Deployments), "host" (processes on this machine, `hostsched`), "external"
+    # (already running), or "auto": host when the nodes are kwok's fakes, else chart.
+    schedulers: str = "auto"
     nodes: tuple[str, ...] | None = None  # restrict to these nodes (default: all usable)
     # Where layouts are measured: "cluster" (pinned pods + the order-app Job),
     # "emulated" (the emulated cluster on this machine), or "auto": emulated when the
@@ -183,21 +185,37 @@ class KubernetesBackend:
     ) -> list[Placement]:
         """Redeploy ``deployments`` times under ``scheduler``; read each placement.
 
-        ``traffic`` and ``seed`` are not used: the cluster's NetMARKS reads Istio's
-        metrics from Prometheus itself, and real schedulers take no seed.
+        ``traffic`` feeds the host-process NetMARKS/firmament (kwok); in-cluster they
+        read Istio's metrics from Prometheus themselves. Real schedulers take no ``seed``.
         """
         name = self.scheduler_name(scheduler)
-        deploy = self.options.deploy_schedulers
-        phase = self._phase(scheduler_name=name, netmarks=deploy and scheduler == "netmarks",
-                            firmament=deploy and scheduler == "firmament")
+        mode = self._scheduler_mode()
+        chart = mode == "chart"
+        phase = self._phase(scheduler_name=name, netmarks=chart and scheduler == "netmarks",
+                            firmament=chart and scheduler == "firmament")
         await asyncio.to_thread(self.install, phase)
+        host = (host_schedulers(scheduler, name, kubeconfig=self.options.kubeconfig,
+                                context=self.options.context, traffic=traffic)
+                if mode == "host" else contextlib.nullcontext())
         out: list[Placement] = []
-        for i in range(deployments):
-            assignments, seconds, unschedulable = await asyncio.to_thread(self.redeploy_once)
-            out.append(Placement(scheduler=scheduler, deployment=i, assignments=assignments,
-                                 seconds=seconds, unschedulable=unschedulable))
-            advance(1)
+        with host:
+            for i in range(deployments):
+                assignments, seconds, unschedulable = await asyncio.to_thread(
+                    self.redeploy_once)
+                out.append(Placement(scheduler=scheduler, deployment=i,
+                                     assignments=assignments, seconds=seconds,
+                                     unschedulable=unschedulable))
+                advance(1)
         return out
+
+    def _scheduler_mode(self) -> str:
+        mode = self.options.schedulers
+        if mode not in ("auto", "chart", "host", "external"):
+            raise BackendUnavailable(
+                f"schedulers must be auto, chart, host or external, not {mode!r}")
+        if mode == "auto":
+            return "host" if self.cluster.nodes_are_fake(self.node_names) else "chart"
+        return mode
 
     def install(self, phase: PhaseValues) -> None:
         """``helm upgrade --install`` the release with this phase's values on top."""
