@@ -278,6 +278,7 @@ class KubernetesBackend:
             if self._closed:
                 return
             self._closed = True
+            self.cluster.cancelled.set()
             atexit.unregister(self._cleanup)
             try:
                 with contextlib.suppress(Exception):

@@ -8,6 +8,7 @@ API thinks so (e.g. no scheduler with that name is running).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ class KubeCluster:
 
         self.namespace = namespace
         self.release = release
+        # Set by the backend's cleanup: waits in worker threads stop at once instead of
+        # running into their timeout after a Ctrl-C.
+        self.cancelled = threading.Event()
         self.api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=None if kubeconfig is None else str(kubeconfig), context=context)
         self.core: Any = client.CoreV1Api(self.api_client)
@@ -116,7 +120,7 @@ class KubeCluster:
                 raise ClusterError(
                     f"{len(pods)} producer pod(s) still exist {timeout_s:.0f} s after scaling "
                     f"to 0: {', '.join(sorted(p.metadata.name for p in pods)[:10])}")
-            time.sleep(0.1)
+            self._pause()
 
     def wait_placed(self, expected: int, timeout_s: float, *, ready: bool = False,
                     started: float | None = None) -> RolloutResult:
@@ -133,7 +137,7 @@ class KubeCluster:
                 return RolloutResult(pods, time.monotonic() - t0, unschedulable)
             if time.monotonic() > deadline:
                 raise ClusterError(self._stuck_message(pods, expected, timeout_s, ready))
-            time.sleep(0.1)
+            self._pause()
 
     def _stuck_message(self, pods: list[Any], expected: int, timeout_s: float,
                        ready: bool) -> str:
@@ -149,6 +153,11 @@ class KubeCluster:
             lines.append("  pods without any condition: is a scheduler with that "
                          "schedulerName running?")
         return "\n".join(lines)
+
+
+    def _pause(self) -> None:
+        if self.cancelled.wait(0.1):
+            raise ClusterError("cancelled: the backend is shutting down")
 
 
 def _to_node(n: Any) -> Node:
