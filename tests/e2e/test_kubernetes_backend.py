@@ -174,3 +174,33 @@ def test_layouts_on_kwok_are_measured_on_the_emulated_data_plane(
     assignments, plane_placement, frame = asyncio.run(flow())
     assert plane_placement == assignments
     assert frame["ok"].all() and len(frame) == 2  # type: ignore[attr-defined]
+
+
+def test_the_experiment_runs_end_to_end_on_kwok(
+    kwok_cluster: KwokCluster, namespace: str, tmp_path: Path
+) -> None:
+    """What `harness run --backend kubernetes --scheduler netmarks` does against kwok:
+    warm-up, redeployments under kube_default and netmarks, measured layouts."""
+    from harness.config import build_config
+    from harness.experiment import Experiment
+    from harness.run_cmd import _new_manifest
+    from harness.store import ResultsStore
+
+    cfg = build_config(overrides={
+        "backend": "kubernetes", "schedulers": ["netmarks"], "items": ["flour", "bread"],
+        "deployments": 3, "sizes": [16], "protocols": ["http"], "repetitions": 1,
+        "layout_budget": 2, "warmup_orders": 1, "bootstrap": 100})
+    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    backend = KubernetesBackend(cfg.load_economy(), KubernetesOptions(
+        kubeconfig=kwok_cluster.kubeconfig, namespace=namespace,
+        release=f"kx{uuid.uuid4().hex[:4]}", timeout_s=90))
+    asyncio.run(Experiment(cfg, store, backend).run())
+
+    placements = store.read_table("placements")
+    assert sorted(placements["scheduler"].unique()) == ["kube_default", "netmarks"]
+    assert len(placements) == 2 * 3
+    samples = store.samples()
+    assert samples["ok"].all(), samples.loc[~samples["ok"], "error"].tolist()
+    assert 1 <= samples["layout_id"].nunique() <= 2
+    # Cleaned up: the release is gone.
+    assert backend.helm.status(backend.options.release, namespace) is None

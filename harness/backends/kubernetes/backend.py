@@ -43,6 +43,7 @@ from harness.backends.base import (
     Placement,
     WireProtocol,
 )
+from harness.backends.embedded import ModelPlacement
 from harness.backends.kubernetes.cluster import ClusterError, KubeCluster
 from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmNotFound
 from harness.backends.kubernetes.hostsched import host_schedulers
@@ -117,15 +118,17 @@ class KubernetesOptions:
         return cls(**opts)
 
 
-class KubernetesBackend:
-    """Placement under the cluster's real schedulers; measurement with pinned layouts."""
+class KubernetesBackend(ModelPlacement):
+    """Placement under the cluster's real schedulers; measurement with pinned layouts.
+
+    The layout space (pods, nodes, canonical layouts) is the models' one, with the
+    cluster's real nodes in place of identical model nodes.
+    """
 
     name = "kubernetes"
 
     def __init__(self, economy: Economy, options: KubernetesOptions | None = None,
                  *, helm: Helm | None = None) -> None:
-        import schedulers
-
         self.economy = economy
         self.options = options or KubernetesOptions()
         opts = self.options
@@ -135,7 +138,7 @@ class KubernetesBackend:
             self.cluster = KubeCluster(opts.namespace, opts.release, context=opts.context,
                                        kubeconfig=opts.kubeconfig)
             self.kube_version = self.cluster.server_version()
-            self._nodes = self.cluster.schedulable_nodes(
+            nodes = self.cluster.schedulable_nodes(
                 None if opts.nodes is None else list(opts.nodes))
         except HelmNotFound as exc:
             raise BackendUnavailable(str(exc)) from None
@@ -143,26 +146,13 @@ class KubernetesBackend:
             raise BackendUnavailable(
                 f"cannot use the Kubernetes cluster (context {opts.context or 'current'}): "
                 f"{exc}") from None
-        self._pods = schedulers.pods_for_economy(economy)
+        super().__init__(economy, len(nodes))
+        self._nodes = nodes
         self._installed = False
         self._closed = False
         self._cleanup_lock = threading.Lock()
         atexit.register(self._cleanup)
         _chain_sigterm()
-
-    # -- the layout space -------------------------------------------------------------
-    @property
-    def node_names(self) -> list[str]:
-        return [n.name for n in self._nodes]
-
-    @property
-    def pod_names(self) -> list[str]:
-        return [p.name for p in self._pods]
-
-    def canonical(self, assignments: Mapping[str, str]) -> str:
-        import schedulers
-
-        return str(schedulers.canonical_layout(dict(assignments), self._nodes))
 
     def scheduler_name(self, policy: str) -> str:
         """The schedulerName that policy answers to here, or BackendUnavailable."""
