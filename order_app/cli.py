@@ -44,11 +44,14 @@ app = typer.Typer(
     name="order-app",
     help=(
         "Send orders to Settlers producer services and measure the answers.\n\n"
-        "  sweep  latency of single orders over items x message sizes (the paper's sweep)\n\n"
-        "  rate   open-loop load at a fixed rate, tail latency without coordinated omission\n\n"
-        "  load   locust users (HTTP or gRPC), headless, with CSV output\n\n"
-        "Start a chain first, e.g.:  settlers serve --item grain --port 9001 &  then\n"
-        "settlers serve --item flour --port 9002 --input grain=127.0.0.1:9001 &"
+        "sweep: latency of single orders over items x message sizes (the paper's sweep).\n\n"
+        "rate: open-loop load at a fixed rate; tail latency without coordinated omission.\n\n"
+        "load: locust users (HTTP or gRPC), headless, with CSV output.\n\n"
+        "Example, a two-service chain and a sweep over the five paper sizes:\n\n"
+        "settlers serve --item grain --host 127.0.0.1 --port 9001 &\n\n"
+        "settlers serve --item flour --host 127.0.0.1 --port 9002 "
+        "--input grain=127.0.0.1:9001 &\n\n"
+        "order-app sweep --target 127.0.0.1:9002 --item flour --out flour.csv"
     ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
