@@ -31,23 +31,18 @@ def raw_scores(workload: str, node_counts: Sequence[Mapping[str, int]],
                totals: Mapping[str, int], traffic: TrafficMatrix) -> list[float]:
     """Traffic (bytes/s) that placing one pod of ``workload`` on each node keeps local."""
     row = traffic.neighbours(workload)
-    if not row:
+    # Per-replica weights once per call; then each node costs one lookup per neighbour
+    # (the extender scores up to thousands of nodes per request).
+    weights = [(w, f / totals[w]) for w, f in row.items() if totals.get(w)]
+    if not weights:
         return [0.0] * len(node_counts)
     out = []
     for counts in node_counts:
-        raw = 0.0
-        # Walk the shorter of (node's workloads, pod's neighbours).
-        if len(counts) <= len(row):
-            for w, c in counts.items():
-                f = row.get(w)
-                if f:
-                    raw += f * c / totals[w]
-        else:
-            for w, f in row.items():
-                n = counts.get(w)
-                if n:
-                    raw += f * n / totals[w]
-        out.append(raw)
+        if not counts:
+            out.append(0.0)
+            continue
+        get = counts.get
+        out.append(sum([f * get(w, 0) for w, f in weights]))
     return out
 
 
