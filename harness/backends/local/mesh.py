@@ -11,7 +11,7 @@ pods instantly, even for long-lived keep-alive or HTTP/2 connections, and never
 restarts a pod. *Ingress listeners* (one per service) are where orders enter: the
 order app counts as sitting on the serving pod's node, so ingress never crosses a
 link. Back-pressure: a direction stops reading from its source while more than
-``HIGH_WATER`` bytes sit in the emulated link or the destination's buffer is full.
+``high_water`` bytes sit in the emulated link or the destination's buffer is full.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -29,12 +30,26 @@ from harness.backends.local.links import LinkModel, LinkProfile
 from harness.backends.local.telemetry import TrafficCounters
 from harness.backends.local.timer import PreciseScheduler
 
-__all__ = ["HIGH_WATER", "Endpoint", "Mesh"]
+__all__ = ["Endpoint", "Mesh", "water_marks"]
 
 log = logging.getLogger(__name__)
 
-HIGH_WATER = 512 * 1024
-LOW_WATER = 128 * 1024
+
+
+def water_marks(link: LinkProfile) -> tuple[int, int]:
+    """(low, high) bytes in flight on a link, per connection direction.
+
+    Reading resumes at ``low``, which must cover the bytes still propagating (the
+    bandwidth-delay product) plus a few read chunks (up to 256 kB each) waiting to
+    be serialised: resuming any later leaves the link idle for a moment, and a bulk
+    transfer then runs below the configured bandwidth.
+    """
+    if math.isinf(link.bandwidth_mbps):
+        return 64 * 2**20, 64 * 2**20   # nothing queues on an unlimited link
+    bdp = int(link.bandwidth_mbps * 1e6 / 8 * link.latency_s)
+    low = 2 * bdp + 2**20
+    return low, low + 2**20
+
 
 
 @dataclass
@@ -52,6 +67,7 @@ class Mesh:
                  placement: Mapping[str, str], *, host: str = "127.0.0.1") -> None:
         self.host = host
         self.link = LinkModel(link)
+        self.low_water, self.high_water = water_marks(link)
         self.endpoints = dict(endpoints)
         self.placement: dict[str, str] = {}
         self.set_placement(placement, complete=True)
@@ -154,7 +170,7 @@ class _Direction:
         self.last = when
         self.inflight += n
         mesh.timers.call_at(when, self._deliver, data)
-        if self.inflight > HIGH_WATER and not self.link_paused:
+        if self.inflight > mesh.high_water and not self.link_paused:
             self.link_paused = True
             self._update_reading()
 
@@ -163,7 +179,7 @@ class _Direction:
         writer = self.writer
         if writer is not None and not writer.is_closing():
             writer.write(data)
-        if self.link_paused and self.inflight <= LOW_WATER:
+        if self.link_paused and self.inflight <= self.flow.mesh.low_water:
             self.link_paused = False
             self._update_reading()
         if self.closing and not self.inflight:

@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""The emulated cluster's links and mesh: configured vs measured, and what it costs.
+
+Five measurements, each against real processes on loopback (the mesh is its own
+process, like in the cluster):
+
+1. *latency*: per preset, the p50 round trip of a 16 B ping through the mesh with
+   the echo server on the same node and on another node; measured one-way added
+   latency = (split - co-located) / 2, against the preset's latency;
+2. *throughput*: per preset, a bulk transfer across nodes; measured rate =
+   bytes / (time - 2 x latency), against the preset's bandwidth;
+3. *overhead*: the mesh on an intra-node hop vs calling the server directly (16 B);
+4. *relayout*: time of ``EmulatedCluster.relayout`` on the 19-pod default economy;
+5. *calibration*: the NetMARKS micro-benchmark on the default preset: a two-pod
+   chain (flour <- grain) co-located vs split, HTTP and gRPC, 16 B .. 1 MB:
+   reduction = 1 - co-located / split, to compare with the paper's 66 % / 69 %.
+
+    python3 bench/link.py              # everything, writes bench/results/link.json
+    python3 bench/link.py --quick      # fewer samples, a smoke run
+    python3 bench/link.py --part calibration --link edge
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+# bench/harness.py would shadow the `harness` package: drop this script's folder.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from harness.backends.local import (  # noqa: E402
+    LINK_PRESETS,
+    ClusterSpec,
+    EmulatedCluster,
+    LinkProfile,
+)
+from harness.backends.local.links import resolve_link  # noqa: E402
+from harness.backends.local.meshctl import MeshProcess  # noqa: E402
+from harness.backends.local.placement import random_placement  # noqa: E402
+from settlers.client import open_client  # noqa: E402
+from settlers.economy import load_economy  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "link.json"
+SIZES = [16, 256, 4096, 65536, 1048576]
+PARTS = ["latency", "throughput", "overhead", "relayout", "calibration"]
+PAPER = {"http": 66.0, "grpc": 69.0}
+Proto = Literal["http", "grpc"]
+
+app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+console = Console()
+
+# A raw TCP server in its own process: port A echoes, port B answers an 8-byte
+# big-endian length with that many bytes. Nothing else, so only the mesh is measured.
+_SERVER = r"""
+import asyncio, sys
+async def echo(r, w):
+    while data := await r.read(65536):
+        w.write(data)
+async def blob(r, w):
+    chunk = b"z" * 1048576
+    try:
+        while header := await r.readexactly(8):
+            n = int.from_bytes(header, "big")
+            while n > 0:
+                w.write(chunk[:min(n, len(chunk))]); n -= len(chunk)
+                await w.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+async def main():
+    a = await asyncio.start_server(echo, "127.0.0.1", 0)
+    b = await asyncio.start_server(blob, "127.0.0.1", 0)
+    print(a.sockets[0].getsockname()[1], b.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+import uvloop; uvloop.run(main())
+"""
+
+
+def _connect(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def _ping_p50_ms(port: int, n: int) -> float:
+    s = _connect(port)
+    times = []
+    for _ in range(n + 5):
+        t = time.perf_counter()
+        s.sendall(b"0123456789abcdef")
+        got = 0
+        while got < 16:
+            got += len(s.recv(64))
+        times.append(time.perf_counter() - t)
+    s.close()
+    return statistics.median(times[5:]) * 1000
+
+
+def _bulk_s(port: int, nbytes: int) -> float:
+    s = _connect(port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 2**20)
+    t = time.perf_counter()
+    s.sendall(nbytes.to_bytes(8, "big"))
+    got = 0
+    buf = bytearray(2**20)
+    while got < nbytes:
+        got += s.recv_into(buf)
+    elapsed = time.perf_counter() - t
+    s.close()
+    return elapsed
+
+
+async def _mesh_for(profile: LinkProfile, echo: int, blob: int, run_dir: Path) -> MeshProcess:
+    return await MeshProcess.start({
+        "link": {"latency_ms": profile.latency_ms, "bandwidth_mbps": profile.bandwidth_mbps},
+        "pods": {"client-0": {"workload": "client", "port": 1},
+                 "echo-0": {"workload": "echo", "port": echo},
+                 "blob-0": {"workload": "blob", "port": blob}},
+        "placement": {"client-0": "node-1", "echo-0": "node-1", "blob-0": "node-1"},
+        "egress": [["client-0", "echo"], ["client-0", "blob"]], "ingress": [],
+    }, run_dir)
+
+
+async def bench_links(presets: list[str], samples: int, run_dir: Path) -> dict[str, Any]:
+    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    echo, blob = map(int, server.stdout.readline().split())
+    out: dict[str, Any] = {"latency": {}, "throughput": {}, "overhead": {}}
+    try:
+        for name in presets:
+            profile = LINK_PRESETS[name]
+            mesh = await _mesh_for(profile, echo, blob, run_dir)
+            try:
+                via = mesh.egress["client-0"]
+                direct = _ping_p50_ms(echo, samples)
+                co = _ping_p50_ms(via["echo"], samples)
+                await mesh.put("/placement", {"echo-0": "node-2", "blob-0": "node-3"})
+                split = _ping_p50_ms(via["echo"], samples)
+                added = (split - co) / 2
+                err = added - profile.latency_ms
+                out["latency"][name] = {
+                    "configured_ms": profile.latency_ms, "measured_ms": round(added, 4),
+                    "error_ms": round(err, 4),
+                    "error_pct": round(100 * err / profile.latency_ms, 1),
+                    "ok": abs(err) <= max(0.1, 0.1 * profile.latency_ms),
+                    "rtt_co_ms": round(co, 4), "rtt_split_ms": round(split, 4)}
+                out["overhead"][name] = {"direct_ms": round(direct, 4), "mesh_ms": round(co, 4),
+                                         "overhead_ms": round(co - direct, 4),
+                                         "ok": co - direct <= 0.2}
+                nbytes = int(profile.bandwidth_mbps * 1e6 / 8 * 0.5)   # ~0.5 s of transfer
+                rates = []
+                for _ in range(3):
+                    t = _bulk_s(via["blob"], nbytes)
+                    rates.append(nbytes * 8 / (t - 2 * profile.latency_s) / 1e6)
+                rate = statistics.median(rates)
+                out["throughput"][name] = {
+                    "configured_mbps": profile.bandwidth_mbps, "measured_mbps": round(rate, 1),
+                    "bytes": nbytes, "runs_mbps": [round(r, 1) for r in rates],
+                    "error_pct": round(100 * (rate / profile.bandwidth_mbps - 1), 1),
+                    "ok": abs(rate / profile.bandwidth_mbps - 1) <= 0.1}
+            finally:
+                await mesh.stop()
+            console.print(f"{name}: latency {out['latency'][name]}\n  throughput "
+                          f"{out['throughput'][name]}\n  overhead {out['overhead'][name]}")
+    finally:
+        server.terminate()
+        server.wait()
+    return out
+
+
+async def bench_relayout(rounds: int) -> dict[str, Any]:
+    t = time.perf_counter()
+    spec = ClusterSpec(nodes=5, protocol="http", prometheus=False)
+    async with await EmulatedCluster.start(spec) as cluster:
+        startup = time.perf_counter() - t
+        names = [p.name for p in cluster.pods]
+        times = []
+        for i in range(rounds):
+            layout = random_placement(names, cluster.node_names, seed=i)
+            t = time.perf_counter()
+            await cluster.relayout(layout)
+            times.append(time.perf_counter() - t)
+        async with open_client(cluster.entry("sword"), "http") as client:
+            result = await client.produce("sword", 1, 16)
+        hops = len(result.trace)
+    return {"pods": len(names), "startup_s": round(startup, 2),
+            "relayout_p50_ms": round(statistics.median(times) * 1000, 3),
+            "relayout_max_ms": round(max(times) * 1000, 3), "rounds": rounds,
+            "ok": max(times) <= 1.0, "sword_hops_after_relayout": hops}
+
+
+async def _chain_p50s(cluster: EmulatedCluster, protocol: Proto, size: int,
+                      n: int, rounds: int) -> tuple[float, float]:
+    """p50 (ms) co-located and split, alternating in rounds so drift hits both alike."""
+    co: list[float] = []
+    split: list[float] = []
+    async with open_client(cluster.entry("flour"), protocol) as client:
+        for _ in range(rounds):
+            for layout, into in (("node-1", co), ("node-2", split)):
+                await cluster.relayout({"grain-0": layout})
+                for _ in range(2):
+                    await client.produce("flour", 1, size)
+                for _ in range(n):
+                    into.append((await client.produce("flour", 1, size)).latency_s * 1000)
+    return statistics.median(co), statistics.median(split)
+
+
+async def bench_calibration(profile: LinkProfile, n: int, rounds: int) -> dict[str, Any]:
+    chain = load_economy().subset(["flour"])
+    out: dict[str, Any] = {"link": {"latency_ms": profile.latency_ms,
+                                    "bandwidth_mbps": profile.bandwidth_mbps}}
+    for protocol in ("http", "grpc"):
+        spec = ClusterSpec(nodes=2, link=profile, economy=chain, protocol=protocol,
+                           prometheus=False)
+        rows = []
+        async with await EmulatedCluster.start(spec, {"grain-0": "node-1",
+                                                      "flour-0": "node-1"}) as cluster:
+            for size in SIZES:
+                co, split = await _chain_p50s(cluster, protocol, size, n, rounds)
+                rows.append({"size": size, "co_ms": round(co, 3), "split_ms": round(split, 3),
+                             "reduction_pct": round(100 * (1 - co / split), 1)})
+                console.print(f"{protocol} {size:>8} B: co-located {co:7.2f} ms, split "
+                              f"{split:7.2f} ms, reduction {rows[-1]['reduction_pct']:5.1f} %")
+        mean = statistics.mean(r["reduction_pct"] for r in rows)
+        out[protocol] = {"sizes": rows, "mean_reduction_pct": round(mean, 1),
+                         "paper_pct": PAPER[protocol],
+                         "ok": abs(mean - PAPER[protocol]) <= 10}
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "loadavg_1m": round(os.getloadavg()[0], 2)}
+
+
+def _print_summary(results: dict[str, Any]) -> None:
+    if "latency" in results:
+        table = Table(title="links: configured vs measured (p50)")
+        for col in ("preset", "latency cfg ms", "latency meas ms", "err", "bw cfg Mbit/s",
+                    "bw meas Mbit/s", "err", "intra-node overhead ms"):
+            table.add_column(col)
+        for name, lat in results["latency"].items():
+            thr = results["throughput"][name]
+            ovh = results["overhead"][name]
+            table.add_row(name, f"{lat['configured_ms']:g}", f"{lat['measured_ms']:.3f}",
+                          f"{lat['error_pct']:+.0f} %", f"{thr['configured_mbps']:g}",
+                          f"{thr['measured_mbps']:.1f}", f"{thr['error_pct']:+.1f} %",
+                          f"{ovh['overhead_ms']:.3f}")
+        console.print(table)
+    if "relayout" in results:
+        console.print(f"relayout: {results['relayout']}")
+
+
+@app.command()
+def main(
+    quick: Annotated[bool, typer.Option(help="Fewer samples: a smoke run.")] = False,
+    part: Annotated[list[str] | None, typer.Option(help=f"Run only these: {', '.join(PARTS)}.")
+                    ] = None,
+    link: Annotated[str, typer.Option(help="Preset for the calibration part.")] = "edge",
+    latency_ms: Annotated[float | None, typer.Option(help="Override for calibration.")] = None,
+    bandwidth_mbps: Annotated[float | None, typer.Option(help="Override for calibration.")
+                              ] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = RESULTS,
+) -> None:
+    """Measure the emulated links, the mesh overhead, relayout time, and the calibration."""
+    parts = part or PARTS
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise typer.BadParameter(f"unknown part(s) {sorted(unknown)}; choose from {PARTS}")
+    results: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+                               "machine": _machine(), "quick": quick}
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-link-{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> None:
+        if {"latency", "throughput", "overhead"} & set(parts):
+            results.update(await bench_links(list(LINK_PRESETS), 100 if quick else 400, tmp))
+        if "relayout" in parts:
+            results["relayout"] = await bench_relayout(5 if quick else 30)
+        if "calibration" in parts:
+            profile = resolve_link(link, latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps)
+            results["calibration"] = await bench_calibration(profile, 8 if quick else 20,
+                                                             1 if quick else 3)
+
+    random.seed(0)
+    asyncio.run(run())
+    results["machine"]["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
+    _print_summary(results)
+    if out.exists() and part:   # a partial run updates the file instead of replacing it
+        results = {**json.loads(out.read_text()), **results}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app()
