@@ -21,10 +21,13 @@ object is prefixed with the release full name.
 {{- end }}
 {{- end }}
 
-{{/* Cluster-scoped objects (ClusterRole/Binding) also carry the namespace: two
-releases of the same name in different namespaces must not collide. */}}
+{{/* Name of a cluster-scoped object (ClusterRole/Binding): it also carries the
+namespace, so same-named releases in two namespaces do not collide. The prefix is
+cut, never the suffix, so the names of one release stay distinct.
+Call with (dict "root" $ "suffix" "netmarks-extender"); suffixes are <= 26 chars. */}}
 {{- define "settlers-testbed.clusterName" -}}
-{{- printf "%s-%s" .Release.Namespace (include "settlers-testbed.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- $prefix := printf "%s-%s" .root.Release.Namespace (include "settlers-testbed.fullname" .root) | trunc 36 | trimSuffix "-" }}
+{{- printf "%s-%s" $prefix .suffix }}
 {{- end }}
 
 {{- define "settlers-testbed.chart" -}}
