@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -85,6 +85,17 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Bad arguments (exit 2) and wrong targets (exit 1) end as one sentence, no traceback."""
+    try:
+        yield
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
+    except TargetError as exc:
+        raise _fail(str(exc), 1) from None
+
+
 @app.command(
     epilog=(
         "Examples:\n\n"
@@ -118,7 +129,7 @@ def sweep(
     payload_bytes, hops, pods (the distinct pods that served it) and trace (JSON).
     Prints the median and p99 per item x size.
     """
-    try:
+    with _user_errors():
         targets = resolve_targets(target, item or [])
         size_list = parse_sizes(sizes)
         check_count(count, size_list)
@@ -127,10 +138,6 @@ def sweep(
         frame = _run(run_sweep(targets, check_protocol(protocol.value), list(targets),
                                size_list, count=count, repeat=repeat, warmup=warmup,
                                progress=progress, timeout=timeout))
-    except UsageError as exc:
-        raise _fail(str(exc)) from None
-    except TargetError as exc:
-        raise _fail(str(exc), 1) from None
     if out_file is not None:
         write_table(frame, out_file)
         err.print(f"wrote {len(frame)} orders to {out_file}")
@@ -188,7 +195,7 @@ def rate(
     that would have waited: *coordinated omission*, which hides the tail. Reports
     offered vs achieved rate, errors, dropped orders and p50/p90/p99/p99.9/max.
     """
-    try:
+    with _user_errors():
         addr = check_target(target)
         unit = parse_size(size)
         check_count(count, [unit])
@@ -197,10 +204,6 @@ def rate(
             raise UsageError(f"--out {out_file} must end in .hgrm or .json")
         report = _run(_rate(addr, check_protocol(protocol.value), item, unit, count, rps,
                             seconds, poisson, seed, max_in_flight, warmup, timeout))
-    except UsageError as exc:
-        raise _fail(str(exc)) from None
-    except TargetError as exc:
-        raise _fail(str(exc), 1) from None
     out.print(_rate_table(report))
     if report.error_messages:
         message, n = report.error_messages.most_common(1)[0]
@@ -271,16 +274,12 @@ def load(
     seeing how a service behaves under N concurrent clients; use `rate` for tail
     latencies. Exits with locust's exit code (1 if any order failed).
     """
-    try:
+    with _user_errors():
         addr = check_target(target)
         unit = parse_size(size)
         check_count(count, [unit])
         seconds = parse_duration(run_time)
         _run(_probe_once(addr, check_protocol(protocol.value), item, unit, count))
-    except UsageError as exc:
-        raise _fail(str(exc)) from None
-    except TargetError as exc:
-        raise _fail(str(exc), 1) from None
     result = run_locust(addr, check_protocol(protocol.value), item=item, size=unit,
                         count=count, users=users, spawn_rate=spawn_rate,
                         run_time=f"{max(1, round(seconds))}s", csv_prefix=csv)
