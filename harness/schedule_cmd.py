@@ -144,8 +144,7 @@ def schedule(
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("distinct layouts", str(len(layouts)))
-    top, top_n = layouts.most_common(1)[0]
-    table.add_row("most frequent layout", f"{top_n}x  {top}")
+    table.add_row("most frequent layout", f"{layouts.most_common(1)[0][1]} of {deployments}")
     valid = [s for s in shares if s == s]
     table.add_row("predicted inter-node traffic share",
                   f"{statistics.mean(valid):.1%} (min {min(valid):.1%}, max {max(valid):.1%})"
@@ -157,7 +156,12 @@ def schedule(
     table.add_row("unschedulable pods (all deployments)", str(unschedulable))
     table.add_row("wall time", f"{time.perf_counter() - started:.2f} s")
     table.add_row("written", str(out))
-    Console().print(table)
+    stdout = Console()
+    stdout.print(table)
+    stdout.print("most frequent layouts (nodes as [workloads], identical nodes sorted):",
+                 markup=False)
+    for layout, n in layouts.most_common(3):
+        stdout.print(f"  {n:5d}x  {layout}", soft_wrap=True, markup=False)
 
 
 def _check_capacity(pods: list, nodes: list) -> None:  # type: ignore[type-arg]

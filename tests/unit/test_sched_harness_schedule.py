@@ -1,0 +1,52 @@
+"""`harness schedule`: placements only, Parquet out, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("scheduler", ["kube_default", "netmarks", "firmament", "random",
+                                       "optimal"])
+def test_each_policy_writes_placements(tmp_path: Path, scheduler: str) -> None:
+    out = tmp_path / "p.parquet"
+    result = runner.invoke(app, ["schedule", "--scheduler", scheduler, "--deployments", "5",
+                                 "--nodes", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "distinct layouts" in result.output and "inter-node traffic" in result.output
+    df = pd.read_parquet(out)
+    assert len(df) == 5 * 19 and df["node"].notna().all()
+    assert set(df["node"]) <= {"node-1", "node-2", "node-3"}
+    assert df.groupby("deployment")["layout"].nunique().eq(1).all()
+
+
+def test_netmarks_with_a_traffic_file(tmp_path: Path) -> None:
+    traffic = tmp_path / "t.csv"
+    traffic.write_text("source,destination,bytes\nbread,flour,1000\n")
+    out = tmp_path / "p.parquet"
+    result = runner.invoke(app, ["schedule", "-s", "netmarks", "--deployments", "3",
+                                 "--traffic", str(traffic), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    df = pd.read_parquet(out)
+    for _, d in df.groupby("deployment"):
+        nodes = dict(zip(d["pod"], d["node"], strict=True))
+        assert nodes["bread-0"] == nodes["flour-0"]
+
+
+def test_bad_inputs_get_clear_errors(tmp_path: Path) -> None:
+    out = str(tmp_path / "p.parquet")
+    r = runner.invoke(app, ["schedule", "-s", "nope", "--out", out])
+    assert r.exit_code != 0 and "unknown scheduler 'nope'" in r.output
+    r = runner.invoke(app, ["schedule", "-s", "netmarks", "--traffic",
+                            str(tmp_path / "missing.csv"), "--out", out])
+    assert r.exit_code != 0 and "no such traffic file" in r.output
+    r = runner.invoke(app, ["schedule", "-s", "kube_default", "--nodes", "1", "--node-cpu",
+                            "500m", "--out", out])
+    assert r.exit_code != 0 and "impossible capacity" in r.output
