@@ -114,7 +114,7 @@ class Experiment:
         advance = self.reporter.stage("warm-up traffic", None)
         deadline = time.monotonic() + self.config.warmup_seconds
         while True:
-            await (self._sweep or default_sweep())(
+            await (self._sweep or default_sweep(plane))(
                 {i: plane.entry(i) for i in self._items}, protocol, self._items,
                 list(self.config.sizes), count=self.config.count,
                 repeat=self.config.warmup_orders, warmup=0, progress=False,

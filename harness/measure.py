@@ -30,7 +30,12 @@ class Sweep(Protocol):
     ) -> Awaitable[pd.DataFrame]: ...
 
 
-def default_sweep() -> Sweep:
+def default_sweep(plane: DataPlane | None = None) -> Sweep:
+    """The data plane's own sweep if it has one (a real cluster runs the order app as a
+    Job inside, where its Service names resolve), else ``order_app.run_sweep``."""
+    own: Sweep | None = getattr(plane, "run_sweep", None)
+    if own is not None:
+        return own
     from order_app import run_sweep
 
     sweep: Sweep = run_sweep
@@ -51,7 +56,7 @@ async def measure_layout(
     sweep: Sweep | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Relayout, order every item x size ``repeat`` times; return (samples, telemetry)."""
-    run_sweep = sweep or default_sweep()
+    run_sweep = sweep or default_sweep(plane)
     await plane.relayout(placement)
     targets = {item: plane.entry(item) for item in items}
     before = plane.traffic_snapshot()

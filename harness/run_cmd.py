@@ -21,7 +21,8 @@ from rich.progress import (
 )
 
 from harness import provenance
-from harness.backends.base import BackendUnavailable
+from harness.backends.base import Backend, BackendUnavailable
+from harness.backends.registry import open_backend
 from harness.config import ConfigError, ExperimentConfig, build_config
 from harness.experiment import Experiment, Reporter
 from harness.store import ResultsStore, StoreError
@@ -66,16 +67,14 @@ class RichReporter(Reporter):
 
 def run_experiment(
     config: ExperimentConfig, store: ResultsStore, *, console: Console | None = None,
-    quiet: bool = False,
+    quiet: bool = False, backend: Backend | None = None,
 ) -> None:
     """Run (or continue) the experiment into ``store``; the programmatic twin of the CLI."""
-    from harness.backends.registry import open_backend
-
     console = console or Console(stderr=True)
     resumes = list(store.manifest().get("resumed_at", []))
     if store.has("traffic") or store.done_chunks():
         store.update_manifest(resumed_at=[*resumes, provenance.now()])
-    backend = open_backend(config)
+    backend = backend or open_backend(config)
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet,
@@ -189,19 +188,21 @@ def register(app: typer.Typer) -> None:
                                       f"drop {', '.join(given)}")
                 store = ResultsStore.open(resume)
                 cfg = ExperimentConfig.model_validate(store.manifest()["config"])
+                backend_ = open_backend(cfg)
                 console.print(f"[bold]resuming[/] {resume} ({len(store.done_chunks())} "
                               "chunks already measured)")
             else:
                 cfg = build_config(preset="quick" if quick else None, file=config,
                                    overrides=overrides)
+                backend_ = open_backend(cfg)  # a missing backend fails before any file
                 out = out or _default_out(cfg)
                 store = ResultsStore.create(out, _new_manifest(cfg))
                 console.print(f"[bold]results:[/] {out}")
-        except (ConfigError, StoreError) as exc:
+        except (ConfigError, StoreError, BackendUnavailable) as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
         try:
-            run_experiment(cfg, store, console=console)
+            run_experiment(cfg, store, console=console, backend=backend_)
         except BackendUnavailable as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None

@@ -54,7 +54,12 @@ class Placement:
 
 @runtime_checkable
 class DataPlane(Protocol):
-    """A running economy that can be relaid out and measured (an EmulatedCluster)."""
+    """A running economy that can be relaid out and measured (an EmulatedCluster).
+
+    A data plane whose entries are not reachable from here (a real cluster) may also
+    offer ``run_sweep`` with the signature of ``order_app.run_sweep``; the experiment
+    then orders through it.
+    """
 
     node_names: list[str]
     placement: dict[str, str]

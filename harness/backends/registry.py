@@ -15,13 +15,22 @@ def open_backend(config: ExperimentConfig) -> Backend:
 
         return LocalBackend(economy, config.nodes, config.link)
     if config.backend == "kwok":
-        raise BackendUnavailable(
-            "the kwok backend is not wired into `harness run` yet: its control plane "
-            "(harness.backends.kwok: KwokCluster, collect_placements) exists, but placing "
-            "with netmarks/firmament on it needs the extender and scheduler processes; "
-            "use --backend local (the embedded default)"
-        )
-    raise BackendUnavailable(
-        "the kubernetes backend is not available in `harness run` yet "
-        "(harness.backends.kubernetes); use --backend local (the embedded default)"
-    )
+        from harness.backends.kwok import K8sBinariesMissing, binaries
+        from harness.backends.kwok_placement import KWOK_SCHEDULERS, KwokBackend
+
+        unsupported = [s for s in config.schedulers if s not in KWOK_SCHEDULERS]
+        if unsupported:
+            raise BackendUnavailable(
+                f"no real-scheduler counterpart on the kwok backend for "
+                f"{', '.join(unsupported)}; choose from {', '.join(KWOK_SCHEDULERS)}"
+            )
+        try:  # fail before the warm-up, not after it
+            binaries()
+        except K8sBinariesMissing as exc:
+            raise BackendUnavailable(
+                f"the kwok backend needs the Kubernetes binaries: {exc} (run tools/k8s/build)"
+            ) from None
+        return KwokBackend(economy, config.nodes, config.link)
+    from harness.backends.kubernetes import open_kubernetes_backend
+
+    return open_kubernetes_backend(config)
