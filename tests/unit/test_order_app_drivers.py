@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -194,6 +195,33 @@ async def test_open_loop_shows_queueing_that_a_closed_loop_would_hide() -> None:
     # the driver itself was (about) on time: the delay is the service's queue, not ours
     assert report.max_launch_lag_ms < 200
     assert report.achieved_rps < 60  # the service's capacity, not the offered 100
+
+
+async def test_open_loop_runs_launched_orders_even_when_the_driver_is_behind() -> None:
+    # A driver that spends 2 ms per launch at 1000 orders/s is always behind schedule;
+    # the orders it has launched must still start at once, not after the last launch.
+    launches: list[float] = []
+
+    def slow_launch() -> None:
+        launches.append(time.perf_counter())
+        end = launches[-1] + 0.002
+        while time.perf_counter() < end:
+            pass
+
+    starts: list[float] = []
+
+    class Recording(FakeClient):
+        async def produce(self, item: str, count: int = 1, size: int = 16, *,
+                          caller: str = "", timeout: float | None = None) -> ProduceResult:
+            starts.append(time.perf_counter())
+            return await super().produce(item, count, size)
+
+    report = await run_open_loop(Recording(), "flour", size=16, rps=1000, duration_s=0.1,
+                                 on_launch=slow_launch)
+    assert report.ok == 100
+    assert starts[0] < launches[1]  # the first order ran before the second launch
+    assert report.max_launch_lag_ms > 50  # and the driver's own lateness is reported
+    assert report.percentiles_ms()["max"] >= 0.8 * report.max_launch_lag_ms
 
 
 async def test_open_loop_drops_and_counts_orders_beyond_max_in_flight() -> None:
