@@ -27,7 +27,7 @@ from harness.config import ConfigError, ExperimentConfig, build_config
 from harness.experiment import Experiment, Reporter
 from harness.store import ResultsStore, StoreError
 
-__all__ = ["register", "run_experiment"]
+__all__ = ["new_manifest", "register", "run_experiment"]
 
 HELP = """Redeploy the Settlers economy many times under each scheduler, measure every
 distinct layout (or a stated sample), and write tables, plots and report.md.
@@ -85,7 +85,7 @@ def run_experiment(
     store.update_manifest(finished_at=provenance.now())
 
 
-def _new_manifest(config: ExperimentConfig) -> dict[str, Any]:
+def new_manifest(config: ExperimentConfig) -> dict[str, Any]:
     economy = config.load_economy()
     manifest: dict[str, Any] = {
         "kind": "settlers-testbed results",
@@ -103,6 +103,10 @@ def _new_manifest(config: ExperimentConfig) -> dict[str, Any]:
     if link:
         manifest["link_profile"] = link
     return manifest
+
+
+# The earlier private name, still used by tests/e2e/test_kubernetes_backend.py.
+_new_manifest = new_manifest
 
 
 def _link_profile(name: str) -> str:
@@ -196,7 +200,7 @@ def register(app: typer.Typer) -> None:
                                    overrides=overrides)
                 backend_ = open_backend(cfg)  # a missing backend fails before any file
                 out = out or _default_out(cfg)
-                store = ResultsStore.create(out, _new_manifest(cfg))
+                store = ResultsStore.create(out, new_manifest(cfg))
                 console.print(f"[bold]results:[/] {out}")
         except (ConfigError, StoreError, BackendUnavailable) as exc:
             console.print(f"[red]error:[/] {exc}")

@@ -18,7 +18,7 @@ import pytest
 
 from analysis.report import build_report
 from harness.config import build_config
-from harness.run_cmd import _new_manifest, run_experiment
+from harness.run_cmd import new_manifest, run_experiment
 from harness.store import ResultsStore
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ TINY = {
 
 def test_tiny_experiment_end_to_end(tmp_path: Path) -> None:
     cfg = build_config(overrides=TINY)
-    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
     run_experiment(cfg, store, quiet=True)
 
     placements = store.read_table("placements")

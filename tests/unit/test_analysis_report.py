@@ -12,7 +12,7 @@ import pytest
 from analysis.report import build_report
 from harness.config import build_config
 from harness.experiment import Experiment
-from harness.run_cmd import _new_manifest
+from harness.run_cmd import new_manifest
 from harness.store import ResultsStore
 from harness.testing import ModelBackend
 
@@ -26,7 +26,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "bootstrap": 200, "schedulers": ["netmarks", "random"],
     })
     root = tmp_path_factory.mktemp("results") / "run"
-    store = ResultsStore.create(root, _new_manifest(cfg))
+    store = ResultsStore.create(root, new_manifest(cfg))
     backend = ModelBackend(cfg.load_economy(), cfg.nodes)
     asyncio.run(Experiment(cfg, store, backend, sweep=backend.sweep).run())
     return root

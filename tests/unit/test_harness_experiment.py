@@ -12,7 +12,7 @@ import pytest
 
 from harness.config import ExperimentConfig, build_config
 from harness.experiment import Experiment
-from harness.run_cmd import _new_manifest
+from harness.run_cmd import new_manifest
 from harness.store import ResultsStore
 from harness.testing import ModelBackend
 
@@ -36,7 +36,7 @@ def test_census_run_recovers_the_models_expected_response_time(tmp_path: Path) -
     from analysis.tables import load_run, response_time_table
 
     cfg = _config()
-    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
     backend = ModelBackend(cfg.load_economy(), cfg.nodes, noise_ms=0.0)
     _run(cfg, store, backend)
 
@@ -60,7 +60,7 @@ def test_census_run_recovers_the_models_expected_response_time(tmp_path: Path) -
 
 def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     cfg = _config()
-    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
     backend = ModelBackend(cfg.load_economy(), cfg.nodes)
     calls = {"n": 0}
 
@@ -95,7 +95,7 @@ def test_budget_smaller_than_layouts_samples_and_states_it(tmp_path: Path) -> No
     from analysis.report import build_report
 
     cfg = _config(deployments=30, layout_budget=4, protocols=["http"])
-    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
     backend = ModelBackend(cfg.load_economy(), cfg.nodes)
     _run(cfg, store, backend)
     assert store.read_table("layouts")["measure_rank"].notna().sum() <= 4
