@@ -205,22 +205,21 @@ async def bench_relayout(rounds: int) -> dict[str, Any]:
 
 
 async def _chain_p50s(cluster: EmulatedCluster, protocol: Proto, size: int,
-                      n: int, rounds: int) -> tuple[float, float]:
-    """p50 (ms) co-located and split, alternating in rounds so drift hits both alike."""
-    co: list[float] = []
-    split: list[float] = []
+                      n: int) -> tuple[float, float]:
+    """p50 (ms) co-located and split. The layouts alternate order by order (a relayout
+    costs milliseconds), so the machine's load drifts over both samples alike."""
+    samples: dict[str, list[float]] = {"node-1": [], "node-2": []}
     async with open_client(cluster.entry("flour"), protocol) as client:
-        for _ in range(rounds):
-            for layout, into in (("node-1", co), ("node-2", split)):
-                await cluster.relayout({"grain-0": layout})
-                for _ in range(2):
-                    await client.produce("flour", 1, size)
-                for _ in range(n):
-                    into.append((await client.produce("flour", 1, size)).latency_s * 1000)
-    return statistics.median(co), statistics.median(split)
+        for i in range(n + 2):
+            for node, into in samples.items():
+                await cluster.relayout({"grain-0": node})
+                latency = (await client.produce("flour", 1, size)).latency_s * 1000
+                if i >= 2:   # the first two rounds warm the connections up
+                    into.append(latency)
+    return statistics.median(samples["node-1"]), statistics.median(samples["node-2"])
 
 
-async def bench_calibration(profile: LinkProfile, n: int, rounds: int) -> dict[str, Any]:
+async def bench_calibration(profile: LinkProfile, n: int) -> dict[str, Any]:
     chain = load_economy().subset(["flour"])
     out: dict[str, Any] = {"link": {"latency_ms": profile.latency_ms,
                                     "bandwidth_mbps": profile.bandwidth_mbps}}
@@ -231,7 +230,7 @@ async def bench_calibration(profile: LinkProfile, n: int, rounds: int) -> dict[s
         async with await EmulatedCluster.start(spec, {"grain-0": "node-1",
                                                       "flour-0": "node-1"}) as cluster:
             for size in SIZES:
-                co, split = await _chain_p50s(cluster, protocol, size, n, rounds)
+                co, split = await _chain_p50s(cluster, protocol, size, n)
                 rows.append({"size": size, "co_ms": round(co, 3), "split_ms": round(split, 3),
                              "reduction_pct": round(100 * (1 - co / split), 1)})
                 console.print(f"{protocol} {size:>8} B: co-located {co:7.2f} ms, split "
@@ -294,8 +293,7 @@ def main(
             results["relayout"] = await bench_relayout(5 if quick else 30)
         if "calibration" in parts:
             profile = resolve_link(link, latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps)
-            results["calibration"] = await bench_calibration(profile, 8 if quick else 20,
-                                                             1 if quick else 3)
+            results["calibration"] = await bench_calibration(profile, 10 if quick else 60)
 
     random.seed(0)
     asyncio.run(run())
