@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from schedulers import promtraffic
+from schedulers.framework import Policy
 from schedulers.registry import get_policy
 from schedulers.traffic import TrafficError, TrafficMatrix
 
@@ -109,7 +110,12 @@ def netmarks_extender(
             raise typer.BadParameter(f"{pods}: not a readable v1.PodList JSON: {exc}",
                                      param_hint="--pods") from None
     elif kubeconfig or in_cluster:
-        KubernetesPodWatcher(placements, kubeconfig).start()
+        watcher = KubernetesPodWatcher(placements, kubeconfig)
+        watcher.start()
+        # Scores before the first pod list would all be 0; give the list a moment.
+        if not watcher.synced.wait(10):
+            logging.getLogger("schedulers.extender").warning(
+                "no pod list from the API server yet; serving anyway (scores 0 until then)")
     else:
         logging.getLogger("schedulers.extender").warning(
             "no --kubeconfig/--in-cluster/--pods: the extender knows no running pods, "
@@ -135,13 +141,22 @@ def firmament(
     from schedulers.firmament_k8s import FirmamentScheduler, KubernetesAPI
 
     _setup_logging(verbose)
-    matrix = _load_traffic(traffic)
-    if prometheus:
-        try:
-            matrix = TrafficMatrix.from_prometheus(prometheus, window)
-        except TrafficError as exc:
-            logging.getLogger("schedulers.firmament").warning("%s; using no traffic", exc)
-    policy = get_policy("firmament", traffic=matrix, rounds=rounds)
+    fixed = _load_traffic(traffic)
+    last_good = TrafficMatrix()
+
+    def policy() -> Policy:
+        # Traffic is re-read every round: placements follow the mesh as it changes.
+        nonlocal last_good
+        matrix = fixed
+        if prometheus:
+            try:
+                matrix = last_good = TrafficMatrix.from_prometheus(prometheus, window)
+            except TrafficError as exc:
+                logging.getLogger("schedulers.firmament").warning(
+                    "%s; using the last traffic seen", exc)
+                matrix = last_good
+        return get_policy("firmament", traffic=matrix, rounds=rounds)
+
     sched = FirmamentScheduler(KubernetesAPI(kubeconfig), policy, scheduler_name=scheduler_name,
                                label_key=label_key)
     if once:
@@ -150,6 +165,29 @@ def firmament(
                    f"{len(r.unschedulable)} unschedulable in {r.seconds:.3f} s")
         return
     sched.run_forever(interval)
+
+
+@app.command("example-traffic")
+def example_traffic(
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write")],
+    economy: Annotated[str | None, typer.Option(
+        help="economy file or shipped name (default settlers2)")] = None,
+) -> None:
+    """Write the traffic matrix an economy's reference order mix causes (every item at
+    every message size of the paper, one order per second each) as CSV.
+
+    Example:  schedulers example-traffic --economy my-economy.yaml --out traffic.csv
+    """
+    from schedulers.traffic import traffic_from_economy
+    from settlers.economy import EconomyError, load_economy
+
+    try:
+        econ = load_economy(economy)
+    except EconomyError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--economy") from None
+    matrix = traffic_from_economy(econ)
+    matrix.to_csv(out)
+    typer.echo(f"wrote {out}: {len(matrix)} pairs, {matrix.total():,.0f} B/s in total")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,12 +51,18 @@ def _ready(node: JSON) -> bool:
 
 
 class FirmamentScheduler:
-    def __init__(self, api: ClusterAPI, policy: Policy, *, scheduler_name: str = "firmament",
-                 label_key: str = "app") -> None:
+    """``policy`` is a Policy, or a factory called once per round (e.g. to refresh the
+    traffic matrix between rounds)."""
+
+    def __init__(self, api: ClusterAPI, policy: Policy | Callable[[], Policy], *,
+                 scheduler_name: str = "firmament", label_key: str = "app") -> None:
         self.api = api
-        self.policy = policy
+        self._policy = policy
         self.scheduler_name = scheduler_name
         self.label_key = label_key
+
+    def policy(self) -> Policy:
+        return self._policy if isinstance(self._policy, Policy) else self._policy()
 
     def _pending(self, pod: JSON) -> bool:
         spec = pod.get("spec") or {}
@@ -90,7 +96,7 @@ class FirmamentScheduler:
                 log.warning("skipping pod: %s", exc)
         report.pending = len(pending)
         if pending and nodes:
-            result = self.policy.schedule(pending, nodes, running=running)
+            result = self.policy().schedule(pending, nodes, running=running)
             for key in result.order or list(result.assignments):
                 node = result.assignments.get(key)
                 if node is None:

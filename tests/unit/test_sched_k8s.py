@@ -116,3 +116,18 @@ def test_bind_conflicts_are_reported_not_fatal() -> None:
     report = FirmamentScheduler(api, get_policy("firmament")).run_once()
     assert [k for k, _ in report.failed] == ["default/a-0"]
     assert [k for k, _ in report.bound] == ["default/b-0"]
+
+
+def test_a_policy_factory_is_called_every_round() -> None:
+    calls: list[int] = []
+
+    def factory() -> Any:
+        calls.append(1)
+        return get_policy("firmament")
+
+    api = FakeAPI([k8s_node("n1")], [k8s_pod("a-0", "a")])
+    sched = FirmamentScheduler(api, factory)
+    sched.run_once()
+    api.pods.append(k8s_pod("b-0", "b"))
+    sched.run_once()
+    assert len(calls) == 2 and len(api.binds) == 2
