@@ -44,6 +44,10 @@ class RunData:
         return str(self.config["schedulers"][0])
 
     @property
+    def items(self) -> list[str]:
+        return [str(i) for i in self.manifest.get("items", [])]
+
+    @property
     def schedulers(self) -> list[str]:
         return [str(s) for s in self.config["schedulers"]]
 
@@ -111,7 +115,7 @@ def response_time_table(run: RunData) -> pd.DataFrame:
         values = {lid: list(g["latency_ms"]) for lid, g in cell.groupby("layout_id")}
         rows += _rows({"item": item, "size": int(size), "protocol": protocol},
                       _estimate(run, values, seed))
-    return _frame(rows, ["item", "size", "protocol"])
+    return _frame(rows, ["item", "size", "protocol"], run.items)
 
 
 def transfers_table(run: RunData) -> pd.DataFrame:
@@ -124,7 +128,7 @@ def transfers_table(run: RunData) -> pd.DataFrame:
         values = {lid: list(share[g.index]) for lid, g in cell.groupby("layout_id")}
         rows += _rows({"item": item, "transfers_per_order": float(cell["transfers"].mean())},
                       _estimate(run, values, 10_000 + seed), scale=100.0)
-    return _frame(rows, ["item"])
+    return _frame(rows, ["item"], run.items)
 
 
 def bytes_table(run: RunData) -> pd.DataFrame:
@@ -147,7 +151,7 @@ def bytes_table(run: RunData) -> pd.DataFrame:
                          scale=1 / 2**20):
             row["inter_node_share_pct"] = 100 * shares[row["scheduler"]].mean
             rows.append(row)
-    return _frame(rows, ["protocol"])
+    return _frame(rows, ["protocol"], run.items)
 
 
 def layouts_table(run: RunData) -> pd.DataFrame:
@@ -202,9 +206,15 @@ def _first_assignments(run: RunData) -> dict[str, str]:
     return data
 
 
-def _frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
+def _frame(rows: list[dict[str, Any]], keys: list[str], items: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
-    # Stable sort on the keys only: schedulers keep the configured order (baseline first).
-    return frame.reset_index(drop=True) if frame.empty else frame.sort_values(
-        keys, kind="stable"
-    ).reset_index(drop=True)
+    if frame.empty:
+        return frame
+    # Items in the experiment's order (simple chains first), schedulers in the configured
+    # order (baseline first): a stable sort on the keys alone keeps the latter.
+    rank = {item: i for i, item in enumerate(items)}
+    order = frame.sort_values(
+        keys, kind="stable",
+        key=lambda col: col.map(rank).fillna(len(rank)) if col.name == "item" else col,
+    )
+    return order.reset_index(drop=True)
