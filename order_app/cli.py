@@ -31,7 +31,7 @@ from order_app.params import (
     resolve_targets,
 )
 from order_app.probe import TargetError, probe
-from order_app.sweep import run_sweep, summarize
+from order_app.sweep import run_sweep, summarize, to_frame
 from settlers.client import OrderError, open_client
 
 __all__ = ["app", "main"]
@@ -135,13 +135,22 @@ def sweep(
         check_count(count, size_list)
         if out_file is not None:
             check_table_path(out_file)
-        frame = _run(run_sweep(targets, check_protocol(protocol.value), list(targets),
-                               size_list, count=count, repeat=repeat, warmup=warmup,
-                               progress=progress, timeout=timeout))
+        rows: list[dict[str, Any]] = []
+        interrupted = False
+        try:
+            _run(run_sweep(targets, check_protocol(protocol.value), list(targets), size_list,
+                           count=count, repeat=repeat, warmup=warmup, progress=progress,
+                           timeout=timeout, collect=rows))
+        except KeyboardInterrupt:
+            # Keep what was measured: a long sweep stopped by Ctrl-C still writes its rows.
+            interrupted = True
+    frame = to_frame(rows)
     if out_file is not None:
         write_table(frame, out_file)
         err.print(f"wrote {len(frame)} orders to {out_file}")
     out.print(_summary_table(summarize(frame)))
+    if interrupted:
+        raise _fail(f"interrupted after {len(frame)} orders", 130)
     if not frame["ok"].all():
         failed = frame[~frame["ok"]]
         err.print(f"[yellow]{len(failed)} of {len(frame)} orders failed[/], first: "

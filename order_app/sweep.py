@@ -37,7 +37,7 @@ from order_app.probe import FATAL_KINDS, TargetError, describe_failure
 from settlers.client import OrderError, ProducerClient, open_client
 from settlers.trace import encode_trace
 
-__all__ = ["COLUMNS", "ClientFactory", "run_sweep", "summarize"]
+__all__ = ["COLUMNS", "ClientFactory", "run_sweep", "summarize", "to_frame"]
 
 # One row per order, in this column order (CSV and Parquet alike).
 COLUMNS = [
@@ -64,14 +64,18 @@ async def run_sweep(
     progress: bool = True,
     timeout: float = 30.0,
     client_factory: ClientFactory = _open,
+    collect: list[dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Order every item at every size ``repeat`` times; one row per recorded order.
+
+    Rows are appended to ``collect`` (when given) as orders complete, so a caller
+    interrupted half way (Ctrl-C) still has what was measured: ``to_frame(collect)``.
 
     ``targets`` maps each item to the ``host:port`` its orders go to. Failed orders
     are rows too (``ok`` False, ``error`` says why), except that the first order of
     each (item, size) failing to connect or being refused as invalid raises
-    :class:`~order_app.probe.TargetError`: that is a wrong address or a wrong item, and repeating it
-    would only fill the table with the same error.
+    :class:`~order_app.probe.TargetError`: that is a wrong address or a wrong item,
+    and repeating it would only fill the table with the same error.
     """
     protocol = check_protocol(protocol)
     check_targets(targets, items)
@@ -81,7 +85,7 @@ async def run_sweep(
     if repeat < 1 or warmup < 0:
         raise UsageError(f"repeat must be >= 1 and warmup >= 0 (got {repeat}, {warmup})")
 
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = [] if collect is None else collect
     clients: dict[str, ProducerClient] = {}
     total = len(items) * len(sizes) * (warmup + repeat)
     try:
@@ -105,9 +109,15 @@ async def run_sweep(
     finally:
         for client in clients.values():
             await client.close()
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, "kind"]).drop(columns="kind")
+    return to_frame(rows)
+
+
+def to_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The order table (``COLUMNS``, stable dtypes) from rows of :func:`run_sweep`."""
+    frame = pd.DataFrame(list(rows), columns=COLUMNS)
     return frame.astype({"size": "int64", "count": "int64", "repeat": "int64",
-                         "hops": "int64", "payload_bytes": "int64", "ok": "bool"})
+                         "latency_ms": "float64", "ok": "bool", "payload_bytes": "int64",
+                         "hops": "int64"})
 
 
 async def _order(client: ProducerClient, item: str, size: int, count: int,

@@ -19,7 +19,7 @@ import pytest
 from order_app.openloop import intended_offsets, run_open_loop, write_histogram
 from order_app.params import UsageError
 from order_app.probe import TargetError
-from order_app.sweep import COLUMNS, run_sweep, summarize
+from order_app.sweep import COLUMNS, run_sweep, summarize, to_frame
 from settlers.client import OrderError, ProducerClient, ProduceResult
 from settlers.trace import Hop, decode_trace
 
@@ -94,6 +94,25 @@ async def test_sweep_rows_one_per_order() -> None:
     assert [h.pod for h in decode_trace(first["trace"])] == ["flour-0", "grain-0", "grain-0"]
     assert list(frame["payload_bytes"]) == [2 * s for s in frame["size"]]
     assert (frame["latency_ms"] >= 0).all()
+
+
+async def test_an_interrupted_sweep_keeps_what_it_measured() -> None:
+    class Interrupted(FakeClient):
+        async def produce(self, item: str, count: int = 1, size: int = 16, *,
+                          caller: str = "", timeout: float | None = None) -> ProduceResult:
+            if len(self.calls) == 6:  # as Ctrl-C does to the running task
+                raise asyncio.CancelledError
+            return await super().produce(item, count, size)
+
+    client = Interrupted()
+    rows: list[dict[str, object]] = []
+    with pytest.raises(asyncio.CancelledError):
+        await run_sweep({"flour": "h:1"}, "http", ["flour"], [16], repeat=10, warmup=2,
+                        progress=False, client_factory=lambda t, p, to: client, collect=rows)
+    assert client.closed
+    frame = to_frame(rows)
+    assert list(frame.columns) == COLUMNS and list(frame["repeat"]) == [0, 1, 2, 3]
+    assert frame["ok"].all() and frame["latency_ms"].dtype == float
 
 
 async def test_sweep_records_failures_after_the_first_order() -> None:
