@@ -9,7 +9,7 @@ from order_app.openloop import OpenLoopReport, intended_offsets, run_open_loop, 
 from order_app.output import read_table, write_table
 from order_app.params import PAPER_SIZES, UsageError
 from order_app.probe import TargetError
-from order_app.sweep import COLUMNS, run_sweep, summarize
+from order_app.sweep import COLUMNS, run_sweep, summarize, to_frame
 
 __all__ = [
     "COLUMNS",
@@ -22,6 +22,7 @@ __all__ = [
     "run_open_loop",
     "run_sweep",
     "summarize",
+    "to_frame",
     "write_histogram",
     "write_table",
 ]
