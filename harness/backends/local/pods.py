@@ -7,9 +7,7 @@ check: ``GET /healthz`` (HTTP) or grpc.health.v1 SERVING (gRPC).
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,6 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from harness.backends.local.errors import ClusterError
 from harness.backends.local.procs import Child
 
 __all__ = ["PodInfo", "PodProcess", "probe_health"]
@@ -64,19 +61,10 @@ class PodProcess:
         return self.child.returncode
 
     async def wait_ready(self, timeout: float) -> None:
-        """Poll the health check until it passes; raise if the process exits or time runs out."""
-        deadline = time.monotonic() + timeout
-        while True:
-            code = self.exit_code
-            if code is not None:
-                raise ClusterError(f"pod {self.pod.name} exited with code {code} while starting; "
-                                   f"last log lines:\n{self.child.tail()}")
-            if await probe_health(f"127.0.0.1:{self.pod.port}", self.protocol, timeout=0.5):
-                return
-            if time.monotonic() > deadline:
-                raise ClusterError(f"pod {self.pod.name} not healthy after {timeout:.0f} s; "
-                                   f"last log lines:\n{self.child.tail()}")
-            await asyncio.sleep(0.05)
+        """Poll the health check until it passes; ClusterError if the pod exits or times out."""
+        target = f"127.0.0.1:{self.pod.port}"
+        await self.child.wait_ready(lambda: probe_health(target, self.protocol, timeout=0.5),
+                                    what=f"pod {self.pod.name}", timeout=timeout)
 
     def stop(self) -> None:
         self.child.stop()

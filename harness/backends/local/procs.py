@@ -9,6 +9,7 @@ skipped ``stop()``. Together: no process outlives the cluster that started it.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import ctypes
@@ -18,9 +19,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from harness.backends.local.errors import ClusterError
 
 __all__ = ["Child", "free_port", "kill_group", "pid_alive", "port_in_use", "stop_all"]
 
@@ -78,6 +81,22 @@ class Child:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         _LIVE.discard(self)
+
+    async def wait_ready(self, probe: Callable[[], Awaitable[bool]], *, what: str,
+                         timeout: float, interval: float = 0.05) -> None:
+        """Poll ``probe`` until it says ready; ClusterError if we exit or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.returncode
+            if code is not None:
+                raise ClusterError(f"{what} exited with code {code} while starting; "
+                                   f"last log lines:\n{self.tail()}")
+            if await probe():
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{what} not healthy after {timeout:.0f} s; "
+                                   f"last log lines:\n{self.tail()}")
+            await asyncio.sleep(interval)
 
     def tail(self, lines: int = 20) -> str:
         try:

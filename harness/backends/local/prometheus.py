@@ -8,15 +8,12 @@ callers read the mesh's ``/metrics`` directly (the "direct-scrape fallback").
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import time
 from pathlib import Path
 
 import aiohttp
 import yaml
 
-from harness.backends.local.errors import ClusterError
 from harness.backends.local.procs import Child, free_port
 
 __all__ = ["PrometheusServer", "find_prometheus"]
@@ -59,22 +56,14 @@ class PrometheusServer:
         ], log=self.dir / "prometheus.log")
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
-            while True:
-                if self.child.returncode is not None:
-                    raise ClusterError(f"prometheus exited with code {self.child.returncode}:\n"
-                                       f"{self.child.tail()}")
+            async def ready() -> bool:
                 try:
                     async with session.get(f"{self.url}/-/ready") as resp:
-                        if resp.status == 200:
-                            return
+                        return resp.status == 200
                 except (TimeoutError, aiohttp.ClientError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"prometheus not ready after {timeout:.0f} s:\n"
-                                       f"{self.child.tail()}")
-                await asyncio.sleep(0.1)
+                    return False
+            await self.child.wait_ready(ready, what="prometheus", timeout=timeout, interval=0.1)
 
     def stop(self) -> None:
         self.child.stop(timeout=5.0)
