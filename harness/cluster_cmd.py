@@ -133,25 +133,34 @@ def up(
         proc = subprocess.Popen([sys.executable, "-m", "harness.backends.local.supervisor",
                                  str(run_dir)], stdin=subprocess.DEVNULL, stdout=logf,
                                 stderr=logf, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    with console.status(f"starting {nodes} nodes, link {profile.describe()} ..."):
-        while True:
-            state = read_state(run_dir)
-            status = (state or {}).get("status")
-            if status == "ready":
-                break
-            if status == "failed" or proc.poll() is not None or time.monotonic() > deadline:
-                why = (state or {}).get("error") or (
-                    f"timed out after {timeout:.0f} s" if proc.poll() is None
-                    else "the supervisor exited")
-                if proc.poll() is None:
-                    os.kill(proc.pid, signal.SIGTERM)
-                    proc.wait(60)
-                console.print(f"[red]The cluster did not start:[/] {why}\nlog: {log}")
-                raise typer.Exit(1)
-            time.sleep(0.2)
-    assert state is not None
+    try:
+        state = _wait_started(proc, run_dir, timeout, f"starting {nodes} nodes, link "
+                              f"{profile.describe()} ...")
+    except BaseException as exc:   # failed, timed out, or Ctrl-C: leave nothing behind
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(60)
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        console.print(f"[red]The cluster did not start:[/] {why}\nlog: {log}")
+        raise typer.Exit(130 if isinstance(exc, KeyboardInterrupt) else 1) from None
     _print_up(state)
+
+
+def _wait_started(proc: subprocess.Popen[bytes], run_dir: Path, timeout: float,
+                  what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    with console.status(what):
+        while True:
+            state = read_state(run_dir) or {}
+            if state.get("status") == "ready":
+                return state
+            if state.get("status") == "failed":
+                raise RuntimeError(state.get("error") or "unknown error")
+            if proc.poll() is not None:
+                raise RuntimeError(f"the supervisor exited with code {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out after {timeout:.0f} s")
+            time.sleep(0.2)
 
 
 def _print_up(state: dict[str, Any]) -> None:

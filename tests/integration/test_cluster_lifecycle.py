@@ -126,3 +126,48 @@ def test_killing_the_supervisor_takes_the_cluster_with_it(tmp_path: Path) -> Non
         time.sleep(0.1)
     assert _procs_mentioning(str(run_dir)) == []
     _harness("down", run_dir=run_dir)
+
+
+_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from harness.backends.local import ClusterSpec, EmulatedCluster
+from settlers.economy import load_economy
+
+async def main():
+    spec = ClusterSpec(nodes=2, economy=load_economy().subset(["flour"]), prometheus=False,
+                       run_dir=Path(sys.argv[1]))
+    async with await EmulatedCluster.start(spec):
+        print("ready", flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def test_ctrl_c_in_a_program_using_the_api_stops_the_cluster(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    assert len(_procs_mentioning(str(tmp_path))) >= 3   # the program, the mesh, two pods
+    proc.send_signal(signal.SIGINT)
+    proc.wait(30)
+    assert _procs_mentioning(str(tmp_path)) == []
+
+
+def test_ctrl_c_while_cli_up_waits_leaves_nothing(tmp_path: Path) -> None:
+    economy = tmp_path / "chain.yaml"
+    economy.write_text(CHAIN.to_yaml())
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", "from harness.cli import main; main()",
+                             "cluster", "up", "--economy", str(economy), "--nodes", "2",
+                             "--no-prometheus", "--run-dir", str(run_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (run_dir / "cluster.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode in (1, 130), out
+    assert _procs_mentioning(str(run_dir)) == []
