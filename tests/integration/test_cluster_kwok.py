@@ -1,0 +1,40 @@
+"""`harness cluster up|status|down --backend kwok`: the CLI drives a real kwok control plane."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.backends.kwok import K8sBinariesMissing, binaries
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _cli(*args: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from harness.cli import main; main()",
+                           "cluster", *args, "--backend", "kwok"], capture_output=True, text=True,
+                          timeout=400, env={**os.environ, "SETTLERS_KWOK_WORKDIR": str(workdir),
+                                            "COLUMNS": "200"})
+
+
+def test_cli_starts_inspects_and_deletes_a_kwok_cluster(tmp_path: Path) -> None:
+    try:
+        binaries()
+    except K8sBinariesMissing as exc:
+        pytest.skip(f"the Kubernetes binaries are not built (tools/k8s/build): {exc}")
+    up = _cli("up", "--nodes", "2", workdir=tmp_path)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "node-1, node-2" in up.stdout and "kubeconfig" in up.stdout
+        status = _cli("status", workdir=tmp_path)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "nodes: node-1, node-2" in status.stdout
+    finally:
+        down = _cli("down", workdir=tmp_path)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "deleted" in down.stdout
+    assert "nothing to stop" in _cli("down", workdir=tmp_path).stdout
