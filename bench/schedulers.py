@@ -83,6 +83,27 @@ POD = {"metadata": {"name": "bread-7d9f8c6b5-k2x8p", "namespace": "settlers",
        "status": {"phase": "Pending"}}
 
 
+async def _server_buckets(session: aiohttp.ClientSession, base: str) -> dict[float, float]:
+    """The extender's own /prioritize latency histogram: upper bound (s) -> count."""
+    async with session.get(base + "/metrics") as r:
+        text = await r.text()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("netmarks_extender_prioritize_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """Upper bound (ms) of the bucket holding quantile q of the requests between two reads."""
+    total = after[float("inf")] - before.get(float("inf"), 0.0)
+    for le in sorted(after):
+        if after[le] - before.get(le, 0.0) >= q * total:
+            return le * 1000
+    return float("inf")
+
+
 async def _extender_case(nodes: int, pods: int, requests: int, tmp: Path) -> dict[str, Any]:
     rng = random.Random(nodes * 7919 + pods)
     names = [f"node-{i}" for i in range(1, nodes + 1)]
@@ -113,6 +134,7 @@ async def _extender_case(nodes: int, pods: int, requests: int, tmp: Path) -> dic
             for form, args in (("NodeNames", {"Pod": POD, "Nodes": None, "NodeNames": names}),
                                ("Nodes", {"Pod": POD, "Nodes": node_list, "NodeNames": None})):
                 body = json.dumps(args).encode()
+                before = await _server_buckets(session, base)
                 lat = []
                 for i in range(requests + 20):
                     t0 = time.perf_counter()
@@ -122,9 +144,13 @@ async def _extender_case(nodes: int, pods: int, requests: int, tmp: Path) -> dic
                     if i >= 20:  # warm-up
                         lat.append((time.perf_counter() - t0) * 1000)
                 assert len(scores) == nodes and max(s["Score"] for s in scores) == 10
+                after = await _server_buckets(session, base)
                 out[form] = {"requests": len(lat), "body_bytes": len(body),
                              "p50_ms": statistics.median(lat),
-                             "p99_ms": _percentile(lat, 0.99), "max_ms": max(lat)}
+                             "p99_ms": _percentile(lat, 0.99), "max_ms": max(lat),
+                             # inside the handler, from its histogram (bucket upper bounds)
+                             "server_p50_ms_le": _bucket_quantile(before, after, 0.5),
+                             "server_p99_ms_le": _bucket_quantile(before, after, 0.99)}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
