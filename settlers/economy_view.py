@@ -67,7 +67,7 @@ def draw_economy(economy: Economy, out: Path) -> None:
         graph.add_node(item.name, layer=depth[item.name])
         for src, q in item.inputs.items():
             graph.add_edge(src, item.name, quantity=q)
-    pos = nx.multipartite_layout(graph, subset_key="layer", align="horizontal")
+    pos = _layered_positions(economy, depth)
     width = max(6.0, 1.3 * max(list(depth.values()).count(d) for d in set(depth.values())))
     fig, ax = plt.subplots(figsize=(width, 1.6 * (max(depth.values()) + 1) + 1))
     colors = ["#9ecae1" if economy[n].is_raw else "#fdae6b" for n in graph.nodes]
@@ -83,3 +83,20 @@ def draw_economy(economy: Economy, out: Path) -> None:
         fig.savefig(out)
     finally:
         plt.close(fig)
+
+
+def _layered_positions(economy: Economy, depth: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """x within a layer by the mean x of the item's inputs (the barycenter heuristic),
+    which keeps a supply chain roughly vertical and cuts most edge crossings."""
+    layers: dict[int, list[str]] = {}
+    for name, d in depth.items():
+        layers.setdefault(d, []).append(name)
+    x: dict[str, float] = {}
+    for d in sorted(layers):
+        names = layers[d]
+        if d > 0:
+            names.sort(key=lambda n: sum(x[s] for s in economy[n].inputs)
+                       / len(economy[n].inputs))
+        for i, name in enumerate(names):
+            x[name] = i - (len(names) - 1) / 2
+    return {name: (x[name], float(depth[name])) for name in depth}
