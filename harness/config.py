@@ -50,7 +50,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "repetitions": 3,
         "layout_budget": 12,
         "warmup_orders": 1,
-        "warmup_seconds": 5.0,
+        "warmup_seconds": 10.0,
     },
 }
 
@@ -80,8 +80,10 @@ class ExperimentConfig(BaseModel):
     repetitions: int = Field(5, ge=1, le=10_000, description="orders per item x size per layout")
     layout_budget: int = Field(30, ge=1, description="most distinct layouts to measure")
     warmup_orders: int = Field(3, ge=0, description="orders per item x size per warm-up round")
+    # Long enough for Prometheus to scrape every new series several times even when a
+    # busy machine stretches its 1 s scrape interval (increase() needs two samples).
     warmup_seconds: float = Field(
-        10.0, ge=0, le=3600, description="repeat warm-up rounds for at least this long"
+        15.0, ge=0, le=3600, description="repeat warm-up rounds for at least this long"
     )
     seed: int = 1
     economy: str | None = Field(None, description="economy file or shipped name (settlers2)")

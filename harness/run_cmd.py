@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
         warmup_orders: Annotated[int | None, typer.Option(
             help="warm-up orders per item x size per round [default: 3]")] = None,
         warmup_seconds: Annotated[float | None, typer.Option(
-            help="warm up for at least this long, for Prometheus [default: 10]")] = None,
+            help="warm up for at least this long, for Prometheus [default: 15]")] = None,
         seed: Annotated[int | None, typer.Option(help="[default: 1]")] = None,
         economy: Annotated[str | None, typer.Option(
             help="economy YAML file or shipped name [default: settlers2]")] = None,
