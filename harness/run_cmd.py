@@ -37,9 +37,9 @@ Precedence: built-in defaults < --quick < --config FILE < flags.
 
 Examples:
 
-  harness run --scheduler netmarks --quick            # ~3 minutes, shows the comparison
+  harness run --scheduler netmarks --quick     # about 1.5 minutes on 2 cores
 
-  harness run --scheduler netmarks --scheduler firmament   # the paper's method
+  harness run -s netmarks -s firmament         # the paper's method, about 20 minutes
 
   harness run --config experiment.yaml --out runs/mine
 
@@ -140,34 +140,34 @@ def register(app: typer.Typer) -> None:
         backend: Annotated[str | None, typer.Option(help="local (default) | kwok | kubernetes")]
         = None,
         deployments: Annotated[int | None, typer.Option(help="redeployments per scheduler "
-                                                         "[default: 1000]")] = None,
-        nodes: Annotated[int | None, typer.Option(help="cluster nodes [default: 5]")] = None,
-        link: Annotated[str | None, typer.Option(help="link preset [default: edge]")] = None,
+                                                         "(default: 1000)")] = None,
+        nodes: Annotated[int | None, typer.Option(help="cluster nodes (default: 5)")] = None,
+        link: Annotated[str | None, typer.Option(help="link preset (default: edge)")] = None,
         protocol: Annotated[list[str] | None, typer.Option(
-            "--protocol", help="http and/or grpc (repeatable) [default: both]")] = None,
+            "--protocol", help="http and/or grpc (repeatable) (default: both)")] = None,
         sizes: Annotated[str | None, typer.Option(
-            help="bytes per unit, comma-separated [default: 16,256,4096,65536,1048576]")] = None,
+            help="bytes per unit, comma-separated (default: 16,256,4096,65536,1048576)")] = None,
         items: Annotated[str | None, typer.Option(
             help="items to order, comma-separated, or 'all' "
-                 "[default: flour,boat,bread,coal,iron,coin,sword,tools]")] = None,
+                 "(default: flour,boat,bread,coal,iron,coin,sword,tools)")] = None,
         repetitions: Annotated[int | None, typer.Option(
-            help="orders per item x size per layout [default: 5]")] = None,
+            help="orders per item x size per layout (default: 5)")] = None,
         layout_budget: Annotated[int | None, typer.Option(
-            help="most distinct layouts to measure; more are sampled [default: 30]")] = None,
+            help="most distinct layouts to measure; more are sampled (default: 30)")] = None,
         warmup_orders: Annotated[int | None, typer.Option(
-            help="warm-up orders per item x size per round [default: 3]")] = None,
+            help="warm-up orders per item x size per round (default: 3)")] = None,
         warmup_seconds: Annotated[float | None, typer.Option(
-            help="warm up for at least this long, for Prometheus [default: 15]")] = None,
-        seed: Annotated[int | None, typer.Option(help="[default: 1]")] = None,
+            help="warm up for at least this long, for Prometheus (default: 15)")] = None,
+        seed: Annotated[int | None, typer.Option(help="(default: 1)")] = None,
         economy: Annotated[str | None, typer.Option(
-            help="economy YAML file or shipped name [default: settlers2]")] = None,
+            help="economy YAML file or shipped name (default: settlers2)")] = None,
         kube_context: Annotated[str | None, typer.Option(help="kubernetes backend")] = None,
         quick: Annotated[bool, typer.Option(
             "--quick", help="small preset: ~100 redeployments, few items/sizes, http")] = False,
         config: Annotated[Path | None, typer.Option(
             "--config", help="experiment YAML (keys as the flags, with underscores)")] = None,
         out: Annotated[Path | None, typer.Option(
-            help="results directory [default: runs/<time>-<schedulers>]")] = None,
+            help="results directory (default: runs/<time>-<schedulers>)")] = None,
         resume: Annotated[Path | None, typer.Option(
             help="continue an interrupted run in DIR with its stored settings")] = None,
         report: Annotated[bool, typer.Option(help="write the report at the end")] = True,
