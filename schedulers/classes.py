@@ -54,14 +54,18 @@ def allowed_mask(classes: Sequence[PodClass], state: ClusterState) -> np.ndarray
     """(E, N) bool: the node passes the non-resource filters for the class."""
     plain_nodes = np.array([not ni.node.taints and not ni.node.unschedulable
                             for ni in state.infos], dtype=bool)
+    special = np.nonzero(~plain_nodes)[0].tolist()
     mask = np.zeros((len(classes), len(state.infos)), dtype=bool)
     for e, cls in enumerate(classes):
         rep = cls.pods[0]
-        for n, ni in enumerate(state.infos):
-            if plain_nodes[n] and not cls.constrained:
-                mask[e, n] = True  # fast path: nothing to check
-            else:
-                mask[e, n] = all(f.filter(rep, ni, state) is None for f in _STATIC_FILTERS)
+        # An unconstrained pod passes every untainted, schedulable node: only the
+        # other nodes need the filters.
+        check = range(len(state.infos)) if cls.constrained else special
+        if not cls.constrained:
+            mask[e] = plain_nodes
+        for n in check:
+            ni = state.infos[n]
+            mask[e, n] = all(f.filter(rep, ni, state) is None for f in _STATIC_FILTERS)
     return mask
 
 

@@ -3,7 +3,7 @@
 Graph (one round)::
 
     pod class e (supply = its pending pods) --cost c[e,n], cap--> node n
-    node n --slot arcs, cap 1 each, increasing cost--> sink S
+    node n --slot arcs, increasing cost--> sink S
     pod class e --unscheduled cost--> aggregator U --> S
 
 Pods of one equivalence class (same workload, requests and constraints) have
@@ -12,6 +12,7 @@ this is Firmament's task-equivalence-class aggregation, and keeps the graph at
 classes x nodes arcs instead of pods x nodes. A node's parallel slot arcs with
 rising cost make the load term convex: the k-th pod on a node pays the k-th
 slot's price, so the solver spreads unless traffic pays for co-location.
+(The cost model may merge far slots into wider arcs to keep the graph small.)
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ class FlowProblem:
     supply: np.ndarray            # (E,) pending pods per class
     arc_cost: np.ndarray          # (E, N) class -> node cost
     arc_cap: np.ndarray           # (E, N) class -> node capacity (0: no arc)
-    slot_cost: np.ndarray         # (N, S) cost of the node's k-th extra pod
-    slot_valid: np.ndarray        # (N, S) bool: slot exists (node has room for k+1 pods)
+    slot_cost: np.ndarray         # (N, S) cost per pod of the node's k-th slot (non-decreasing)
+    slot_cap: np.ndarray          # (N, S) pods that slot takes (0: no slot)
     unscheduled_cost: np.ndarray  # (E,) cost of leaving one pod of the class pending
 
 
@@ -54,12 +55,10 @@ def solve(p: FlowProblem) -> FlowSolution:
     heads = [node_base + nn, np.full(e_count, agg)]
     caps = [p.arc_cap[ee, nn], p.supply]
     costs = [p.arc_cost[ee, nn], p.unscheduled_cost]
-    # Node -> sink slots; no node needs more slots than there are pending pods.
-    slots = p.slot_valid[:, :total]
-    sn, sk = np.nonzero(slots)
+    sn, sk = np.nonzero(p.slot_cap > 0)
     tails += [node_base + sn, np.array([agg])]
     heads += [np.full(len(sn), sink), np.array([sink])]
-    caps += [np.ones(len(sn), np.int64), np.array([total])]
+    caps += [p.slot_cap[sn, sk], np.array([total])]
     costs += [p.slot_cost[sn, sk], np.array([0])]
 
     smcf = min_cost_flow.SimpleMinCostFlow()

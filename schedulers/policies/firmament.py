@@ -74,10 +74,14 @@ class _Costs:
 
     def slots(self, state: ClusterState, classes: Sequence[PodClass], total: int,
               largest: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """(N, S) slot costs and validity, sized for the largest (or smallest) pending pod.
+        """(N, S) slot costs and capacities, sized for the largest (or smallest) pending pod.
 
         Sized for the largest, every flow fits; sized for the smallest (the final
         catch-up rounds), placements are checked one by one when committed.
+        The first slots take one pod each (exact convex load cost); beyond what a
+        node could plausibly get (twice an even share, at least 16) slots double in
+        width and charge the cost of their last pod, which keeps 1000-node graphs
+        small while over- rather than under-charging crowding.
         """
         pick = max if largest else min
         ref_cpu = pick(nonzero_requests(c.pods[0])[0] for c in classes)
@@ -85,7 +89,13 @@ class _Costs:
         big = PodClass((), "", pick(c.cpu_m for c in classes), pick(c.memory for c in classes))
         room = fit_counts([big], state)[0]
         width = int(min(max(int(room.max()), 0), total))
-        k = np.arange(1, width + 1)
+        unit = min(width, max(16, 2 * -(-total // max(len(state.infos), 1))))
+        ends = list(range(1, unit + 1))
+        step = 2
+        while ends and ends[-1] < width:
+            ends.append(min(width, ends[-1] + step))
+            step *= 2
+        k = np.array(ends, np.int64)
         cpu = np.array([ni.node.cpu_m for ni in state.infos], np.float64)
         mem = np.array([ni.node.memory for ni in state.infos], np.float64)
         used_cpu = np.array([ni.nonzero_cpu for ni in state.infos], np.float64)
@@ -94,8 +104,9 @@ class _Costs:
             u_cpu = np.where(cpu[:, None] > 0, (used_cpu[:, None] + k * ref_cpu) / cpu[:, None], 0)
             u_mem = np.where(mem[:, None] > 0, (used_mem[:, None] + k * ref_mem) / mem[:, None], 0)
         cost = np.rint(self.load_scale * np.maximum(u_cpu, u_mem)).astype(np.int64)
-        valid = k[None, :] <= room[:, None]
-        return cost, valid
+        starts = np.concatenate(([0], k[:-1]))
+        cap = np.clip(np.minimum(k[None, :], room[:, None]) - starts[None, :], 0, None)
+        return cost, cap.astype(np.int64)
 
 
 class FirmamentPolicy:
@@ -171,8 +182,8 @@ class FirmamentPolicy:
         cap[~allowed_mask(classes, state)] = 0
         # A pod that fits nowhere must not shrink every node's slots to zero.
         placeable = [c for c, row in zip(classes, cap, strict=True) if row.any()] or classes
-        slot_cost, slot_valid = costs.slots(state, placeable, int(supply.sum()), largest)
-        return FlowProblem(supply, arc_cost, cap, slot_cost, slot_valid,
+        slot_cost, slot_cap = costs.slots(state, placeable, int(supply.sum()), largest)
+        return FlowProblem(supply, arc_cost, cap, slot_cost, slot_cap,
                            np.full(len(classes), costs.unscheduled, np.int64))
 
     def _round(self, state: ClusterState, costs: _Costs, placed: np.ndarray,

@@ -38,10 +38,13 @@ def _brute_force(p: FlowProblem) -> int:
         if not ok:
             continue
         for n, k in enumerate(per_node):
-            if k > int(p.slot_valid[n].sum()):
+            if k > int(p.slot_cap[n].sum()):
                 ok = False
                 break
-            cost += int(p.slot_cost[n, :k].sum())
+            for c, width in zip(p.slot_cost[n], p.slot_cap[n], strict=True):  # cheapest first
+                take = min(k, int(width))
+                cost += take * int(c)
+                k -= take
         if ok and (best is None or cost < best):
             best = cost
     assert best is not None
@@ -55,14 +58,14 @@ def test_single_flow_solve_equals_brute_force(seed: int) -> None:
     supply = rng.integers(1, 3, e)
     while supply.sum() > 5:
         supply[np.argmax(supply)] -= 1
-    slots = rng.integers(0, 3, n)
+    slot_cap = rng.integers(0, 3, (n, s))  # slots of width 0, 1 or 2
     slot_cost = np.sort(rng.integers(0, 50, (n, s)), axis=1)  # convex: non-decreasing
     problem = FlowProblem(
         supply=supply.astype(np.int64),
         arc_cost=rng.integers(0, 100, (e, n)).astype(np.int64),
         arc_cap=(rng.integers(0, 3, (e, n)) * (rng.random((e, n)) > 0.2)).astype(np.int64),
         slot_cost=slot_cost.astype(np.int64),
-        slot_valid=np.arange(s)[None, :] < slots[:, None],
+        slot_cap=slot_cap.astype(np.int64),
         unscheduled_cost=np.full(e, 500, np.int64),
     )
     sol = solve(problem)
