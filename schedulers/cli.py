@@ -120,7 +120,15 @@ def netmarks_extender(
         logging.getLogger("schedulers.extender").warning(
             "no --kubeconfig/--in-cluster/--pods: the extender knows no running pods, "
             "so every score is 0")
-    web.run_app(make_app(source, placements), host=host, port=port, print=None)
+    try:  # uvloop shaves tens of microseconds off every request
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    # No per-request access log unless asked: it costs more than scoring 100 nodes.
+    web.run_app(make_app(source, placements), host=host, port=port, print=None,
+                access_log=logging.getLogger("aiohttp.access") if verbose else None)
 
 
 @app.command("firmament")

@@ -45,6 +45,7 @@ class _Metrics:
                            "Workload pairs with traffic data", registry=self.registry)
         self.errors = Gauge("netmarks_extender_traffic_errors",
                             "Failed traffic refreshes so far", registry=self.registry)
+        self.prioritized = self.requests.labels("prioritize", "200")
 
 
 METRICS_KEY = web.AppKey("metrics", _Metrics)
@@ -105,7 +106,7 @@ async def prioritize(request: web.Request) -> web.Response:
         raw = raw_scores(workload, [placements.by_node.get(n, empty) for n in names],
                          placements.totals, traffic)
     scores = extender_scores(raw)
-    metrics.requests.labels("prioritize", "200").inc()
+    metrics.prioritized.inc()
     metrics.latency.observe(time.perf_counter() - start)
     return web.json_response([{"Host": n, "Score": s} for n, s in zip(names, scores, strict=True)])
 
