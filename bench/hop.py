@@ -5,7 +5,7 @@ For each protocol (HTTP, gRPC) this starts, as separate processes on loopback,
   * a settlers producer with no inputs (`settlers serve --item water`), and
   * a bare echo server speaking the same wire format (aiohttp / grpc.aio handler that
     returns count*size bytes and nothing else: no validation, trace or metrics),
-and measures both through the same settlers.client, interleaved in rounds, so the
+and measures both through the same settlers.client, interleaved request by request, so the
 ratio is the cost of the service's own work. Then closed-loop orders/s at
 concurrency 1, 8 and 64.
 
@@ -170,7 +170,7 @@ def _summary(samples: list[float]) -> dict[str, float]:
 
 
 async def _measure_protocol(protocol: Proto, targets: dict[str, str], requests: int,
-                            rounds: int, seconds: float, tp_size: int,
+                            seconds: float, tp_size: int,
                             progress: Callable[[str], None]) -> dict[str, Any]:
     clients = {name: open_client(addr, protocol) for name, addr in targets.items()}
     try:
@@ -179,14 +179,12 @@ async def _measure_protocol(protocol: Proto, targets: dict[str, str], requests: 
             samples: dict[str, list[float]] = {name: [] for name in clients}
             for client in clients.values():  # warm-up: connections, caches
                 await _latencies(client, size, 50)
-            # Interleaved rounds: slow drift in machine load hits both targets alike.
-            per_round = max(1, requests // rounds)
-            for r in range(rounds):
-                order = list(clients.items())
-                if r % 2:
-                    order.reverse()
-                for name, client in order:
-                    samples[name].extend(await _latencies(client, size, per_round))
+            # Interleaved request by request (the order flipped every time): drift in
+            # the machine's load, which other work on it causes, hits all targets alike.
+            forward = list(clients.items())
+            for i in range(requests):
+                for name, client in (forward if i % 2 == 0 else forward[::-1]):
+                    samples[name].extend(await _latencies(client, size, 1))
             latency[str(size)] = {name: {**_summary(s), "samples_ms": [round(x, 4) for x in s]}
                                   for name, s in samples.items()}
             row = latency[str(size)]
@@ -195,9 +193,13 @@ async def _measure_protocol(protocol: Proto, targets: dict[str, str], requests: 
                      f"{a50:.3f}), echo {e50:.3f} ms, ratio {s50 / e50:.2f}")
         throughput: dict[str, dict[str, float]] = {}
         for c in CONCURRENCY:
-            throughput[str(c)] = {}
-            for name, client in clients.items():
-                throughput[str(c)][name] = await _throughput(client, c, tp_size, seconds)
+            # Three alternating slices per target, for the same reason as above.
+            rates: dict[str, list[float]] = {name: [] for name in clients}
+            forward = list(clients.items())
+            for s in range(3):
+                for name, client in (forward if s % 2 == 0 else forward[::-1]):
+                    rates[name].append(await _throughput(client, c, tp_size, seconds / 3))
+            throughput[str(c)] = {name: statistics.mean(r) for name, r in rates.items()}
             progress(f"{protocol} concurrency {c:>2}: " + ", ".join(
                 f"{n} {v:.0f}/s" for n, v in throughput[str(c)].items()))
         return {"latency": latency, "throughput": throughput}
@@ -232,8 +234,6 @@ def _machine() -> dict[str, Any]:
 @app.command()
 def run(
     requests: Annotated[int, typer.Option(help="Latency samples per size and target.")] = 400,
-    rounds: Annotated[int, typer.Option(help="Interleaved rounds the samples are split in."
-                                        )] = 8,
     seconds: Annotated[float, typer.Option(help="Duration of each throughput run.")] = 3.0,
     tp_size: Annotated[int, typer.Option(help="Payload size for throughput runs.")] = 16,
     quick: Annotated[bool, typer.Option(help="Few samples: a smoke run.")] = False,
@@ -241,11 +241,11 @@ def run(
 ) -> None:
     """Measure settlers vs bare echo, one hop, both protocols; write results JSON."""
     if quick:
-        requests, rounds, seconds = 40, 2, 0.5
+        requests, seconds = 40, 0.5
     result: dict[str, Any] = {
         "benchmark": "hop", "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(), "load_before": os.getloadavg(),
-        "params": {"requests": requests, "rounds": rounds, "seconds": seconds,
+        "params": {"requests": requests, "seconds": seconds,
                    "tp_size": tp_size, "sizes": SIZES, "concurrency": CONCURRENCY},
         "protocols": {},
     }
@@ -262,13 +262,13 @@ def run(
                        "echo": echo_proc.address}
             with asyncio.Runner(loop_factory=_new_loop) as runner:
                 result["protocols"][protocol] = runner.run(_measure_protocol(
-                    protocol, targets, requests, rounds, seconds, tp_size, console.print))
+                    protocol, targets, requests, seconds, tp_size, console.print))
     result["load_after"] = os.getloadavg()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     console.print(_table(result))
     console.print(f"wrote {out}")
-    console.print(markdown(result))
+    print(markdown(result))  # plain print: no wrapping, ready to paste
 
 
 def _table(result: dict[str, Any]) -> Table:
