@@ -45,11 +45,14 @@ def test_install_places_producers_and_grants_least_privilege(
     kwok_cluster: KwokCluster, namespace: str, helm: Helm
 ) -> None:
     release = f"tb{uuid.uuid4().hex[:4]}"
-    helm.upgrade_install(release, namespace, [{
+    out = helm.upgrade_install(release, namespace, [{
         "netmarks": {"enabled": True},
         "firmament": {"enabled": True},
         "orderApp": {"enabled": True},
     }], wait=True, timeout="3m")
+    # NOTES.txt tells how to send an order and run the harness.
+    assert f"helm test {release} -n {namespace}" in out
+    assert "harness run --backend kubernetes" in out
     apps: Any = kwok_cluster.apps_v1()
     core: Any = kwok_cluster.core_v1()
     full = f"{release}-settlers-testbed"

@@ -108,6 +108,12 @@ class KubeCluster:
             self.apps.patch_namespaced_deployment_scale(
                 name, self.namespace, {"spec": {"replicas": n}})
 
+    def delete_producer_pods(self) -> None:
+        """Delete the producer pods now (grace 0): used between placement rounds, where
+        no order is in flight and a graceful stop would only add its grace period."""
+        self.core.delete_collection_namespaced_pod(
+            self.namespace, label_selector=self.selector, grace_period_seconds=0)
+
     def wait_no_producers(self, timeout_s: float) -> None:
         """Wait until every producer pod is gone (even terminating ones hold resources)."""
         deadline = time.monotonic() + timeout_s
