@@ -225,7 +225,7 @@ class KubernetesBackend(ModelPlacement):
         timeout = self.options.timeout_s
         replicas = {item.name: item.replicas for item in self.economy}
         self.cluster.scale_producers(dict.fromkeys(replicas, 0))
-        self.cluster.delete_producer_pods()
+        self.cluster.delete_producer_pods(timeout)
         self.cluster.wait_no_producers(timeout)
         started = time.monotonic()
         self.cluster.scale_producers(replicas)

@@ -108,9 +108,18 @@ class KubeCluster:
             self.apps.patch_namespaced_deployment_scale(
                 name, self.namespace, {"spec": {"replicas": n}})
 
-    def delete_producer_pods(self) -> None:
+    def delete_producer_pods(self, timeout_s: float) -> None:
         """Delete the producer pods now (grace 0): used between placement rounds, where
-        no order is in flight and a graceful stop would only add its grace period."""
+        no order is in flight and a graceful stop would only add its grace period.
+
+        Waits first until every producer ReplicaSet wants 0 pods, or it would
+        recreate what is deleted here."""
+        deadline = time.monotonic() + timeout_s
+        while any(rs.spec.replicas for rs in self.apps.list_namespaced_replica_set(
+                self.namespace, label_selector=self.selector).items):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"producer ReplicaSets not scaled to 0 after {timeout_s:.0f} s")
+            self._pause()
         self.core.delete_collection_namespaced_pod(
             self.namespace, label_selector=self.selector, grace_period_seconds=0)
 
