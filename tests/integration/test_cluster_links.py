@@ -18,13 +18,19 @@ CHAIN = load_economy().subset(["flour"])   # grain -> flour: two pods
 LATENCY_MS = 4.0
 
 
-async def _median_ms(target: str, protocol: Literal["http", "grpc"], size: int,
-                     n: int = 25) -> float:
-    async with open_client(target, protocol) as client:
-        for _ in range(3):   # warm the connections on both hops
-            await client.produce("flour", 1, size)
-        samples = [(await client.produce("flour", 1, size)).latency_s for _ in range(n)]
-    return statistics.median(samples) * 1000
+async def _alternating_ms(cluster: EmulatedCluster, protocol: Literal["http", "grpc"],
+                         n: int = 15) -> tuple[float, float]:
+    """Median order latency with grain-0 on flour's node and on the other node. The
+    layouts alternate order by order, so a busy machine slows both samples alike."""
+    samples: dict[str, list[float]] = {"node-1": [], "node-2": []}
+    async with open_client(cluster.entry("flour"), protocol) as client:
+        for i in range(n + 2):
+            for node, into in samples.items():
+                await cluster.relayout({"grain-0": node})
+                latency = (await client.produce("flour", 1, 16)).latency_s * 1000
+                if i >= 2:   # warm-up: the first calls open the connections
+                    into.append(latency)
+    return statistics.median(samples["node-1"]), statistics.median(samples["node-2"])
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
@@ -36,23 +42,21 @@ async def test_split_pods_pay_the_link_and_relayout_moves_them(
     pids, ports = cluster.pids(), cluster.ports()
     try:
         assert {p.name for p in cluster.pods} == {"grain-0", "flour-0"}
-        target = cluster.entry("flour")
-        together = await _median_ms(target, protocol, 16)
-        await cluster.relayout({"grain-0": "node-2"})
+        together, apart = await _alternating_ms(cluster, protocol)
         assert cluster.placement == {"grain-0": "node-2", "flour-0": "node-1"}
-        apart = await _median_ms(target, protocol, 16)
-        await cluster.relayout({"grain-0": "node-1"})
-        again = await _median_ms(target, protocol, 16)
         traffic = cluster.traffic_snapshot()
     finally:
         await cluster.stop()
-    # One request and one response cross the link: 2 x 4 ms, plus the mesh's wake-ups.
+    # One request and one response cross the link: 2 x 4 ms, plus each receiver's
+    # wake-up after sleeping 4 ms, which a machine busy with other work stretches to
+    # milliseconds (bench/link.py measures the accuracy on a calmer machine).
     added = apart - together
-    assert 2 * LATENCY_MS * 0.9 < added < 2 * LATENCY_MS + 3.0, (together, apart)
-    assert again < together + 1.5, (together, again)
+    assert 2 * LATENCY_MS * 0.9 < added < 2 * LATENCY_MS + 6.0, (together, apart)
     crossed = traffic[traffic.src_node != traffic.dst_node]
     assert list(crossed[["source_workload", "destination_workload", "src_node", "dst_node"]]
                 .itertuples(index=False, name=None)) == [("flour", "grain", "node-1", "node-2")]
+    local = traffic[traffic.src_node == traffic.dst_node]
+    assert set(local.src_node) == {"node-1"}
     assert not any(pid_alive(pid) for pid in pids)
     assert not any(port_in_use(port) for port in ports)
 
