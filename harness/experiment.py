@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,9 @@ from harness.store import ResultsStore, chunk_name
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
 
-__all__ = ["Experiment", "Reporter"]
+__all__ = ["DataPlaneBroken", "Experiment", "Reporter"]
+
+_T = TypeVar("_T")
 
 
 class Reporter:
@@ -84,11 +86,15 @@ class Experiment:
         rng = np.random.default_rng(self.config.seed)
         nodes = self.backend.node_names
         placement = {p: nodes[int(rng.integers(len(nodes)))] for p in self.backend.pod_names}
+
+        async def work(plane: DataPlane) -> tuple[pd.DataFrame, float]:
+            before, started = plane.traffic_snapshot(), time.monotonic()
+            await self._warmup_orders(plane, protocol)
+            elapsed = time.monotonic() - started
+            return telemetry_delta(before, plane.traffic_snapshot()), elapsed
+
+        delta, elapsed = await self._healthy(protocol, placement, "the warm-up", work)
         plane = await self._plane(protocol, placement)
-        before, started = plane.traffic_snapshot(), time.monotonic()
-        await self._warmup_orders(plane, protocol)
-        elapsed = time.monotonic() - started
-        delta = telemetry_delta(before, plane.traffic_snapshot())
         traffic, source = None, "none"
         if plane.prometheus_url and not delta.empty:
             traffic, source = await _from_prometheus(plane.prometheus_url, elapsed)
@@ -195,14 +201,51 @@ class Experiment:
             pending = [lid for lid in order if not self.store.chunk_done(chunk_name(lid, protocol))]
             for lid in pending:
                 placement = json.loads(str(layouts.loc[lid, "assignments"]))
-                plane = await self._plane(protocol, placement)
-                samples, telemetry = await measure_layout(
-                    plane, placement, layout_id=lid, protocol=protocol, items=self._items,
-                    sizes=self.config.sizes, count=self.config.count,
-                    repeat=self.config.repetitions, sweep=self._sweep,
+
+                async def work(
+                    plane: DataPlane, placement: dict[str, str] = placement, lid: str = lid,
+                    protocol: WireProtocol = protocol,
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    return await measure_layout(
+                        plane, placement, layout_id=lid, protocol=protocol, items=self._items,
+                        sizes=self.config.sizes, count=self.config.count,
+                        repeat=self.config.repetitions, sweep=self._sweep,
+                    )
+
+                samples, telemetry = await self._healthy(
+                    protocol, placement, f"layout {lid} ({protocol})", work
                 )
                 self.store.write_chunk(chunk_name(lid, protocol), samples, telemetry)
                 advance(1)
+
+    async def _healthy(
+        self,
+        protocol: WireProtocol,
+        placement: Mapping[str, str],
+        what: str,
+        work: Callable[[DataPlane], Awaitable[_T]],
+    ) -> _T:
+        """Run ``work`` on the data plane; if it fails or a pod died meanwhile, start a
+        fresh data plane and run it once more. Measurements from a broken cluster are
+        never stored: a crashed pod would turn a layout's orders into errors."""
+        for attempt in (1, 2):
+            plane = await self._plane(protocol, placement)
+            problem: str | None
+            try:
+                result = await work(plane)
+            except Exception as exc:
+                if attempt == 2:
+                    raise
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                problem = _plane_problem(plane)
+                if problem is None:
+                    return result
+                if attempt == 2:
+                    raise DataPlaneBroken(f"{what}: {problem}, also after a restart")
+            self.reporter.note(f"{what}: {problem}; restarting the data plane, measuring again")
+            await self._stop_plane()
+        raise AssertionError("unreachable")
 
     # -- the data plane, one protocol at a time ----------------------------------------
 
@@ -219,6 +262,21 @@ class Experiment:
         plane, self._slot.plane = self._slot.plane, None
         if plane is not None:
             await plane.stop()
+
+
+class DataPlaneBroken(RuntimeError):
+    """The data plane kept failing (e.g. pods crashing); the message says how."""
+
+
+def _plane_problem(plane: DataPlane) -> str | None:
+    # Only data planes that can tell (the emulated cluster) are checked.
+    status = getattr(plane, "pod_status", None)
+    if status is None:
+        return None
+    broken = {pod: state for pod, state in status().items() if state != "running"}
+    if not broken:
+        return None
+    return "pods not running: " + ", ".join(f"{p} {s}" for p, s in sorted(broken.items()))
 
 
 def _empty_traffic() -> pd.DataFrame:

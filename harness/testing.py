@@ -35,12 +35,16 @@ class ModelPlane:
         self.prometheus_url: str | None = None
         self.counters: dict[tuple[str, str, str, str], int] = {}
         self.stopped = False
+        self.crashed: dict[str, str] = {}  # pod -> state; tests set it to fake a crash
 
     async def relayout(self, placement: Mapping[str, str]) -> None:
         self.placement.update(placement)
 
     def entry(self, item: str) -> str:
         return f"model:{item}"
+
+    def pod_status(self) -> dict[str, str]:
+        return {pod: self.crashed.get(pod, "running") for pod in self.placement}
 
     def traffic_snapshot(self) -> pd.DataFrame:
         rows = [(*k, v) for k, v in sorted(self.counters.items())]

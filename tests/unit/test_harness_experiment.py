@@ -17,6 +17,10 @@ from harness.store import ResultsStore
 from harness.testing import ModelBackend
 
 
+class Killed(BaseException):
+    """Like KeyboardInterrupt: not an error the experiment retries."""
+
+
 def _config(**overrides: Any) -> ExperimentConfig:
     base: dict[str, Any] = {
         "deployments": 6, "nodes": 3, "items": ["flour", "bread", "sword"],
@@ -66,11 +70,11 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
 
     async def flaky(*args: Any, **kwargs: Any) -> pd.DataFrame:
         calls["n"] += 1
-        if calls["n"] == 5:  # warm-up + 3 chunks, then the "crash"
-            raise RuntimeError("killed")
+        if calls["n"] == 5:  # warm-up + 3 chunks, then the "kill"
+            raise Killed
         return await backend.sweep(*args, **kwargs)
 
-    with pytest.raises(RuntimeError, match="killed"):
+    with pytest.raises(Killed):
         _run(cfg, store, backend, sweep=flaky)
     assert backend.plane is not None and backend.plane.stopped  # cleaned up on failure
     first = {p.name: p.stat().st_mtime_ns for p in (store.root / "samples").glob("*.parquet")}
@@ -103,3 +107,44 @@ def test_budget_smaller_than_layouts_samples_and_states_it(tmp_path: Path) -> No
     text = report.path.read_text()
     assert "Hansen-Hurwitz" in text
     assert list(report.headline["scheduler"]) == ["kube_default", "netmarks"]
+
+
+def test_a_crashed_pod_restarts_the_data_plane_and_the_layout_is_measured_again(
+    tmp_path: Path,
+) -> None:
+    cfg = _config(protocols=["http"])
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
+    calls = {"n": 0}
+
+    async def crash_once(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        calls["n"] += 1
+        frame = await backend.sweep(*args, **kwargs)
+        if calls["n"] == 3:  # during the second layout, a pod dies
+            assert backend.plane is not None
+            backend.plane.crashed["flour-0"] = "crashed (exit 2)"
+        return frame
+
+    _run(cfg, store, backend, sweep=crash_once)
+    assert backend.planes_started == 2
+    layouts = store.read_table("layouts")
+    assert len(store.done_chunks()) == layouts["measure_rank"].notna().sum()
+    assert not store.samples().duplicated(["layout_id", "item", "size", "repeat"]).any()
+
+
+def test_a_data_plane_that_keeps_crashing_stops_the_run(tmp_path: Path) -> None:
+    from harness.experiment import DataPlaneBroken
+
+    cfg = _config(protocols=["http"])
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
+
+    async def always(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        frame = await backend.sweep(*args, **kwargs)
+        assert backend.plane is not None
+        backend.plane.crashed["bread-0"] = "crashed (exit 1)"
+        return frame
+
+    with pytest.raises(DataPlaneBroken, match="bread-0 crashed"):
+        _run(cfg, store, backend, sweep=always)
+    assert not store.done_chunks() and not store.has("traffic")
