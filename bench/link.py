@@ -97,7 +97,8 @@ def _connect(port: int) -> socket.socket:
     return s
 
 
-def _ping_p50_ms(port: int, n: int) -> float:
+def _ping_ms(port: int, n: int) -> tuple[float, float]:
+    """(p50, p90) round trip of a 16 B ping, in ms."""
     s = _connect(port)
     times = []
     for _ in range(n + 5):
@@ -108,7 +109,8 @@ def _ping_p50_ms(port: int, n: int) -> float:
             got += len(s.recv(64))
         times.append(time.perf_counter() - t)
     s.close()
-    return statistics.median(times[5:]) * 1000
+    deciles = statistics.quantiles(times[5:], n=10)
+    return statistics.median(times[5:]) * 1000, deciles[8] * 1000
 
 
 def _bulk_s(port: int, nbytes: int) -> float:
@@ -147,10 +149,10 @@ async def bench_links(presets: list[str], samples: int, run_dir: Path) -> dict[s
             mesh = await _mesh_for(profile, echo, blob, run_dir)
             try:
                 via = mesh.egress["client-0"]
-                direct = _ping_p50_ms(echo, samples)
-                co = _ping_p50_ms(via["echo"], samples)
+                direct, direct_p90 = _ping_ms(echo, samples)
+                co, co_p90 = _ping_ms(via["echo"], samples)
                 await mesh.put("/placement", {"echo-0": "node-2", "blob-0": "node-3"})
-                split = _ping_p50_ms(via["echo"], samples)
+                split, split_p90 = _ping_ms(via["echo"], samples)
                 added = (split - co) / 2
                 err = added - profile.latency_ms
                 out["latency"][name] = {
@@ -158,8 +160,11 @@ async def bench_links(presets: list[str], samples: int, run_dir: Path) -> dict[s
                     "error_ms": round(err, 4),
                     "error_pct": round(100 * err / profile.latency_ms, 1),
                     "ok": abs(err) <= max(0.1, 0.1 * profile.latency_ms),
-                    "rtt_co_ms": round(co, 4), "rtt_split_ms": round(split, 4)}
+                    "rtt_co_ms": round(co, 4), "rtt_split_ms": round(split, 4),
+                    "rtt_co_p90_ms": round(co_p90, 4), "rtt_split_p90_ms": round(split_p90, 4)}
                 out["overhead"][name] = {"direct_ms": round(direct, 4), "mesh_ms": round(co, 4),
+                                         "direct_p90_ms": round(direct_p90, 4),
+                                         "mesh_p90_ms": round(co_p90, 4),
                                          "overhead_ms": round(co - direct, 4),
                                          "ok": co - direct <= 0.2}
                 nbytes = int(profile.bandwidth_mbps * 1e6 / 8 * 0.5)   # ~0.5 s of transfer
@@ -198,10 +203,31 @@ async def bench_relayout(rounds: int) -> dict[str, Any]:
         async with open_client(cluster.entry("sword"), "http") as client:
             result = await client.produce("sword", 1, 16)
         hops = len(result.trace)
+        grain = next(p for p in cluster.pods if p.item == "grain")
+        via_mesh, direct = await _order_p50s_ms(cluster.entry("grain"), f"127.0.0.1:{grain.port}")
     return {"pods": len(names), "startup_s": round(startup, 2),
+            "settlers_hop_16B": {"direct_ms": round(direct, 4), "mesh_ms": round(via_mesh, 4),
+                                 "overhead_ms": round(via_mesh - direct, 4),
+                                 "ok": via_mesh - direct <= 0.2},
             "relayout_p50_ms": round(statistics.median(times) * 1000, 3),
             "relayout_max_ms": round(max(times) * 1000, 3), "rounds": rounds,
             "ok": max(times) <= 1.0, "sword_hops_after_relayout": hops}
+
+
+async def _order_p50s_ms(*targets: str, n: int = 300) -> list[float]:
+    """p50 of 16 B orders to each target, interleaved order by order."""
+    samples: list[list[float]] = [[] for _ in targets]
+    clients = [open_client(t, "http") for t in targets]
+    try:
+        for i in range(n + 10):
+            for client, into in zip(clients, samples, strict=True):
+                latency = (await client.produce("grain", 1, 16)).latency_s * 1000
+                if i >= 10:
+                    into.append(latency)
+    finally:
+        for client in clients:
+            await client.close()
+    return [statistics.median(s) for s in samples]
 
 
 async def _chain_p50s(cluster: EmulatedCluster, protocol: Proto, size: int,
