@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 TRAFFIC_COLUMNS = ["source_workload", "destination_workload", "src_node", "dst_node",
                    "request_bytes", "response_bytes", "bytes"]
 _MONITOR_PERIOD_S = 0.5
+# How `settlers serve` says its port was taken (aiohttp's OSError, our gRPC wrapper).
+_PORT_TAKEN = ("address already in use", "cannot listen on", "failed to bind")
 
 
 @dataclass
@@ -162,7 +164,8 @@ class EmulatedCluster:
             except ClusterError:
                 # The port from free_port() can be taken by someone else before the
                 # pod binds it: retry on a fresh port; anything else is a real failure.
-                if attempt == 2 or "address already in use" not in proc.child.tail(50).lower():
+                log_tail = proc.child.tail(50).lower()
+                if attempt == 2 or not any(m in log_tail for m in _PORT_TAKEN):
                     raise
             pod.port = free_port()
             assert self._mesh is not None
