@@ -171,3 +171,26 @@ def test_ctrl_c_while_cli_up_waits_leaves_nothing(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode in (1, 130), out
     assert _procs_mentioning(str(run_dir)) == []
+
+
+async def test_a_pod_whose_port_was_taken_starts_on_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from harness.backends.local import cluster as cluster_module
+    from harness.backends.local.procs import free_port
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    ports = iter([taken])
+    monkeypatch.setattr(cluster_module, "free_port", lambda: next(ports, None) or free_port())
+    spec = ClusterSpec(nodes=1, economy=CHAIN, prometheus=False, run_dir=tmp_path)
+    try:
+        async with await EmulatedCluster.start(spec) as cluster:
+            assert taken not in [p.port for p in cluster.pods]
+            async with open_client(cluster.entry("flour"), "http") as client:
+                assert (await client.produce("flour", 1, 64)).payload_bytes == 64
+    finally:
+        squatter.close()
