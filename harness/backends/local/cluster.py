@@ -21,7 +21,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -57,7 +57,6 @@ class ClusterSpec:
     run_dir: Path | None = None
     prometheus: bool | None = None        # None: use it if the binary exists
     start_timeout: float = 120.0          # 19 Python pods on 2 busy cores take a while
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_link(self) -> LinkProfile:
         return resolve_link(self.link)
