@@ -205,7 +205,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer requests and repeats")
     opts = ap.parse_args()
     requests = 200 if opts.quick else 1000
-    repeats = 1 if opts.quick else 3
+    repeats = 1 if opts.quick else 5
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -38,8 +38,12 @@ def pod_classes(pods: Sequence[Pod]) -> list[PodClass]:
     """Group pods; classes and the pods in them keep first-seen order."""
     classes: dict[tuple[object, ...], PodClass] = {}
     for p in pods:
-        key = (p.workload, p.cpu_m, p.memory, tuple(p.tolerations),
-               tuple(sorted(p.node_selector.items())), tuple(p.required_node_terms))
+        key: tuple[object, ...]
+        if p.tolerations or p.node_selector or p.required_node_terms:
+            key = (p.workload, p.cpu_m, p.memory, tuple(p.tolerations),
+                   tuple(sorted(p.node_selector.items())), tuple(p.required_node_terms))
+        else:  # the common case, hashed cheaply (batches of 10^4 pods, every round)
+            key = (p.workload, p.cpu_m, p.memory)
         cls = classes.get(key)
         if cls is None:
             cls = classes[key] = PodClass(key, p.workload, p.cpu_m, p.memory)
