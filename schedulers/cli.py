@@ -71,11 +71,15 @@ def netmarks_extender(
              "(kubectl get pods -A -o json)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Serve the NetMARKS kube-scheduler extender (POST /prioritize, /filter; GET /healthz,
-    /metrics).
+    """Serve the NetMARKS kube-scheduler extender over HTTP.
 
-    Point kube-scheduler at it with an `extenders:` entry: urlPrefix http://HOST:PORT/,
-    prioritizeVerb prioritize, weight 1, nodeCacheCapable true, ignorable true.
+    POST /prioritize and /filter (extender/v1 JSON), GET /healthz and /metrics.
+    Point kube-scheduler at it with an `extenders:` entry: urlPrefix
+    http://HOST:PORT/, prioritizeVerb prioritize, weight 1, nodeCacheCapable true,
+    ignorable true. Running pods come from --kubeconfig/--in-cluster (a pod watch)
+    or --pods FILE.
+
+    Example: schedulers netmarks-extender --prometheus http://127.0.0.1:9090 --kubeconfig kc
     """
     from aiohttp import web
 
@@ -144,8 +148,13 @@ def firmament(
     once: Annotated[bool, typer.Option(help="run a single batch and exit")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the firmament custom scheduler: bind Pending pods with our schedulerName in
-    batches through the Binding API."""
+    """Run the firmament custom scheduler (min-cost-flow batches, Binding API).
+
+    Every --interval seconds, all Pending pods with spec.schedulerName equal to
+    --scheduler-name are placed in one batch against the running pods and bound.
+
+    Example: schedulers firmament --kubeconfig kc --traffic t.csv --interval 2
+    """
     from schedulers.firmament_k8s import FirmamentScheduler, KubernetesAPI
 
     _setup_logging(verbose)
@@ -181,10 +190,12 @@ def example_traffic(
     economy: Annotated[str | None, typer.Option(
         help="economy file or shipped name (default settlers2)")] = None,
 ) -> None:
-    """Write the traffic matrix an economy's reference order mix causes (every item at
-    every message size of the paper, one order per second each) as CSV.
+    """Write the traffic matrix an economy's reference order mix causes, as CSV.
 
-    Example:  schedulers example-traffic --economy my-economy.yaml --out traffic.csv
+    The mix: every item ordered once per second at every message size of the paper
+    (16 B .. 1 MiB).
+
+    Example: schedulers example-traffic --economy my-economy.yaml --out traffic.csv
     """
     from schedulers.traffic import traffic_from_economy
     from settlers.economy import EconomyError, load_economy
