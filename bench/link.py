@@ -134,7 +134,7 @@ async def _mesh_for(profile: LinkProfile, echo: int, blob: int, run_dir: Path) -
                  "echo-0": {"workload": "echo", "port": echo},
                  "blob-0": {"workload": "blob", "port": blob}},
         "placement": {"client-0": "node-1", "echo-0": "node-1", "blob-0": "node-1"},
-        "egress": [["client-0", "echo"], ["client-0", "blob"]], "ingress": [],
+        "egress": [["client-0", "echo", 0], ["client-0", "blob", 0]], "ingress": [],
     }, run_dir)
 
 

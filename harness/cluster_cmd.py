@@ -280,6 +280,9 @@ def _kwok_up(nodes: int) -> None:
     except (K8sBinariesMissing, KwokError) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
+    except Exception as exc:   # e.g. the API client choking on a node; start() cleaned up
+        console.print(f"[red]The kwok cluster did not start:[/] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
     console.print(f"kwok cluster {KWOK_NAME!r}: nodes {', '.join(cluster.node_names)}\n"
                   f"kubeconfig: {cluster.kubeconfig}\napi server: {cluster.server}\n"
                   "stop with:  harness cluster down --backend kwok")

@@ -63,11 +63,22 @@ async def test_a_crashed_pod_shows_and_orders_through_it_fail_clearly(tmp_path: 
     assert _procs_mentioning(str(tmp_path)) == []
 
 
-async def test_a_failed_start_leaves_nothing_behind(tmp_path: Path) -> None:
-    spec = ClusterSpec(nodes=2, economy=CHAIN, prometheus=False, run_dir=tmp_path,
-                       start_timeout=0.01)
-    with pytest.raises(ClusterError, match="not healthy after"):
-        await EmulatedCluster.start(spec)
+async def test_a_failed_start_leaves_nothing_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from harness.backends.local import cluster as cluster_module
+
+    squatter = socket.socket()   # every port the cluster picks is this taken one
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    monkeypatch.setattr(cluster_module, "free_port", lambda: squatter.getsockname()[1])
+    spec = ClusterSpec(nodes=2, economy=CHAIN, prometheus=False, run_dir=tmp_path)
+    try:
+        with pytest.raises(ClusterError, match="address already in use"):
+            await EmulatedCluster.start(spec)
+    finally:
+        squatter.close()
     assert _procs_mentioning(str(tmp_path)) == []
 
 
@@ -173,8 +184,9 @@ def test_ctrl_c_while_cli_up_waits_leaves_nothing(tmp_path: Path) -> None:
     assert _procs_mentioning(str(run_dir)) == []
 
 
-async def test_a_pod_whose_port_was_taken_starts_on_another(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("which", [0, 2], ids=["pod-port", "mesh-egress-port"])
+async def test_a_port_taken_meanwhile_is_replaced(
+        which: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
     from harness.backends.local import cluster as cluster_module
@@ -184,12 +196,16 @@ async def test_a_pod_whose_port_was_taken_starts_on_another(
     squatter.bind(("127.0.0.1", 0))
     squatter.listen()
     taken = squatter.getsockname()[1]
-    ports = iter([taken])
-    monkeypatch.setattr(cluster_module, "free_port", lambda: next(ports, None) or free_port())
+    calls = iter(range(1000))   # free_port() order: the 2 pods' ports, then egress ports
+
+    def port() -> int:
+        return taken if next(calls) == which else free_port()
+
+    monkeypatch.setattr(cluster_module, "free_port", port)
     spec = ClusterSpec(nodes=1, economy=CHAIN, prometheus=False, run_dir=tmp_path)
     try:
         async with await EmulatedCluster.start(spec) as cluster:
-            assert taken not in [p.port for p in cluster.pods]
+            assert taken not in cluster.ports()
             async with open_client(cluster.entry("flour"), "http") as client:
                 assert (await client.produce("flour", 1, 64)).payload_bytes == 64
     finally:

@@ -33,7 +33,7 @@ from harness.backends.local.links import LinkProfile, resolve_link
 from harness.backends.local.meshctl import MeshProcess
 from harness.backends.local.placement import node_names, spread_placement, validate_placement
 from harness.backends.local.pods import PodInfo, PodProcess
-from harness.backends.local.procs import free_port
+from harness.backends.local.procs import free_port, stop_all
 from harness.backends.local.prometheus import PrometheusServer, find_prometheus
 from settlers.economy import Economy, load_economy
 
@@ -121,25 +121,30 @@ class EmulatedCluster:
     async def _boot(self, placement: dict[str, str], prometheus: str | None) -> None:
         t0 = time.monotonic()
         self._set_placement(placement)
-        for pod in self.pods:
-            pod.port = free_port()
         economy_file = self.run_dir / "economy.yaml"
         economy_file.write_text(self.economy.to_yaml())
-        self._mesh = await MeshProcess.start({
-            "link": {"latency_ms": self.link.latency_ms,
-                     "bandwidth_mbps": None if math.isinf(self.link.bandwidth_mbps)
-                     else self.link.bandwidth_mbps},
-            "pods": {p.name: {"workload": p.item, "port": p.port} for p in self.pods},
-            "placement": self.placement,
-            "egress": [[p.name, src] for p in self.pods for src in self.economy[p.item].inputs],
-            "ingress": list(self.economy.names),
-        }, self.run_dir)
+        for attempt in range(3):
+            # Ports are chosen here, so pods and the mesh start side by side (Python
+            # start-up is the slow part); a port someone else took meanwhile means
+            # another attempt with fresh ports.
+            for pod in self.pods:
+                pod.port = free_port()
+            egress = {p.name: {src: free_port() for src in self.economy[p.item].inputs}
+                      for p in self.pods}
+            for pod in self.pods:
+                self._procs[pod.name] = PodProcess(
+                    pod, protocol=self.spec.protocol, economy_file=economy_file,
+                    inputs=egress[pod.name], log_dir=self.run_dir / "logs")
+            try:
+                self._mesh = await MeshProcess.start(self._mesh_config(egress), self.run_dir)
+                break
+            except ClusterError as exc:
+                stop_all([p.child for p in self._procs.values()])
+                self._procs.clear()
+                if attempt == 2 or not any(m in str(exc).lower() for m in _PORT_TAKEN):
+                    raise
+        assert self._mesh is not None
         self.metrics_url = self._mesh.metrics_url
-        logs = self.run_dir / "logs"
-        for pod in self.pods:
-            self._procs[pod.name] = PodProcess(
-                pod, protocol=self.spec.protocol, economy_file=economy_file,
-                inputs=self._mesh.egress.get(pod.name, {}), log_dir=logs)
         await asyncio.gather(*(self._wait_pod(p) for p in self.pods))
         if prometheus is not None:
             self._prom = PrometheusServer(prometheus, self.run_dir,
@@ -153,6 +158,18 @@ class EmulatedCluster:
         self._monitor = asyncio.get_running_loop().create_task(self._watch_pods())
         log.info("emulated cluster up in %.1f s: %d pods on %d nodes, link %s",
                  time.monotonic() - t0, len(self.pods), len(self.node_names), self.link.describe())
+
+    def _mesh_config(self, egress: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
+        bandwidth = self.link.bandwidth_mbps
+        return {
+            "link": {"latency_ms": self.link.latency_ms,
+                     "bandwidth_mbps": None if math.isinf(bandwidth) else bandwidth},
+            "pods": {p.name: {"workload": p.item, "port": p.port} for p in self.pods},
+            "placement": self.placement,
+            "egress": [[pod, src, port] for pod, ports in egress.items()
+                       for src, port in ports.items()],
+            "ingress": list(self.economy.names),
+        }
 
     async def _wait_pod(self, pod: PodInfo) -> None:
         proc = self._procs[pod.name]
@@ -197,7 +214,6 @@ class EmulatedCluster:
                 await self._monitor
         if self._prom is not None:
             self._prom.stop()
-        from harness.backends.local.procs import stop_all
         stop_all([p.child for p in self._procs.values()])
         if self._mesh is not None:
             await self._mesh.stop()

@@ -105,16 +105,17 @@ class Mesh:
         rr = self._rr.setdefault(service, itertools.count())
         return ready[next(rr) % len(ready)]
 
-    async def open_listener(self, service: str, src_pod: str = "") -> int:
-        """Listen for connections to ``service`` from ``src_pod`` ("" = ingress); the port."""
+    async def open_listener(self, service: str, src_pod: str = "", *, port: int = 0) -> int:
+        """Listen for connections to ``service`` from ``src_pod`` ("" = ingress) on
+        ``port`` (0: any free one); returns the port."""
         if src_pod and src_pod not in self.endpoints:
             raise ValueError(f"unknown source pod {src_pod!r}")
         loop = asyncio.get_running_loop()
         server = await loop.create_server(lambda: _ClientSide(self, src_pod, service),
-                                          self.host, 0)
+                                          self.host, port)
         self._servers.append(server)
-        port: int = server.sockets[0].getsockname()[1]
-        return port
+        bound: int = server.sockets[0].getsockname()[1]
+        return bound
 
     async def close(self) -> None:
         for server in self._servers:

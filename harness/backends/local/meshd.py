@@ -12,7 +12,7 @@ small control API on 127.0.0.1:
 - ``GET /healthz``
 
 Config (JSON): ``{"link": {"latency_ms", "bandwidth_mbps"}, "pods": {pod: {"workload",
-"port"}}, "placement": {pod: node}, "egress": [[src_pod, service], ...],
+"port"}}, "placement": {pod: node}, "egress": [[src_pod, service, port or 0], ...],
 "ingress": [service, ...]}``.
 """
 
@@ -89,8 +89,9 @@ async def serve(config: dict[str, Any]) -> None:
                  for pod, p in config["pods"].items()}
     mesh = Mesh(profile, endpoints, config["placement"])
     egress: dict[str, dict[str, int]] = {}
-    for src_pod, service in config["egress"]:
-        egress.setdefault(src_pod, {})[service] = await mesh.open_listener(service, src_pod)
+    for src_pod, service, port in config["egress"]:
+        egress.setdefault(src_pod, {})[service] = await mesh.open_listener(service, src_pod,
+                                                                           port=port)
     ingress = {service: await mesh.open_listener(service) for service in config["ingress"]}
 
     runner = web.AppRunner(_control_app(mesh), access_log=None)

@@ -61,6 +61,7 @@ class Child:
                 preexec_fn=_die_with_parent if tied else None,
             )
         self.pid = self.proc.pid
+        self.started = time.monotonic()
         _LIVE.add(self)
 
     @property
@@ -84,8 +85,9 @@ class Child:
 
     async def wait_ready(self, probe: Callable[[], Awaitable[bool]], *, what: str,
                          timeout: float, interval: float = 0.05) -> None:
-        """Poll ``probe`` until it says ready; ClusterError if we exit or time runs out."""
-        deadline = time.monotonic() + timeout
+        """Poll ``probe`` until it says ready; ClusterError if the process exits, or is not
+        ready ``timeout`` seconds after it was started."""
+        deadline = self.started + timeout
         while True:
             code = self.returncode
             if code is not None:
