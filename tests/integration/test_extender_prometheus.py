@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -127,3 +131,43 @@ async def test_extender_source_prefers_l7_and_caches(prometheus: str) -> None:
     async with aiohttp.ClientSession() as session:
         l4 = await fetch_async(session, prometheus, 30, metrics="l4")
         assert l4.between("flour", "bread") > 0 and not l4.between("beer", "grain")
+
+
+async def test_extender_process_scores_from_prometheus(prometheus: str, tmp_path: Path) -> None:
+    # The whole chain: Istio-named counters -> Prometheus -> extender process -> HTTP.
+    pods = tmp_path / "pods.json"
+    pods.write_text(json.dumps({"kind": "PodList", "items": [
+        {"metadata": {"name": "flour-0", "namespace": "s", "labels": {"app": "flour"}},
+         "spec": {"nodeName": "node-2"}, "status": {"phase": "Running"}},
+        {"metadata": {"name": "water-0", "namespace": "s", "labels": {"app": "water"}},
+         "spec": {"nodeName": "node-3"}, "status": {"phase": "Running"}}]}))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "schedulers.cli", "netmarks-extender", "--prometheus", prometheus,
+         "--metrics", "l4", "--window", "30", "--pods", str(pods), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    nodes = ["node-1", "node-2", "node-3"]
+
+    async def scores(session: aiohttp.ClientSession, app: str) -> list[int]:
+        pod = {"metadata": {"name": f"{app}-7d9f8c6b5-k2x8p", "labels": {"app": app}}}
+        async with session.post(base + "/prioritize",
+                                json={"Pod": pod, "Nodes": None, "NodeNames": nodes}) as r:
+            assert r.status == 200
+            return [s["Score"] for s in await r.json()]
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(150):
+                try:
+                    async with session.get(base + "/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            assert await scores(session, "bread") == [0, 10, 0]  # talks to flour
+            assert await scores(session, "pig") == [0, 0, 10]    # talks to water
+            assert await scores(session, "beer") == [0, 0, 0]    # no L4 data: no vote
+    finally:
+        proc.terminate()
+        proc.wait(10)
