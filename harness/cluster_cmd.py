@@ -308,11 +308,13 @@ def _kwok_status() -> None:
 def _kwok_down() -> None:
     from harness.backends.kwok import KwokCluster
     cluster = KwokCluster(KWOK_NAME)
-    if not cluster.exists():
-        console.print(f"No kwok cluster named {KWOK_NAME!r}; nothing to stop.")
+    running = cluster.pids() if cluster.exists() else []
+    if cluster.exists():
+        cluster.stop()   # also tidies the state of a cluster that is no longer running
+    if not running:
+        console.print(f"No kwok cluster named {KWOK_NAME!r} is running; nothing to stop.")
         return
-    cluster.stop()
-    console.print(f"kwok cluster {KWOK_NAME!r} deleted.")
+    console.print(f"kwok cluster {KWOK_NAME!r} deleted ({len(running)} processes stopped).")
 
 
 def register(app: typer.Typer) -> None:
