@@ -66,6 +66,9 @@ def netmarks_extender(
         help="seconds before a Prometheus query gives up (all-zero scores)")] = 1.0,
     metrics: Annotated[str, typer.Option(help="auto | l7 | l4 Istio byte counters")] = "auto",
     label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
+    bind: Annotated[bool, typer.Option(
+        "--bind", help="also serve the bind verb (bindVerb: bind): bind through the API and "
+                       "count the pod at once; needs --kubeconfig or --in-cluster")] = False,
     pods: Annotated[Path | None, typer.Option(
         help="fixed running pods instead of watching the API: a v1.PodList JSON file "
              "(kubectl get pods -A -o json)")] = None,
@@ -84,6 +87,8 @@ def netmarks_extender(
     from aiohttp import web
 
     from schedulers.extender import (
+        Binder,
+        KubernetesBinder,
         KubernetesPodWatcher,
         Placements,
         PrometheusTraffic,
@@ -104,7 +109,10 @@ def netmarks_extender(
                                    timeout_s=query_timeout, metrics=kind)
     else:
         source = StaticTraffic(_load_traffic(traffic))
+    if bind and not (kubeconfig or in_cluster):
+        raise typer.BadParameter("--bind needs --kubeconfig or --in-cluster")
     placements = Placements(label_key)
+    binder: Binder | None = KubernetesBinder(kubeconfig) if bind else None
     if pods is not None:
         try:
             pod_list = json.loads(pods.read_text())
@@ -131,7 +139,7 @@ def netmarks_extender(
     except ImportError:
         pass
     # No per-request access log unless asked: it costs more than scoring 100 nodes.
-    web.run_app(make_app(source, placements), host=host, port=port, print=None,
+    web.run_app(make_app(source, placements, binder), host=host, port=port, print=None,
                 access_log=logging.getLogger("aiohttp.access") if verbose else None)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from schedulers.framework import Policy
 from schedulers.k8s_json import K8sObjectError, node_from_json, pod_from_json, pod_key
+from schedulers.kube_api import KubernetesAPI
 from schedulers.model import Node, Pod
 
 __all__ = ["BatchReport", "ClusterAPI", "FirmamentScheduler", "KubernetesAPI"]
@@ -126,32 +127,3 @@ class FirmamentScheduler:
             except Exception as exc:  # keep scheduling through API hiccups
                 log.warning("round failed: %s", exc)
             stop.wait(interval_s)
-
-
-class KubernetesAPI:
-    """:class:`ClusterAPI` over the official client (kubeconfig or in-cluster)."""
-
-    def __init__(self, kubeconfig: str | None = None) -> None:
-        from kubernetes import client, config
-
-        if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        else:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        self._client = client
-        self.core = client.CoreV1Api()
-        self._serialise = self.core.api_client.sanitize_for_serialization
-
-    def list_nodes(self) -> list[JSON]:
-        return [self._serialise(n) for n in self.core.list_node().items]
-
-    def list_pods(self) -> list[JSON]:
-        return [self._serialise(p) for p in self.core.list_pod_for_all_namespaces().items]
-
-    def bind(self, namespace: str, pod: str, node: str) -> None:
-        c = self._client
-        body = c.V1Binding(metadata=c.V1ObjectMeta(name=pod, namespace=namespace),
-                           target=c.V1ObjectReference(api_version="v1", kind="Node", name=node))
-        # _preload_content=False: the client cannot deserialise the Binding reply
-        # (kubernetes-client/python#825) although the bind succeeded.
-        self.core.create_namespaced_binding(namespace, body, _preload_content=False)

@@ -1,9 +1,11 @@
-"""The extender's HTTP server (aiohttp): /prioritize, /filter, /healthz, /metrics.
+"""The extender's HTTP server (aiohttp): /prioritize, /filter, /bind, /healthz, /metrics.
 
 Wire format: k8s.io/kube-scheduler/extender/v1, whose Go structs have no json
 tags, so keys are Go field names: ExtenderArgs {"Pod", "Nodes", "NodeNames"};
 HostPriorityList [{"Host", "Score"}]; ExtenderFilterResult {"Nodes",
-"NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error"}.
+"NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error"};
+ExtenderBindingArgs {"PodName", "PodNamespace", "PodUID", "Node"} ->
+ExtenderBindingResult {"Error"}.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from schedulers.extender.binder import Binder
 from schedulers.extender.placements import Placements
 from schedulers.extender.traffic_source import TrafficSource
 from schedulers.k8s_json import K8sObjectError, workload_of
@@ -28,6 +32,10 @@ log = logging.getLogger("schedulers.extender")
 
 SOURCE_KEY = web.AppKey("traffic_source", TrafficSource)
 PLACEMENTS_KEY = web.AppKey("placements", Placements)
+BINDER_KEY = web.AppKey("binder", Binder)
+# Pods recently prioritised (ns/name -> workload), so /bind knows what it binds.
+RECENT_KEY = web.AppKey("recent", OrderedDict[str, str])
+_RECENT_MAX = 10_000
 
 
 class _Metrics:
@@ -99,6 +107,11 @@ async def prioritize(request: web.Request) -> web.Response:
         workload = workload_of(args["Pod"], request.app[PLACEMENTS_KEY].label_key)
     except (_BadRequest, K8sObjectError) as exc:
         return _bad(metrics, "prioritize", str(exc))
+    recent = request.app[RECENT_KEY]
+    meta = args["Pod"].get("metadata") or {}
+    recent[f"{meta.get('namespace') or 'default'}/{meta.get('name')}"] = workload
+    if len(recent) > _RECENT_MAX:
+        recent.popitem(last=False)
     traffic = await request.app[SOURCE_KEY].get()
     placements = request.app[PLACEMENTS_KEY]
     with placements.lock:
@@ -125,6 +138,32 @@ async def filter_(request: web.Request) -> web.Response:
                               "Error": ""})
 
 
+async def bind(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS_KEY]
+    try:
+        args = json.loads(await request.read())
+    except ValueError as exc:
+        return _bad(metrics, "bind", f"body is not valid JSON: {exc}")
+    if not isinstance(args, dict) or not all(
+            isinstance(args.get(k), str) and args[k] for k in ("PodName", "Node")):
+        return _bad(metrics, "bind", "ExtenderBindingArgs needs \"PodName\" and \"Node\"")
+    namespace = args.get("PodNamespace") or "default"
+    name, node = args["PodName"], args["Node"]
+    try:
+        await request.app[BINDER_KEY].bind(namespace, name, node)
+    except Exception as exc:  # reported to kube-scheduler, which retries the pod
+        metrics.requests.labels("bind", "error").inc()
+        log.warning("binding %s/%s to %s failed: %s", namespace, name, node, exc)
+        return web.json_response({"Error": f"binding {namespace}/{name} to {node}: {exc}"})
+    key = f"{namespace}/{name}"
+    placements = request.app[PLACEMENTS_KEY]
+    workload = request.app[RECENT_KEY].pop(key, None) or workload_of(
+        {"metadata": {"name": name}}, placements.label_key)
+    placements.set_pod(key, node, workload)
+    metrics.requests.labels("bind", "200").inc()
+    return web.json_response({"Error": ""})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
@@ -139,13 +178,19 @@ async def metrics_view(request: web.Request) -> web.Response:
                         content_type="text/plain", charset="utf-8")
 
 
-def make_app(source: TrafficSource, placements: Placements) -> web.Application:
+def make_app(source: TrafficSource, placements: Placements,
+             binder: Binder | None = None) -> web.Application:
+    """The extender; with a ``binder`` it also serves the ``bind`` verb."""
     app = web.Application(client_max_size=64 * 2**20)  # a 5000-node NodeList is large
     app[SOURCE_KEY] = source
     app[PLACEMENTS_KEY] = placements
     app[METRICS_KEY] = _Metrics()
+    app[RECENT_KEY] = OrderedDict()
     app.router.add_post("/prioritize", prioritize)
     app.router.add_post("/filter", filter_)
+    if binder is not None:
+        app[BINDER_KEY] = binder
+        app.router.add_post("/bind", bind)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from schedulers.k8s_json import K8sObjectError, pod_key, workload_of
+from schedulers.kube_api import KubernetesAPI
 
 __all__ = ["KubernetesPodWatcher", "Placements"]
 
@@ -94,13 +95,7 @@ class KubernetesPodWatcher:
     """List + watch all pods (an informer in miniature) into a :class:`Placements`."""
 
     def __init__(self, placements: Placements, kubeconfig: str | None = None) -> None:
-        from kubernetes import client, config  # heavy import only when used
-
-        if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        else:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        self.api = client.CoreV1Api()
+        self.api = KubernetesAPI(kubeconfig).core
         self.placements = placements
         self.synced = threading.Event()
         self._stop = threading.Event()

@@ -162,6 +162,50 @@ async def test_unreachable_prometheus_gives_zero_scores() -> None:
         assert await resp.json() == [{"Host": "node-2", "Score": 0}]
 
 
+class RecordingBinder:
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+        self.fail = fail
+
+    async def bind(self, namespace: str, pod: str, node: str) -> None:
+        if self.fail:
+            raise RuntimeError("pods \"bread\" is forbidden")
+        self.calls.append((namespace, pod, node))
+
+
+async def test_bind_verb_counts_the_pod_at_once() -> None:
+    binder = RecordingBinder()
+    placements = _placements()
+    async with TestClient(TestServer(make_app(StaticTraffic(TRAFFIC), placements, binder))) as c:
+        flour = {"metadata": {"name": "flour-7c5d9-abcde", "namespace": "settlers",
+                              "labels": {"app": "flour"}}}
+        await c.post("/prioritize", json={"Pod": flour, "NodeNames": ["node-1"]})
+        resp = await c.post("/bind", json={"PodName": "flour-7c5d9-abcde",
+                                           "PodNamespace": "settlers", "PodUID": "u-1",
+                                           "Node": "node-1"})
+        assert resp.status == 200 and await resp.json() == {"Error": ""}
+        assert binder.calls == [("settlers", "flour-7c5d9-abcde", "node-1")]
+        # bread now also pulls toward node-1 (half of flour's 900 B/s: 2 replicas now).
+        resp = await c.post("/prioritize", json={"Pod": POD, "NodeNames": ["node-1", "node-2"]})
+        assert await resp.json() == [{"Host": "node-1", "Score": 10},
+                                     {"Host": "node-2", "Score": 10}]
+        assert (await c.post("/bind", json={"PodName": "x"})).status == 400
+
+
+async def test_bind_failure_is_reported_in_the_result() -> None:
+    async with TestClient(TestServer(make_app(StaticTraffic(TRAFFIC), _placements(),
+                                              RecordingBinder(fail=True)))) as c:
+        resp = await c.post("/bind", json={"PodName": "bread-0", "PodNamespace": "s",
+                                           "Node": "node-1"})
+        body = await resp.json()
+        assert resp.status == 200 and "forbidden" in body["Error"]
+
+
+async def test_no_bind_route_without_a_binder(client: TestClient[Any, Any]) -> None:
+    resp = await client.post("/bind", json={"PodName": "bread-0", "Node": "node-1"})
+    assert resp.status in (404, 405)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from schedulers import get_policy
-from schedulers.extender import KubernetesPodWatcher, Placements
+from schedulers.extender import KubernetesBinder, KubernetesPodWatcher, Placements
 from schedulers.firmament_k8s import FirmamentScheduler, KubernetesAPI
 
 pytestmark = pytest.mark.slow  # importing the kubernetes client alone takes seconds here
@@ -144,3 +144,10 @@ def test_firmament_binds_through_the_binding_api(api_server: tuple[FakeAPIServer
     assert binding["path"] == "/api/v1/namespaces/settlers/bindings"
     assert binding["target"] == {"apiVersion": "v1", "kind": "Node", "name": "node-1"}
     assert binding["metadata"]["name"] == "bread-0"
+
+
+async def test_extender_binder_posts_a_binding(api_server: tuple[FakeAPIServer, str]) -> None:
+    server, kubeconfig = api_server
+    await KubernetesBinder(kubeconfig).bind("settlers", "bread-0", "node-1")
+    [binding] = server.bindings
+    assert binding["target"]["name"] == "node-1" and binding["metadata"]["name"] == "bread-0"
