@@ -137,7 +137,8 @@ class Node:
     def __post_init__(self) -> None:
         if self.cpu_m < 0 or self.memory < 0 or self.max_pods < 0:
             raise ValueError(f"node {self.name}: capacities must be >= 0")
-        self.labels.setdefault(HOSTNAME_LABEL, self.name)
+        # A copy: several nodes built from one labels dict must not share hostnames.
+        self.labels = {HOSTNAME_LABEL: self.name, **self.labels}
 
     def signature(self) -> tuple[object, ...]:
         """Everything but the name: nodes with equal signatures are interchangeable."""
