@@ -108,6 +108,7 @@ def schedule(
     placed_pods = 0
     unschedulable = 0
     cached = None
+    solver_notes: Counter[str] = Counter()
     started = time.perf_counter()
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeRemainingColumn(), console=console,
@@ -123,6 +124,9 @@ def schedule(
                 placed_pods += len(pods)
                 if policy.deterministic:
                     cached = result
+                if "status" in result.info:  # optimal: say how exact the bound is
+                    solver_notes[f"{result.info['status']}, gap "
+                                 f"{float(result.info.get('gap', 0.0)):.1%}"] += 1
             layout = canonical_layout(result.assignments, node_list)
             layouts[layout] += 1
             crossing, total = inter_node_traffic(result.assignments, matrix)
@@ -153,6 +157,8 @@ def schedule(
     table.add_row("decision time per pod",
                   f"{decision_s / max(placed_pods, 1) * 1e6:.0f} us"
                   + (" (deterministic: solved once)" if cached is not None else ""))
+    if solver_notes:
+        table.add_row("solver", "; ".join(f"{k} ({n}x)" for k, n in solver_notes.items()))
     table.add_row("unschedulable pods (all deployments)", str(unschedulable))
     table.add_row("wall time", f"{time.perf_counter() - started:.2f} s")
     table.add_row("written", str(out))
