@@ -214,6 +214,11 @@ def register(app: typer.Typer) -> None:
             console.print(f"\n[yellow]interrupted[/]; measured chunks are kept. Continue with:\n"
                           f"  harness run --resume {store.root}")
             raise typer.Exit(130) from None
+        except Exception as exc:  # the run stops; what it measured stays usable
+            console.print(f"[red]error:[/] {type(exc).__name__}: {exc}\n"
+                          f"Measured chunks are kept. Continue with:\n"
+                          f"  harness run --resume {store.root}")
+            raise typer.Exit(1) from None
         if report:
             from harness.report_cmd import print_report
 
