@@ -55,7 +55,7 @@ def default_run_dir() -> Path:
 
 RunDir = Annotated[Path | None, typer.Option(
     "--run-dir", help="Where the cluster keeps its state, logs and Prometheus data "
-    "[default: $SETTLERS_CLUSTER_DIR or ~/.local/state/settlers-testbed/cluster].")]
+    "(default: $SETTLERS_CLUSTER_DIR or ~/.local/state/settlers-testbed/cluster).")]
 BackendOpt = Annotated[Backend, typer.Option(
     "--backend", help="local: emulated cluster (pods are processes); kwok: a real Kubernetes "
     "control plane with kwok nodes (needs tools/k8s/build).")]
@@ -76,14 +76,14 @@ def up(
     bandwidth_mbps: Annotated[float | None, typer.Option(
         help="Per-node up/downlink bandwidth in Mbit/s (overrides the preset).")] = None,
     economy: Annotated[str | None, typer.Option(
-        help="Economy YAML file or shipped name [default: settlers2].")] = None,
+        help="Economy YAML file or shipped name (default: settlers2).")] = None,
     protocol: Annotated[Proto, typer.Option(help="Wire protocol of every pod.")] = Proto.http,
     placement: Annotated[str, typer.Option(
         help="spread (round robin), random, or a YAML/JSON file mapping pod -> node.")] = "random",
     seed: Annotated[int | None, typer.Option(help="Seed for --placement random.")] = None,
     prometheus: Annotated[bool | None, typer.Option(
         "--prometheus/--no-prometheus",
-        help="Start a Prometheus server [default: if the `prometheus` binary is installed]."
+        help="Start a Prometheus server (default: if the `prometheus` binary is installed)."
     )] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the cluster.")] = 180.0,
     run_dir: RunDir = None,
