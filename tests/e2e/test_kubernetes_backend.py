@@ -101,9 +101,12 @@ def test_redeploys_under_netmarks_and_firmament_run_on_this_host(
     check(backend, placements, 2)
     pods = kwok_cluster.core_v1().list_namespaced_pod(namespace).items
     assert {p.spec.scheduler_name for p in pods} == {"firmament"}
-    # No scheduler process outlives its phase.
-    out = subprocess.run(["pgrep", "-f", "schedulers.cli"], capture_output=True, text=True)
-    assert not out.stdout.strip(), out.stdout
+    # No scheduler process outlives its phase (ours are children of this process).
+    me = os.getpid()
+    kids = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+    cmdlines = [Path(f"/proc/{k}/cmdline").read_bytes() for k in kids
+                if Path(f"/proc/{k}/cmdline").exists()]
+    assert not [c for c in cmdlines if b"schedulers.cli" in c or b"kube-scheduler" in c]
 
 
 def test_ctrl_c_uninstalls_the_release(kwok_cluster: KwokCluster, namespace: str,

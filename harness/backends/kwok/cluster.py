@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +47,9 @@ class KwokError(RuntimeError):
     """kwokctl or the control plane failed; the message says which step and why."""
 
 
+_START_ATTEMPTS = 3
+
+
 def default_workdir() -> Path:
     """Where clusters started without an explicit workdir keep their state."""
     env = os.environ.get("SETTLERS_KWOK_WORKDIR")
@@ -57,6 +62,8 @@ def kwokctl_env(bins: K8sBinaries, workdir: Path, extra: Mapping[str, str]) -> d
     env = dict(os.environ)
     env.update(
         {
+            # kwokctl runs `kubectl` from PATH before KWOK_KUBECTL_BINARY: make it ours.
+            "PATH": f"{bins.dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "KWOK_WORKDIR": str(workdir),
             "KWOK_RUNTIME": "binary",
             # kubectl is only used by `kwokctl kubectl`, but its default is a URL at
@@ -73,21 +80,48 @@ def kwokctl_env(bins: K8sBinaries, workdir: Path, extra: Mapping[str, str]) -> d
     return env
 
 
-# kwokctl binds every component to 0.0.0.0 unless told otherwise; this project only
-# ever listens and connects on loopback.
-KWOKCTL_CONFIG = """\
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokctlConfiguration
-options:
-  bindAddress: 127.0.0.1
-"""
+PORT_OPTIONS = (
+    "etcdPort",
+    "etcdPeerPort",
+    "kubeApiserverPort",
+    "kubeControllerManagerPort",
+    "kubeSchedulerPort",
+    "kwokControllerPort",
+)
 
 
-def write_kwokctl_config(workdir: Path) -> Path:
-    """Write the kwokctl configuration (loopback only) into `workdir` and return its path."""
+def _free_loopback_ports(count: int) -> list[int]:
+    """Ports from the kernel's ephemeral range. kwokctl's own choice counts down from
+    32767 and races with any other kwokctl starting at the same moment; the kernel
+    hands out distinct ports, above that range."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def write_kwokctl_config(workdir: Path, name: str = "settlers") -> Path:
+    """Write a kwokctl configuration for cluster `name` into `workdir`; return its path.
+
+    It binds every component to 127.0.0.1 (kwokctl's default is 0.0.0.0; this project
+    only listens on loopback) on ports the kernel picked.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "kwokctl-settlers.yaml"
-    path.write_text(KWOKCTL_CONFIG)
+    options: dict[str, object] = {"bindAddress": "127.0.0.1"}
+    options.update(zip(PORT_OPTIONS, _free_loopback_ports(len(PORT_OPTIONS)), strict=True))
+    doc = {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokctlConfiguration",
+        "options": options,
+    }
+    path = workdir / f"kwokctl-{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
@@ -218,15 +252,23 @@ class KwokCluster:
                 f"a kwok cluster named {cluster.name!r} already exists in {cluster.workdir}; "
                 "stop it first (`harness cluster down`) or pick another name"
             )
-        try:
-            cluster._create(scheduler_config, env or {}, timeout)
-            cluster.add_nodes(names, spec)
-            cluster.wait_nodes_ready(timeout)
-            cluster.check_components()
-        except BaseException:
-            cluster.stop()
-            raise
-        return cluster
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                cluster._create(scheduler_config, env or {}, timeout)
+                cluster.add_nodes(names, spec)
+                cluster.wait_nodes_ready(timeout)
+                cluster.check_components()
+                return cluster
+            except KwokError as e:
+                cluster.stop()
+                cluster.node_names = []
+                # A port taken between choosing and binding it: retry on fresh ports.
+                if "address already in use" not in str(e) or attempt == _START_ATTEMPTS:
+                    raise
+            except BaseException:
+                cluster.stop()
+                raise
+        raise AssertionError("unreachable")
 
     @classmethod
     def attach(cls, name: str, workdir: Path | None = None) -> KwokCluster:
@@ -241,22 +283,34 @@ class KwokCluster:
     def _create(
         self, scheduler_config: Path | None, env: Mapping[str, str], timeout: float
     ) -> None:
-        config = write_kwokctl_config(self.workdir)
+        config = write_kwokctl_config(self.workdir, self.name)
         args = create_args(self.bins, self.name, config, scheduler_config=scheduler_config)
         args += ["--timeout", f"{int(timeout)}s"]
-        proc = subprocess.run(
-            args,
-            env=kwokctl_env(self.bins, self.workdir, env),
-            capture_output=True,
-            text=True,
-            timeout=timeout + 30,
-            check=False,
-        )
-        (self.workdir / f"{self.name}.create.log").write_text(proc.stdout + proc.stderr)
+        log = self.workdir / f"{self.name}.create.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                args,
+                env=kwokctl_env(self.bins, self.workdir, env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout + 30
+        try:
+            # kwokctl itself waits up to its timeout for the apiserver, even when etcd
+            # died at once; watching the components fails fast instead.
+            while proc.poll() is None:
+                self.check_components()
+                if time.monotonic() > deadline:
+                    raise KwokError(f"kwokctl create cluster {self.name!r} timed out")
+                time.sleep(0.2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         if proc.returncode != 0:
             raise KwokError(
                 f"kwokctl create cluster {self.name!r} failed (exit {proc.returncode}):\n"
-                f"{_tail(proc.stdout + proc.stderr)}\nlogs: {self.cluster_dir / 'logs'}"
+                f"{_tail(log.read_text(errors='replace'))}\nlogs: {self.cluster_dir / 'logs'}"
             )
         self._wait_apiserver(timeout)
 
@@ -282,8 +336,10 @@ class KwokCluster:
                     "cluster",
                     "--name",
                     self.name,
+                    # `delete` rejects an empty --kubeconfig; this file is never used
+                    # by anything else (create was told not to write one).
                     "--kubeconfig",
-                    "",
+                    str(self.workdir / "kwokctl-unused-kubeconfig.yaml"),
                 ],
                 env=kwokctl_env(self.bins, self.workdir, {}),
                 capture_output=True,
@@ -293,6 +349,10 @@ class KwokCluster:
             )
         # kwokctl sends SIGTERM; a process that ignores it must not outlive the test.
         _reap(pids, grace_s=10.0)
+        if self.cluster_dir.exists():  # delete failed half-way: remove what is left
+            shutil.rmtree(self.cluster_dir, ignore_errors=True)
+        for leftover in (f"kwokctl-{self.name}.yaml", f"{self.name}.create.log"):
+            (self.workdir / leftover).unlink(missing_ok=True)
 
     def __enter__(self) -> KwokCluster:
         return self
@@ -401,6 +461,7 @@ class KwokCluster:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
+            self.check_components()  # a dead etcd or apiserver will never get ready
             try:
                 self.kubectl("get", "--raw", "/readyz", timeout=10)
                 # The controller manager creates the "default" ServiceAccount and the

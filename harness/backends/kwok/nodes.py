@@ -70,6 +70,5 @@ def node_manifest(name: str, index: int, spec: NodeSpec) -> dict[str, Any]:
             "capacity": dict(resources),
             # Documentation-range addresses (RFC 5737): nothing ever connects to them.
             "addresses": [{"type": "InternalIP", "address": f"192.0.2.{index + 1}"}],
-            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"},
         },
     }
