@@ -71,9 +71,13 @@ def run_experiment(
 ) -> None:
     """Run (or continue) the experiment into ``store``; the programmatic twin of the CLI."""
     console = console or Console(stderr=True)
-    resumes = list(store.manifest().get("resumed_at", []))
+    manifest = store.manifest()
     if store.has("traffic") or store.done_chunks():
-        store.update_manifest(resumed_at=[*resumes, provenance.now()])
+        # The code may have changed between the start and a resume: record both.
+        store.update_manifest(
+            resumed_at=[*manifest.get("resumed_at", []), provenance.now()],
+            resumed_versions=[*manifest.get("resumed_versions", []), provenance.versions()],
+        )
     backend = backend or open_backend(config)
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
