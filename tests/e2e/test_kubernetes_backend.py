@@ -34,13 +34,18 @@ ECONOMY = load_economy()
 
 
 @pytest.fixture
-def backend(kwok_cluster: KwokCluster, namespace: str,
-            k8s_binaries: object) -> Iterator[KubernetesBackend]:
-    opts = KubernetesOptions(kubeconfig=kwok_cluster.kubeconfig, namespace=namespace,
-                             release=f"kb{uuid.uuid4().hex[:4]}",
-                             timeout_s=90)
-    b = KubernetesBackend(ECONOMY, opts,
-                          helm=Helm(kubeconfig=kwok_cluster.kubeconfig, timeout_s=300))
+def backend(
+    kwok_cluster: KwokCluster, namespace: str, k8s_binaries: object
+) -> Iterator[KubernetesBackend]:
+    opts = KubernetesOptions(
+        kubeconfig=kwok_cluster.kubeconfig,
+        namespace=namespace,
+        release=f"kb{uuid.uuid4().hex[:4]}",
+        timeout_s=90,
+    )
+    b = KubernetesBackend(
+        ECONOMY, opts, helm=Helm(kubeconfig=kwok_cluster.kubeconfig, timeout_s=300)
+    )
     yield b
     asyncio.run(b.close())
 
@@ -84,17 +89,21 @@ def test_redeploys_under_netmarks_and_firmament_run_on_this_host(
     firmament binder, as processes here, fed with the warm-up's traffic matrix."""
     from schedulers import TrafficMatrix
 
-    traffic = TrafficMatrix.from_dataframe(pd.DataFrame(
-        [(consumer, src, 1000.0 * q) for consumer, src, q in ECONOMY.edges()],
-        columns=["source", "destination", "bytes"]))
+    traffic = TrafficMatrix.from_dataframe(
+        pd.DataFrame(
+            [(consumer, src, 1000.0 * q) for consumer, src, q in ECONOMY.edges()],
+            columns=["source", "destination", "bytes"],
+        )
+    )
     assert backend._scheduler_mode() == "host"
     placements = asyncio.run(backend.place("netmarks", 2, traffic=traffic))
     check(backend, placements, 2)
     pods = kwok_cluster.core_v1().list_namespaced_pod(namespace).items
     assert {p.spec.scheduler_name for p in pods} == {NETMARKS_SCHEDULER}
     # The chart's own scheduler Deployments stay off: they could not run on kwok.
-    names = {d.metadata.name for d in kwok_cluster.apps_v1().list_namespaced_deployment(
-        namespace).items}
+    names = {
+        d.metadata.name for d in kwok_cluster.apps_v1().list_namespaced_deployment(namespace).items
+    }
     assert names == set(ECONOMY.names)
 
     placements = asyncio.run(backend.place("firmament", 2, traffic=traffic))
@@ -104,17 +113,20 @@ def test_redeploys_under_netmarks_and_firmament_run_on_this_host(
     # No scheduler process outlives its phase (ours are children of this process).
     me = os.getpid()
     kids = Path(f"/proc/{me}/task/{me}/children").read_text().split()
-    cmdlines = [Path(f"/proc/{k}/cmdline").read_bytes() for k in kids
-                if Path(f"/proc/{k}/cmdline").exists()]
+    cmdlines = [
+        Path(f"/proc/{k}/cmdline").read_bytes() for k in kids if Path(f"/proc/{k}/cmdline").exists()
+    ]
     assert not [c for c in cmdlines if b"schedulers.cli" in c or b"kube-scheduler" in c]
 
 
-def test_ctrl_c_uninstalls_the_release(kwok_cluster: KwokCluster, namespace: str,
-                                       tmp_path: Path) -> None:
+def test_ctrl_c_uninstalls_the_release(
+    kwok_cluster: KwokCluster, namespace: str, tmp_path: Path
+) -> None:
     """A run interrupted mid-redeployment (SIGINT, as Ctrl-C) leaves nothing behind."""
     release = f"kc{uuid.uuid4().hex[:4]}"
     script = tmp_path / "run.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import asyncio
         from pathlib import Path
         from harness.backends.kubernetes import KubernetesBackend, KubernetesOptions
@@ -131,9 +143,11 @@ def test_ctrl_c_uninstalls_the_release(kwok_cluster: KwokCluster, namespace: str
             finally:
                 await b.close()
         asyncio.run(main())
-    """))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    """)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.strip() == "placed", line + proc.stdout.read()
@@ -154,19 +168,38 @@ def test_layouts_on_kwok_are_measured_on_the_emulated_data_plane(
     from order_app import run_sweep
     from settlers.economy import Economy, Item
 
-    tiny = Economy(name="tiny", items={"ore": Item("ore"), "coal": Item("coal"),
-                                       "metal": Item("metal", inputs={"ore": 1, "coal": 1})})
-    b = KubernetesBackend(tiny, KubernetesOptions(
-        kubeconfig=kwok_cluster.kubeconfig, namespace=namespace,
-        release=f"ke{uuid.uuid4().hex[:4]}", timeout_s=90))
+    tiny = Economy(
+        name="tiny",
+        items={
+            "ore": Item("ore"),
+            "coal": Item("coal"),
+            "metal": Item("metal", inputs={"ore": 1, "coal": 1}),
+        },
+    )
+    b = KubernetesBackend(
+        tiny,
+        KubernetesOptions(
+            kubeconfig=kwok_cluster.kubeconfig,
+            namespace=namespace,
+            release=f"ke{uuid.uuid4().hex[:4]}",
+            timeout_s=90,
+        ),
+    )
 
     async def flow() -> tuple[dict[str, str], dict[str, str], object]:
         try:
             (placement,) = await b.place("kube_default", 1)
             plane = await b.start_data_plane("http", placement.assignments)
             try:
-                frame = await run_sweep({"metal": plane.entry("metal")}, "http", ["metal"],
-                                        [16], repeat=2, warmup=0, progress=False)
+                frame = await run_sweep(
+                    {"metal": plane.entry("metal")},
+                    "http",
+                    ["metal"],
+                    [16],
+                    repeat=2,
+                    warmup=0,
+                    progress=False,
+                )
                 return dict(placement.assignments), dict(plane.placement), frame
             finally:
                 await plane.stop()
@@ -189,14 +222,30 @@ def test_the_experiment_runs_end_to_end_on_kwok(
     from harness.run_cmd import _new_manifest
     from harness.store import ResultsStore
 
-    cfg = build_config(overrides={
-        "backend": "kubernetes", "schedulers": ["netmarks"], "items": ["flour", "bread"],
-        "deployments": 3, "sizes": [16], "protocols": ["http"], "repetitions": 1,
-        "layout_budget": 2, "warmup_orders": 1, "bootstrap": 100})
+    cfg = build_config(
+        overrides={
+            "backend": "kubernetes",
+            "schedulers": ["netmarks"],
+            "items": ["flour", "bread"],
+            "deployments": 3,
+            "sizes": [16],
+            "protocols": ["http"],
+            "repetitions": 1,
+            "layout_budget": 2,
+            "warmup_orders": 1,
+            "bootstrap": 100,
+        }
+    )
     store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
-    backend = KubernetesBackend(cfg.load_economy(), KubernetesOptions(
-        kubeconfig=kwok_cluster.kubeconfig, namespace=namespace,
-        release=f"kx{uuid.uuid4().hex[:4]}", timeout_s=90))
+    backend = KubernetesBackend(
+        cfg.load_economy(),
+        KubernetesOptions(
+            kubeconfig=kwok_cluster.kubeconfig,
+            namespace=namespace,
+            release=f"kx{uuid.uuid4().hex[:4]}",
+            timeout_s=90,
+        ),
+    )
     asyncio.run(Experiment(cfg, store, backend).run())
 
     placements = store.read_table("placements")

@@ -151,6 +151,10 @@ class KubernetesBackend(ModelPlacement):
         self._installed = False
         self._closed = False
         self._cleanup_lock = threading.Lock()
+        # Held by every cluster-changing step (they run in worker threads): cleanup
+        # waits for the step in flight, or helm would refuse to uninstall a release
+        # with an upgrade in progress and the upgrade would land after the uninstall.
+        self._busy = threading.RLock()
         atexit.register(self._cleanup)
         _chain_sigterm()
 
@@ -209,10 +213,14 @@ class KubernetesBackend(ModelPlacement):
 
     def install(self, phase: PhaseValues) -> None:
         """``helm upgrade --install`` the release with this phase's values on top."""
-        self.helm.upgrade_install(self.options.release, self.options.namespace,
-                                  [phase.render()], chart=self.options.chart,
-                                  value_files=self.options.values_files, wait=False)
-        self._installed = True
+        with self._busy:
+            if self._closed:
+                raise ClusterError("the kubernetes backend is closed")
+            # Before helm runs: an install cut short must still be uninstalled.
+            self._installed = True
+            self.helm.upgrade_install(self.options.release, self.options.namespace,
+                                      [phase.render()], chart=self.options.chart,
+                                      value_files=self.options.values_files, wait=False)
 
     def redeploy_once(self) -> tuple[dict[str, str], float, tuple[str, ...]]:
         """Scale every producer to 0, wait, scale back: the scheduler places them anew.
@@ -224,12 +232,16 @@ class KubernetesBackend(ModelPlacement):
 
         timeout = self.options.timeout_s
         replicas = {item.name: item.replicas for item in self.economy}
-        self.cluster.scale_producers(dict.fromkeys(replicas, 0))
-        self.cluster.delete_producer_pods(timeout)
-        self.cluster.wait_no_producers(timeout)
-        started = time.monotonic()
-        self.cluster.scale_producers(replicas)
-        result = self.cluster.wait_placed(sum(replicas.values()), timeout, started=started)
+        with self._busy:
+            if self._closed:
+                raise ClusterError("the kubernetes backend is closed")
+            self.cluster.scale_producers(dict.fromkeys(replicas, 0))
+            self.cluster.delete_producer_pods(timeout)
+            self.cluster.wait_no_producers(timeout)
+            started = time.monotonic()
+            self.cluster.scale_producers(replicas)
+            result = self.cluster.wait_placed(sum(replicas.values()), timeout,
+                                              started=started)
         placed = [p for p in result.pods if p.spec.node_name]
         return bound_placement(placed), result.seconds, result.unschedulable
 
@@ -271,6 +283,7 @@ class KubernetesBackend(ModelPlacement):
             self._closed = True
             self.cluster.cancelled.set()
             atexit.unregister(self._cleanup)
+            self._busy.acquire()
             try:
                 with contextlib.suppress(Exception):
                     self.cluster.batch.delete_collection_namespaced_job(
@@ -279,6 +292,7 @@ class KubernetesBackend(ModelPlacement):
                 if self._installed and not self.options.keep:
                     self.helm.uninstall(self.options.release, self.options.namespace)
             finally:
+                self._busy.release()
                 self.cluster.close()
 
 
@@ -302,9 +316,10 @@ class KubernetesDataPlane:
 
     def _relayout(self, placement: dict[str, str]) -> None:
         b = self.backend
-        b.install(b._phase(protocol=self.protocol, placement=placement))
-        expected = sum(item.replicas for item in b.economy)
-        result = b.cluster.wait_placed(expected, b.options.timeout_s, ready=True)
+        with b._busy:
+            b.install(b._phase(protocol=self.protocol, placement=placement))
+            expected = sum(item.replicas for item in b.economy)
+            result = b.cluster.wait_placed(expected, b.options.timeout_s, ready=True)
         got = pins_by_item(bound_placement(result.pods))
         want = pins_by_item(placement)
         wrong = sorted(i for i in want if sorted(want[i]) != sorted(got.get(i, [])))
@@ -355,10 +370,13 @@ class KubernetesDataPlane:
         job["metadata"]["name"] = name
         job["metadata"]["labels"][SWEEP_LABEL] = name
         batch, core, ns = b.cluster.batch, b.cluster.core, b.options.namespace
-        batch.create_namespaced_job(ns, job)
+        with b._busy:
+            if b._closed:
+                raise ClusterError("the kubernetes backend is closed")
+            batch.create_namespaced_job(ns, job)
         try:
             per_order = (repeat + warmup) * len(items) * len(sizes)
-            log = wait_job(batch, core, ns, name,
+            log = wait_job(batch, core, ns, name, cancelled=b.cluster.cancelled,
                            timeout_s=b.options.timeout_s + per_order * timeout)
         finally:
             with contextlib.suppress(Exception):

@@ -10,6 +10,7 @@ raw table between two marker lines - becomes the samples DataFrame.
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -50,8 +51,9 @@ def parse_job_log(log: str) -> pd.DataFrame:
 
 
 def wait_job(batch: Any, core: Any, namespace: str, name: str, *, timeout_s: float,
-             poll_s: float = 0.5) -> str:
-    """Wait for Job ``name`` to finish; return its pod's log (raise if it failed)."""
+             poll_s: float = 0.5, cancelled: threading.Event | None = None) -> str:
+    """Wait for Job ``name`` to finish; return its pod's log (raise if it failed, timed
+    out, or ``cancelled`` was set)."""
     deadline = time.monotonic() + timeout_s
     while True:
         job = batch.read_namespaced_job_status(name, namespace)
@@ -67,7 +69,8 @@ def wait_job(batch: Any, core: Any, namespace: str, name: str, *, timeout_s: flo
                 f"(active pods: {status.active or 0}); is the image pullable? "
                 f"`kubectl -n {namespace} describe job {name}`"
             )
-        time.sleep(poll_s)
+        if (cancelled or threading.Event()).wait(poll_s):
+            raise OrderJobError(f"order-app Job {namespace}/{name}: cancelled")
 
 
 def _pod_log(core: Any, namespace: str, job: str) -> str:
