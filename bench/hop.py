@@ -169,13 +169,14 @@ def _summary(samples: list[float]) -> dict[str, float]:
             "max_ms": float(arr.max())}
 
 
-async def _measure_protocol(protocol: Proto, targets: dict[str, str], requests: int,
+async def _measure_protocol(protocol: Proto, targets: dict[str, str], sizes: list[int],
+                            requests: int,
                             seconds: float, tp_size: int,
                             progress: Callable[[str], None]) -> dict[str, Any]:
     clients = {name: open_client(addr, protocol) for name, addr in targets.items()}
     try:
         latency: dict[str, dict[str, Any]] = {}
-        for size in SIZES:
+        for size in sizes:
             samples: dict[str, list[float]] = {name: [] for name in clients}
             for client in clients.values():  # warm-up: connections, caches
                 await _latencies(client, size, 50)
@@ -237,32 +238,39 @@ def run(
     seconds: Annotated[float, typer.Option(help="Duration of each throughput run.")] = 3.0,
     tp_size: Annotated[int, typer.Option(help="Payload size for throughput runs.")] = 16,
     quick: Annotated[bool, typer.Option(help="Few samples: a smoke run.")] = False,
+    protocol: Annotated[list[str] | None, typer.Option(
+        help="Only this protocol (repeatable) [default: http and grpc].")] = None,
+    sizes: Annotated[str, typer.Option(help="Comma-separated payload sizes in bytes."
+                                       )] = ",".join(map(str, SIZES)),
     out: Annotated[Path, typer.Option(help="Where to write the raw results.")] = RESULTS,
 ) -> None:
     """Measure settlers vs bare echo, one hop, both protocols; write results JSON."""
     if quick:
         requests, seconds = 40, 0.5
+    sizes_list = [int(s) for s in sizes.split(",")]
     result: dict[str, Any] = {
         "benchmark": "hop", "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(), "load_before": os.getloadavg(),
         "params": {"requests": requests, "seconds": seconds,
-                   "tp_size": tp_size, "sizes": SIZES, "concurrency": CONCURRENCY},
+                   "tp_size": tp_size, "sizes": sizes_list, "concurrency": CONCURRENCY},
         "protocols": {},
     }
-    for protocol in ("http", "grpc"):
+    for proto in protocol or ["http", "grpc"]:
+        if proto not in ("http", "grpc"):
+            raise typer.BadParameter(f"--protocol must be http or grpc, got {proto!r}")
         with ExitStack() as stack:
-            svc = start_service("water", protocol)  # uvloop when installed (the default)
+            svc = start_service("water", proto)  # uvloop when installed (the default)
             stack.callback(svc.stop)
-            plain = start_service("water", protocol, pod="water-asyncio",
+            plain = start_service("water", proto, pod="water-asyncio",
                                   args=["--loop", "asyncio"])
             stack.callback(plain.stop)
-            echo_proc = _EchoProcess(protocol)
+            echo_proc = _EchoProcess(proto)
             stack.callback(echo_proc.stop)
             targets = {"settlers": svc.address, "settlers_asyncio": plain.address,
                        "echo": echo_proc.address}
             with asyncio.Runner(loop_factory=_new_loop) as runner:
-                result["protocols"][protocol] = runner.run(_measure_protocol(
-                    protocol, targets, requests, seconds, tp_size, console.print))
+                result["protocols"][proto] = runner.run(_measure_protocol(
+                    proto, targets, sizes_list, requests, seconds, tp_size, console.print))
     result["load_after"] = os.getloadavg()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

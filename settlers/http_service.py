@@ -50,8 +50,9 @@ def build_app(producer: Producer) -> web.Application:
             return _error(400, str(exc))
         except UpstreamError as exc:
             return _error(504 if exc.timeout else 502, str(exc))
-        return web.Response(body=product.payload, content_type="application/octet-stream",
-                            headers={wire.TRACE_HEADER: encode_trace(product.trace)})
+        return web.Response(body=product.payload, headers={
+            "Content-Type": "application/octet-stream",
+            wire.TRACE_HEADER: encode_trace(product.trace)})
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(text=usage)

@@ -158,7 +158,7 @@ class Producer:
 
     async def _produce(self, order: Order, start: float) -> Product:
         self.check(order)
-        traces = await self._fetch_inputs(order)
+        traces = await self._fetch_inputs(order) if self._inputs else []
         if self.item.work_ms > 0:
             _busy(self.item.work_ms / 1000.0)
         payload = _zeros(order.count * order.size)

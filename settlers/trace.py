@@ -39,9 +39,13 @@ class Hop:
         return cls(str(item), str(pod), str(caller), int(nbytes), float(elapsed))
 
 
+# Built once: json.dumps with arguments builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode_trace(hops: Iterable[Hop]) -> str:
     """Compact JSON (a list of 5-element lists); small enough for an HTTP header."""
-    return json.dumps([h.to_json() for h in hops], separators=(",", ":"))
+    return _ENCODER.encode([h.to_json() for h in hops])
 
 
 def decode_trace(text: str | bytes) -> list[Hop]:
