@@ -307,10 +307,16 @@ def _print_summary(results: dict[str, Any]) -> None:
 def markdown(results: dict[str, Any]) -> str:
     """The BENCHMARKS.md section for these results."""
     m = results["machine"]
-    lines = [f"Run {results['date']} on {m['cpus']} cores, Python {m['python']}; load average "
-             f"{m['loadavg_1m']} before and {m.get('loadavg_1m_after', '?')} after (other "
-             "engineers' builds and tests were running: expect noise). Raw: "
-             "`bench/results/link.json`; rerun: `python3 bench/link.py`.", ""]
+    lines = [f"Machine: {m['cpus']} cores, Python {m['python']}, shared with other engineers' "
+             "builds and tests (load average per part below: expect noise). Raw: "
+             "`bench/results/link.json`; rerun: `python3 bench/link.py [--part NAME]`.", ""]
+
+    def when(run: dict[str, Any] | None) -> str:
+        if not run:
+            return ""
+        return (f" (run {run['date']}, load average {run['loadavg_1m_before']} -> "
+                f"{run['loadavg_1m_after']})")
+
     if "latency" in results:
         lines += ["| preset | latency configured | measured p50 (one way) | error | bandwidth "
                   "configured | measured (median of 3) | error | target met |",
@@ -324,7 +330,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{thr['configured_mbps']:g} Mbit/s | {thr['measured_mbps']:.1f} Mbit/s "
                 f"(runs {', '.join(f'{r:g}' for r in thr['runs_mbps'])}) | "
                 f"{thr['error_pct']:+.1f} % | {ok} |")
-        lines += ["", "Targets: latency within 10 % or 0.1 ms, throughput within 10 %. "
+        lines += ["", f"Targets: latency within 10 % or 0.1 ms, throughput within 10 %"
+                  f"{when(results.get('links_run'))}. "
                   "Measured one-way latency = (split - co-located round trip) / 2 of a 16 B "
                   "ping; throughput = bytes / (time - 2 x latency) of a 0.5 s bulk transfer.", ""]
         lines += ["| intra-node hop, 16 B round trip | direct p50 (p90) | through the mesh "
@@ -342,13 +349,13 @@ def markdown(results: dict[str, Any]) -> str:
                   f"Relayout of the {rel['pods']}-pod default economy: p50 "
                   f"{rel['relayout_p50_ms']:.1f} ms, max {rel['relayout_max_ms']:.1f} ms over "
                   f"{rel['rounds']} random layouts (target at most 1 s); the cluster started "
-                  f"in {rel['startup_s']:.1f} s."]
+                  f"in {rel['startup_s']:.1f} s{when(rel.get('run'))}."]
     cal = results.get("calibration")
     if cal:
         link = cal["link"]
         lines += ["", f"Calibration (two-pod chain flour <- grain, link {link['latency_ms']:g} ms"
                   f" / {link['bandwidth_mbps']:g} Mbit/s; p50 of orders alternating co-located "
-                  "and split order by order):", "",
+                  f"and split order by order){when(cal.get('run'))}:", "",
                   "| size | HTTP co-located | HTTP split | HTTP reduction | gRPC co-located | "
                   "gRPC split | gRPC reduction |", "|---|---|---|---|---|---|---|"]
         for h, g in zip(cal["http"]["sizes"], cal["grpc"]["sizes"], strict=True):
@@ -357,6 +364,9 @@ def markdown(results: dict[str, Any]) -> str:
                          f"{g['split_ms']:.2f} ms | {g['reduction_pct']:.0f} % |")
         lines.append(f"| mean | | | **{cal['http']['mean_reduction_pct']:.0f} %** (paper 66 %) "
                      f"| | | **{cal['grpc']['mean_reduction_pct']:.0f} %** (paper 69 %) |")
+        lines.append(f"| mean of the fastest decile (p10) | | | "
+                     f"{cal['http']['mean_reduction_p10_pct']:.0f} % | | | "
+                     f"{cal['grpc']['mean_reduction_p10_pct']:.0f} % |")
     return "\n".join(lines) + "\n"
 
 
@@ -387,14 +397,26 @@ def main(
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-link-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
 
+    def conditions(t0: float, load0: float) -> dict[str, Any]:
+        """When a part ran and how busy the machine was (each part is rerun alone)."""
+        return {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "seconds": round(time.monotonic() - t0, 1), "loadavg_1m_before": round(load0, 2),
+                "loadavg_1m_after": round(os.getloadavg()[0], 2)}
+
     async def run() -> None:
         if {"latency", "throughput", "overhead"} & set(parts):
+            t0, load0 = time.monotonic(), os.getloadavg()[0]
             results.update(await bench_links(list(LINK_PRESETS), 100 if quick else 400, tmp))
+            results["links_run"] = conditions(t0, load0)
         if "relayout" in parts:
+            t0, load0 = time.monotonic(), os.getloadavg()[0]
             results["relayout"] = await bench_relayout(5 if quick else 30)
+            results["relayout"]["run"] = conditions(t0, load0)
         if "calibration" in parts:
             profile = resolve_link(link, latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps)
+            t0, load0 = time.monotonic(), os.getloadavg()[0]
             results["calibration"] = await bench_calibration(profile, 10 if quick else 60)
+            results["calibration"]["run"] = conditions(t0, load0)
 
     random.seed(0)
     asyncio.run(run())
