@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from harness.backends.kwok import K8sBinaries, K8sBinariesMissing, KwokCluster, binaries
+from harness.backends.kwok.workloads import delete_deployments
 
 E2E_NODES = 5
 
@@ -45,11 +46,16 @@ def kwok_cluster(
 
 @pytest.fixture
 def namespace(kwok_cluster: KwokCluster) -> Iterator[str]:
-    """A fresh namespace on the shared cluster, deleted after the test."""
+    """A fresh namespace on the shared cluster, deleted after the test.
+
+    Its Deployments and pods are deleted first, and waited for, so that the next test
+    finds every node empty (namespace deletion alone finishes in the background).
+    """
     from kubernetes import client
 
     name = f"t-{uuid.uuid4().hex[:8]}"
     core: Any = kwok_cluster.core_v1()
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
+    delete_deployments(kwok_cluster, name)
     core.delete_namespace(name)

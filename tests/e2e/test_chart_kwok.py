@@ -30,12 +30,27 @@ def helm(kwok_cluster: KwokCluster, k8s_binaries: K8sBinaries) -> Helm:
     return Helm(binary=k8s_binaries.helm, kubeconfig=kwok_cluster.kubeconfig, timeout_s=300)
 
 
-def can_i(cluster: KwokCluster, namespace: str, sa: str, verb: str, resource: str,
-          where: str | None = None, subresource: str | None = None) -> bool:
+def can_i(
+    cluster: KwokCluster,
+    namespace: str,
+    sa: str,
+    verb: str,
+    resource: str,
+    where: str | None = None,
+    subresource: str | None = None,
+) -> bool:
     """`kubectl auth can-i` as a service account: the real authorizer's answer.
     ``resource`` may be TYPE/NAME (one object)."""
-    args = [str(cluster.bins.kubectl), "--kubeconfig", str(cluster.kubeconfig), "auth",
-            "can-i", verb, resource, f"--as=system:serviceaccount:{namespace}:{sa}"]
+    args = [
+        str(cluster.bins.kubectl),
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        "auth",
+        "can-i",
+        verb,
+        resource,
+        f"--as=system:serviceaccount:{namespace}:{sa}",
+    ]
     if subresource:
         args.append(f"--subresource={subresource}")
     args += ["-n", where] if where else ["--all-namespaces"]
@@ -49,11 +64,19 @@ def test_install_places_producers_and_grants_least_privilege(
     kwok_cluster: KwokCluster, namespace: str, helm: Helm
 ) -> None:
     release = f"tb{uuid.uuid4().hex[:4]}"
-    out = helm.upgrade_install(release, namespace, [{
-        "netmarks": {"enabled": True},
-        "firmament": {"enabled": True},
-        "orderApp": {"enabled": True},
-    }], wait=True, timeout="3m")
+    out = helm.upgrade_install(
+        release,
+        namespace,
+        [
+            {
+                "netmarks": {"enabled": True},
+                "firmament": {"enabled": True},
+                "orderApp": {"enabled": True},
+            }
+        ],
+        wait=True,
+        timeout="3m",
+    )
     # NOTES.txt tells how to send an order and run the harness.
     assert f"helm test {release} -n {namespace}" in out
     assert "harness run --backend kubernetes" in out
@@ -62,15 +85,19 @@ def test_install_places_producers_and_grants_least_privilege(
     full = f"{release}-settlers-testbed"
 
     deps = {d.metadata.name: d for d in apps.list_namespaced_deployment(namespace).items}
-    assert set(ECONOMY.names) | {f"{full}-netmarks-extender", f"{full}-netmarks-scheduler",
-                                 f"{full}-firmament"} == set(deps)
+    assert set(ECONOMY.names) | {
+        f"{full}-netmarks-extender",
+        f"{full}-netmarks-scheduler",
+        f"{full}-firmament",
+    } == set(deps)
     svcs = {s.metadata.name for s in core.list_namespaced_service(namespace).items}
     assert set(ECONOMY.names) <= svcs
 
     # The default scheduler placed every producer on a kwok node.
     pods = core.list_namespaced_pod(
-        namespace, label_selector=f"app.kubernetes.io/instance={release},"
-        "app.kubernetes.io/component=producer").items
+        namespace,
+        label_selector=f"app.kubernetes.io/instance={release},app.kubernetes.io/component=producer",
+    ).items
     assert len(pods) == len(ECONOMY)
     assert all(p.spec.scheduler_name == "default-scheduler" for p in pods)
     assert {p.spec.node_name for p in pods} <= set(kwok_cluster.node_names)
@@ -85,8 +112,11 @@ def test_install_places_producers_and_grants_least_privilege(
         time.sleep(0.5)
 
     # RBAC, asked of the real authorizer.
-    ext, sched, firm = (f"{full}-netmarks-extender", f"{full}-netmarks-scheduler",
-                        f"{full}-firmament")
+    ext, sched, firm = (
+        f"{full}-netmarks-extender",
+        f"{full}-netmarks-scheduler",
+        f"{full}-firmament",
+    )
     if can_i(kwok_cluster, namespace, full, "delete", "nodes"):
         pytest.skip("the kwok apiserver does not enforce RBAC (AlwaysAllow)")
     assert can_i(kwok_cluster, namespace, ext, "watch", "pods")
@@ -94,8 +124,7 @@ def test_install_places_producers_and_grants_least_privilege(
     assert can_i(kwok_cluster, namespace, firm, "create", "pods", subresource="binding")
     assert not can_i(kwok_cluster, namespace, firm, "update", "deployments")
     assert can_i(kwok_cluster, namespace, sched, "create", "pods", subresource="binding")
-    assert can_i(kwok_cluster, namespace, sched, "update", "leases/netmarks-scheduler",
-                 namespace)
+    assert can_i(kwok_cluster, namespace, sched, "update", "leases/netmarks-scheduler", namespace)
     for sa in (full, ext, sched, firm):
         assert not can_i(kwok_cluster, namespace, sa, "get", "secrets"), sa
         assert not can_i(kwok_cluster, namespace, sa, "create", "clusterrolebindings"), sa

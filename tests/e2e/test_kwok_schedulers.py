@@ -105,16 +105,17 @@ def _prioritize_calls(extender_url: str) -> float:
     )
 
 
-def _place_pairs(cluster: KwokCluster, namespace: str, scheduler: str) -> dict[str, str]:
+def _place_pairs(
+    cluster: KwokCluster, namespace: str, scheduler: str, pairs: list[tuple[str, str]]
+) -> dict[str, str]:
     """Deploy each pair's first workload, then (once bound) its partner; app -> node."""
-    firsts = [DeploymentSpec(a, cpu_m=200) for a, _ in PAIRS]
+    firsts = [DeploymentSpec(a, cpu_m=200) for a, _ in pairs]
     create_deployments(cluster, namespace, firsts, scheduler)
-    wait_bound(cluster, namespace, len(PAIRS))
+    wait_bound(cluster, namespace, len(pairs))
     time.sleep(1.0)  # let the extender's pod watch see the bound pods
-    create_deployments(
-        cluster, namespace, [DeploymentSpec(b, cpu_m=200) for _, b in PAIRS], scheduler
-    )
-    pods = wait_bound(cluster, namespace, 2 * len(PAIRS))
+    partners = [DeploymentSpec(b, cpu_m=200) for _, b in pairs]
+    create_deployments(cluster, namespace, partners, scheduler)
+    pods = wait_bound(cluster, namespace, 2 * len(pairs))
     return {p.metadata.labels["app"]: p.spec.node_name for p in pods}
 
 
