@@ -78,3 +78,18 @@ def test_impossible_capacity_reports_unschedulable() -> None:
     r = get_policy("optimal", traffic=TrafficMatrix()).schedule(
         [Pod("a-0", "a", cpu_m=800), Pod("b-0", "b", cpu_m=800)], [Node("n", 1000, GI)])
     assert len(r.assignments) == 1 and len(r.unschedulable) == 1
+
+
+def test_with_replicas_never_worse_than_firmament() -> None:
+    rng = random.Random(3)
+    ws = [f"w{i}" for i in range(8)]
+    traffic = TrafficMatrix({(rng.choice(ws), rng.choice(ws)): float(rng.randint(1, 100))
+                             for _ in range(14)})
+    pods = [Pod(f"{w}-{i}", w, cpu_m=100) for w in ws for i in range(3)]
+    nodes = [Node(f"n{i}", 600, GI) for i in range(5)]
+    best = get_policy("optimal", traffic=traffic, time_limit_s=1.0).schedule(pods, nodes)
+    heuristic = get_policy("firmament", traffic=traffic).schedule(pods, nodes)
+    assert not best.unschedulable
+    assert (inter_node_traffic(best.assignments, traffic)[0]
+            <= inter_node_traffic(heuristic.assignments, traffic)[0] + 1e-6)
+    assert 0.0 <= best.info["gap"] <= 1.0
