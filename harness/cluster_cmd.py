@@ -180,6 +180,11 @@ def _print_up(state: dict[str, Any]) -> None:
     console.print(f"prometheus:   {prom}" if prom else
                   "prometheus:   [yellow]not running (no `prometheus` binary); scrape the mesh "
                   "metrics URL directly[/]")
+    if prom:
+        query = ('sum by (source_workload, destination_workload) '
+                 '(istio_tcp_sent_bytes_total{reporter="destination"})')
+        console.print(f"  e.g. curl -s {prom}/api/v1/query --data-urlencode 'query={query}'",
+                      markup=False, highlight=False, soft_wrap=True)
     console.print(f"run dir:      {state['run_dir']}\nstop with:    harness cluster down")
 
 
