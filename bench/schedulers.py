@@ -128,13 +128,18 @@ async def _extender_case(nodes: int, pods: int, requests: int, tmp: Path) -> dic
     try:
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
+            deadline = time.monotonic() + 120  # start-up is slow on a loaded machine
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the extender exited with {proc.returncode}")
                 try:
                     async with session.get(base + "/healthz") as r:
                         if r.status == 200:
                             break
                 except aiohttp.ClientError:
-                    await asyncio.sleep(0.05)
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.1)
             node_list = {"kind": "NodeList", "apiVersion": "v1",
                          "items": [_node_json(n) for n in names]}
             for form, args in (("NodeNames", {"Pod": POD, "Nodes": None, "NodeNames": names}),

@@ -2,44 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from schedulers.framework import Policy
-from schedulers.policies import firmament, kube_default, netmarks, optimal, random_policy
 from schedulers.traffic import TrafficMatrix
 
 __all__ = ["UnknownPolicyError", "available_policies", "get_policy", "uses_traffic"]
 
+# name -> (module, takes traffic). Modules load on first use: the batch solvers pull
+# in numpy and OR-Tools, which the extender process never needs.
+_REGISTRY: dict[str, tuple[str, bool]] = {
+    "kube_default": ("schedulers.policies.kube_default", False),
+    "netmarks": ("schedulers.policies.netmarks", True),
+    "firmament": ("schedulers.policies.firmament", True),
+    "random": ("schedulers.policies.random_policy", False),
+    "optimal": ("schedulers.policies.optimal", True),
+}
+
 
 class UnknownPolicyError(ValueError):
     """No policy of that name; the message lists the known ones."""
-
-
-def _kube_default(traffic: TrafficMatrix | None, seed: int | None, **opts: Any) -> Policy:
-    del traffic  # kube_default does not look at traffic
-    return kube_default.new(seed=seed, **opts)
-
-
-def _random(traffic: TrafficMatrix | None, seed: int | None, **opts: Any) -> Policy:
-    del traffic
-    return random_policy.new(seed=seed, **opts)
-
-
-def _with_traffic(factory: Callable[..., Policy]) -> Callable[..., Policy]:
-    def make(traffic: TrafficMatrix | None, seed: int | None, **opts: Any) -> Policy:
-        return factory(traffic=traffic, seed=seed, **opts)
-    return make
-
-
-_REGISTRY: dict[str, Callable[..., Policy]] = {
-    kube_default.NAME: _kube_default,
-    netmarks.NAME: _with_traffic(netmarks.new),
-    firmament.NAME: _with_traffic(firmament.new),
-    random_policy.NAME: _random,
-    optimal.NAME: _with_traffic(optimal.new),
-}
-_TRAFFIC_AWARE = {netmarks.NAME, firmament.NAME, optimal.NAME}
 
 
 def available_policies() -> list[str]:
@@ -47,18 +31,24 @@ def available_policies() -> list[str]:
 
 
 def uses_traffic(name: str) -> bool:
-    return name in _TRAFFIC_AWARE
+    return _REGISTRY.get(name, ("", False))[1]
 
 
 def get_policy(name: str, *, traffic: TrafficMatrix | None = None, seed: int | None = None,
                **opts: Any) -> Policy:
     """A fresh policy; ``opts`` go to the policy's ``new()`` (e.g. ``weight=2`` for netmarks)."""
     try:
-        factory = _REGISTRY[name]
+        module_name, takes_traffic = _REGISTRY[name]
     except KeyError:
         raise UnknownPolicyError(
             f"unknown scheduler {name!r}; available: {', '.join(_REGISTRY)}") from None
+    module = importlib.import_module(module_name)
+    if name != module.NAME:
+        raise RuntimeError(f"{module_name} registers as {module.NAME!r}, not {name!r}")
+    factory: Callable[..., Policy] = module.new
+    if takes_traffic:
+        opts["traffic"] = traffic
     try:
-        return factory(traffic, seed, **opts)
+        return factory(seed=seed, **opts)
     except TypeError as exc:
         raise ValueError(f"{name}: bad option(s) {sorted(opts)}: {exc}") from None

@@ -18,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import pandas as pd
 import yaml
 
 from settlers.economy import Economy
+
+if TYPE_CHECKING:  # numpy and pandas load lazily: the extender starts without them
+    import numpy as np
+    import pandas as pd
 
 __all__ = [
     "PAPER_SIZES",
@@ -101,6 +103,8 @@ class TrafficMatrix:
 
     def dense(self, workloads: Sequence[str]) -> np.ndarray:
         """Symmetric ``between`` matrix over ``workloads`` (float64, zero diagonal)."""
+        import numpy as np
+
         index = {w: i for i, w in enumerate(workloads)}
         m = np.zeros((len(workloads), len(workloads)))
         for (a, b), r in self._rates.items():
@@ -110,6 +114,8 @@ class TrafficMatrix:
         return m
 
     def to_dataframe(self) -> pd.DataFrame:
+        import pandas as pd
+
         rows = [(a, b, r) for (a, b), r in sorted(self._rates.items())]
         return pd.DataFrame(rows, columns=["source", "destination", "bytes_per_s"])
 
@@ -122,6 +128,8 @@ class TrafficMatrix:
     @classmethod
     def from_dataframe(cls, df: pd.DataFrame, *, source: str = "<dataframe>") -> TrafficMatrix:
         """Rows of source, destination and ``bytes_per_s`` (or ``bytes`` [+ ``window_s``])."""
+        import pandas as pd
+
         missing = {"source", "destination"} - set(df.columns)
         if missing:
             raise TrafficError(f"{source}: missing column(s) {sorted(missing)}; expected "
@@ -150,6 +158,8 @@ class TrafficMatrix:
     @classmethod
     def from_file(cls, path: str | Path) -> TrafficMatrix:
         """Read a CSV, Parquet or YAML traffic file (see the module docstring)."""
+        import pandas as pd
+
         p = Path(path)
         name = str(path)
         if not p.is_file():
@@ -181,6 +191,8 @@ class TrafficMatrix:
 
 
 def _yaml_frame(data: Any, name: str) -> pd.DataFrame:
+    import pandas as pd
+
     window = 1.0
     if isinstance(data, dict):
         window = float(data.get("window_s", 1.0))
