@@ -206,6 +206,21 @@ async def test_no_bind_route_without_a_binder(client: TestClient[Any, Any]) -> N
     assert resp.status in (404, 405)
 
 
+async def wait_healthy(session: aiohttp.ClientSession, base: str,
+                       proc: subprocess.Popen[bytes]) -> None:
+    """Until GET /healthz answers 200; start-up takes seconds on a loaded machine."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, f"the extender exited with {proc.returncode}"
+        try:
+            async with session.get(base + "/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            assert time.monotonic() < deadline, "the extender did not come up in 60 s"
+            await asyncio.sleep(0.1)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -226,15 +241,7 @@ async def test_real_extender_process(tmp_path: Path) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(base + "/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("extender did not come up")
+            await wait_healthy(session, base, proc)
             # Exactly what kube-scheduler sends: Content-Type application/json, Go keys.
             body = json.dumps({"Pod": POD, "Nodes": NODE_LIST, "NodeNames": None})
             async with session.post(base + "/prioritize", data=body,

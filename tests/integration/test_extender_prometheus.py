@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import socket
@@ -17,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from test_extender import wait_healthy
 
 from schedulers import TrafficMatrix
 from schedulers.extender import PrometheusTraffic
@@ -158,13 +158,7 @@ async def test_extender_process_scores_from_prometheus(prometheus: str, tmp_path
 
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(150):
-                try:
-                    async with session.get(base + "/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+            await wait_healthy(session, base, proc)
             assert await scores(session, "bread") == [0, 10, 0]  # talks to flour
             assert await scores(session, "pig") == [0, 0, 10]    # talks to water
             assert await scores(session, "beer") == [0, 0, 0]    # no L4 data: no vote
