@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
+import os
 import statistics
 import sys
 import time
@@ -36,9 +36,14 @@ from typing import Any
 
 from rich.progress import Progress
 
-from harness.backends.kwok import KwokCluster, PlacementRound, binaries
-from harness.backends.kwok.placements import place_once
-from schedulers import (
+# bench/ holds scripts named like our packages (bench/harness.py, bench/schedulers.py):
+# keep this folder off the import path so the packages are found.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from harness import provenance  # noqa: E402
+from harness.backends.kwok import KwokCluster, PlacementRound, binaries  # noqa: E402
+from harness.backends.kwok.placements import place_once  # noqa: E402
+from schedulers import (  # noqa: E402
     canonical_layout,
     get_policy,
     inter_node_traffic,
@@ -46,8 +51,8 @@ from schedulers import (
     uniform_nodes,
     workload_of_pod_name,
 )
-from schedulers.traffic import traffic_from_economy
-from settlers.economy import load_economy
+from schedulers.traffic import traffic_from_economy  # noqa: E402
+from settlers.economy import load_economy  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "fidelity.json"
 NODES = 5
@@ -154,11 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shares_model = [share(x) for x in model]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": _cpus(),
-            "python": platform.python_version(),
-            "load_note": "2 cores shared with other engineers' builds and tests",
-        },
+        "machine": {**provenance.machine(), "load_note": _load_note()},
         "versions": bins.versions(),
         "deployments_requested": args.deployments,
         "deployments": n,
@@ -194,10 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 0
+def _load_note() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f}/{five:.1f}/{fifteen:.1f} at the end (shared machine)"
 
 
 def _quantile(xs: Sequence[float], q: float) -> float:

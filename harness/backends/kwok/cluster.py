@@ -110,10 +110,12 @@ def write_kwokctl_config(workdir: Path, name: str = "settlers") -> Path:
     """Write a kwokctl configuration for cluster `name` into `workdir`; return its path.
 
     It binds every component to 127.0.0.1 (kwokctl's default is 0.0.0.0; this project
-    only listens on loopback) on ports the kernel picked.
+    only listens on loopback) on ports the kernel picked, without client QPS limits.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    options: dict[str, object] = {"bindAddress": "127.0.0.1"}
+    # No client-side QPS limits: with the defaults (20 QPS) the controller manager
+    # needs seconds just to create a 19-Deployment economy's ReplicaSets and pods.
+    options: dict[str, object] = {"bindAddress": "127.0.0.1", "disableQPSLimits": True}
     options.update(zip(PORT_OPTIONS, _free_loopback_ports(len(PORT_OPTIONS)), strict=True))
     doc = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
