@@ -167,7 +167,7 @@ def test_the_experiment_runs_end_to_end_on_kwok(
     warm-up, redeployments under kube_default and netmarks, measured layouts."""
     from harness.config import build_config
     from harness.experiment import Experiment
-    from harness.run_cmd import _new_manifest
+    from harness.run_cmd import new_manifest
     from harness.store import ResultsStore
 
     # A four-item economy keeps the emulated data plane (one process per pod) small.
@@ -191,7 +191,7 @@ def test_the_experiment_runs_end_to_end_on_kwok(
             "bootstrap": 100,
         }
     )
-    store = ResultsStore.create(tmp_path / "run", _new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
     backend = KubernetesBackend(
         cfg.load_economy(),
         KubernetesOptions(
