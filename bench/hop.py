@@ -255,9 +255,12 @@ def run(
                    "tp_size": tp_size, "sizes": sizes_list, "concurrency": CONCURRENCY},
         "protocols": {},
     }
-    for proto in protocol or ["http", "grpc"]:
-        if proto not in ("http", "grpc"):
-            raise typer.BadParameter(f"--protocol must be http or grpc, got {proto!r}")
+    protocols: list[Proto] = []
+    for name in protocol or ["http", "grpc"]:
+        if name not in ("http", "grpc"):
+            raise typer.BadParameter(f"--protocol must be http or grpc, got {name!r}")
+        protocols.append("http" if name == "http" else "grpc")
+    for proto in protocols:
         with ExitStack() as stack:
             svc = start_service("water", proto)  # uvloop when installed (the default)
             stack.callback(svc.stop)
