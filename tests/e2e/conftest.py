@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from harness.backends.kwok import K8sBinaries, K8sBinariesMissing, KwokCluster, binaries
-from harness.backends.kwok.workloads import delete_deployments
+from harness.backends.kwok.workloads import delete_namespace
 
 E2E_NODES = 5
 
@@ -48,8 +48,8 @@ def kwok_cluster(
 def namespace(kwok_cluster: KwokCluster) -> Iterator[str]:
     """A fresh namespace on the shared cluster, deleted after the test.
 
-    Its Deployments and pods are deleted first, and waited for, so that the next test
-    finds every node empty (namespace deletion alone finishes in the background).
+    Teardown waits until its pods are gone, so that the next test finds every node
+    empty (namespace deletion alone finishes in the background, ~6 s later).
     """
     from kubernetes import client
 
@@ -57,5 +57,4 @@ def namespace(kwok_cluster: KwokCluster) -> Iterator[str]:
     core: Any = kwok_cluster.core_v1()
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
-    delete_deployments(kwok_cluster, name)
-    core.delete_namespace(name)
+    delete_namespace(kwok_cluster, name)

@@ -20,6 +20,7 @@ from harness.backends.kwok.workloads import (
     bound_placement,
     create_deployments,
     delete_deployments,
+    delete_namespace,
     wait_bound,
 )
 from settlers.economy import Economy
@@ -130,4 +131,4 @@ def collect_rounds(
         return rounds
     finally:
         if own_ns:
-            core.delete_namespace(ns)
+            delete_namespace(cluster, ns, timeout)

@@ -21,6 +21,7 @@ __all__ = [
     "bound_placement",
     "create_deployments",
     "delete_deployments",
+    "delete_namespace",
     "deployment_manifest",
     "wait_bound",
 ]
@@ -126,18 +127,35 @@ def bound_placement(pods: Iterable[Any]) -> dict[str, str]:
     return out
 
 
-def delete_deployments(cluster: KwokCluster, namespace: str, timeout: float = 60.0) -> None:
-    """Delete every Deployment in `namespace` and wait until its pods are gone."""
-    apps = cluster.apps_v1()
+def _delete_owners_then_pods(cluster: KwokCluster, namespace: str) -> None:
     # Deleting the ReplicaSets and pods directly (grace 0) instead of waiting for the
     # garbage collector saves most of the time; owners first, so nothing is recreated.
+    apps = cluster.apps_v1()
     apps.delete_collection_namespaced_deployment(namespace, propagation_policy="Background")
     apps.delete_collection_namespaced_replica_set(namespace, propagation_policy="Background")
-    core = cluster.core_v1()
-    core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+    cluster.core_v1().delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+
+
+def _wait_no_pods(cluster: KwokCluster, namespace: str, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not apps.list_namespaced_deployment(namespace).items and not _pods(cluster, namespace):
+        if not _pods(cluster, namespace):
             return
         time.sleep(0.05)
-    raise KwokError(f"{namespace}: deployments/pods still present {timeout:.0f} s after delete")
+    raise KwokError(f"{namespace}: pods still present {timeout:.0f} s after {what}")
+
+
+def delete_deployments(cluster: KwokCluster, namespace: str, timeout: float = 60.0) -> None:
+    """Delete every Deployment in `namespace` and wait until its pods are gone."""
+    _delete_owners_then_pods(cluster, namespace)
+    _wait_no_pods(cluster, namespace, timeout, "deleting the deployments")
+
+
+def delete_namespace(cluster: KwokCluster, namespace: str, timeout: float = 60.0) -> None:
+    """Delete `namespace` and wait until none of its pods is left on a node (the
+    namespace object itself finishes terminating in the background)."""
+    _delete_owners_then_pods(cluster, namespace)
+    cluster.core_v1().delete_namespace(namespace)
+    # Pods of other owners (Jobs, StatefulSets) go with the namespace; hurry them too.
+    cluster.core_v1().delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+    _wait_no_pods(cluster, namespace, timeout, "deleting the namespace")
