@@ -136,3 +136,19 @@ def test_start_failure_cleans_up(k8s_binaries: K8sBinaries, tmp_path: Path) -> N
             nodes=1, workdir=tmp_path, bins=k8s_binaries, scheduler_config=bad, timeout=40
         )
     assert not list((tmp_path / "clusters").glob("*/pids/*.pid"))
+
+
+def test_scheduler_config_file_is_used(k8s_binaries: K8sBinaries, tmp_path: Path) -> None:
+    cfg = tmp_path / "sched.yaml"
+    cfg.write_text(
+        "apiVersion: kubescheduler.config.k8s.io/v1\n"
+        "kind: KubeSchedulerConfiguration\n"
+        "profiles:\n- schedulerName: custom-profile\n"
+    )
+    with KwokCluster.start(
+        nodes=2, workdir=tmp_path / "w", bins=k8s_binaries, scheduler_config=cfg
+    ) as cluster:
+        cluster.core_v1().create_namespace({"metadata": {"name": "c"}})
+        create_deployments(cluster, "c", [DeploymentSpec("x", replicas=3)], "custom-profile")
+        pods = wait_bound(cluster, "c", 3, timeout=60)
+        assert {p.spec.node_name for p in pods} <= {"node-1", "node-2"}

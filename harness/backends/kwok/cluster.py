@@ -157,10 +157,31 @@ def create_args(
         "",
         "--wait",
         "0s",
+        # One instance of each: leader election only adds a way to die. On a loaded
+        # machine a missed lease renewal makes the controller manager exit.
+        "--extra-args",
+        "kube-controller-manager=leader-elect=false",
     ]
-    if scheduler_config is not None:
+    if scheduler_config is None:
+        args += ["--extra-args", "kube-scheduler=leader-elect=false"]
+    else:
         args += ["--kube-scheduler-config", str(Path(scheduler_config).resolve())]
     return args
+
+
+def _without_leader_election(scheduler_config: Path, workdir: Path, name: str) -> Path:
+    """A copy of a KubeSchedulerConfiguration with leader election off (flags are
+    ignored once kube-scheduler has a config file, so it must be said in the file)."""
+    try:
+        doc = yaml.safe_load(Path(scheduler_config).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise KwokError(f"cannot read kube-scheduler config {scheduler_config}: {e}") from e
+    if not isinstance(doc, dict):
+        raise KwokError(f"{scheduler_config}: not a KubeSchedulerConfiguration mapping")
+    doc.setdefault("leaderElection", {}).setdefault("leaderElect", False)
+    out = workdir / f"kube-scheduler-{name}.yaml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
 
 
 class KwokCluster:
@@ -243,7 +264,7 @@ class KwokCluster:
         """Create the cluster, add `nodes` Ready kwok nodes ``node-1..N``, and return it.
 
         `scheduler_config` is a KubeSchedulerConfiguration file for the real
-        kube-scheduler (e.g. from `scheduler_config.write_scheduler_config`). On any
+        kube-scheduler (e.g. `scheduler.scheduler_config(...)` dumped to YAML). On any
         failure the half-made cluster is deleted before the error propagates.
         """
         spec = NodeSpec(cpu=cpu, memory=memory, pods=pods, labels=dict(labels or {}), zones=zones)
@@ -286,6 +307,8 @@ class KwokCluster:
         self, scheduler_config: Path | None, env: Mapping[str, str], timeout: float
     ) -> None:
         config = write_kwokctl_config(self.workdir, self.name)
+        if scheduler_config is not None:
+            scheduler_config = _without_leader_election(scheduler_config, self.workdir, self.name)
         args = create_args(self.bins, self.name, config, scheduler_config=scheduler_config)
         args += ["--timeout", f"{int(timeout)}s"]
         log = self.workdir / f"{self.name}.create.log"
@@ -353,7 +376,11 @@ class KwokCluster:
         _reap(pids, grace_s=10.0)
         if self.cluster_dir.exists():  # delete failed half-way: remove what is left
             shutil.rmtree(self.cluster_dir, ignore_errors=True)
-        for leftover in (f"kwokctl-{self.name}.yaml", f"{self.name}.create.log"):
+        for leftover in (
+            f"kwokctl-{self.name}.yaml",
+            f"kube-scheduler-{self.name}.yaml",
+            f"{self.name}.create.log",
+        ):
             (self.workdir / leftover).unlink(missing_ok=True)
 
     def __enter__(self) -> KwokCluster:
