@@ -25,6 +25,7 @@ import argparse
 import itertools
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -41,7 +42,7 @@ from rich.progress import Progress
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from harness import provenance  # noqa: E402
-from harness.backends.kwok import KwokCluster, PlacementRound, binaries  # noqa: E402
+from harness.backends.kwok import KwokCluster, KwokError, PlacementRound, binaries  # noqa: E402
 from harness.backends.kwok.placements import place_once  # noqa: E402
 from schedulers import (  # noqa: E402
     canonical_layout,
@@ -112,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    # On SIGTERM unwind normally, so the kwok cluster is deleted on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     economy = load_economy()
     pods = pods_for_economy(economy)
@@ -124,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     bins = binaries()
     real: list[PlacementRound] = []
+    stopped = ""
     t_start = time.monotonic()
     with KwokCluster.start(nodes=NODES, cpu="4", memory="8Gi", bins=bins) as cluster:
         core: Any = cluster.core_v1()
@@ -132,8 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             task = progress.add_task("real kube-scheduler", total=args.deployments)
             for _ in range(args.deployments):
                 if time.monotonic() - t_start > args.max_minutes * 60:
+                    stopped = f"time budget of {args.max_minutes} min reached"
                     break
-                real.append(place_once(cluster, economy, "default-scheduler", "fidelity"))
+                try:
+                    real.append(place_once(cluster, economy, "default-scheduler", "fidelity"))
+                except KwokError as e:  # keep what was measured; say why it stopped
+                    stopped = f"error: {e}"
+                    break
                 progress.advance(task)
     real_s = time.monotonic() - t_start
     n = len(real)
@@ -163,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": bins.versions(),
         "deployments_requested": args.deployments,
         "deployments": n,
+        "stopped_early": stopped,
         "nodes": NODES,
         "node_capacity": {"cpu": "4", "memory": "8Gi"},
         "economy": economy.name,
