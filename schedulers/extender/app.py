@@ -149,17 +149,20 @@ async def bind(request: web.Request) -> web.Response:
         return _bad(metrics, "bind", "ExtenderBindingArgs needs \"PodName\" and \"Node\"")
     namespace = args.get("PodNamespace") or "default"
     name, node = args["PodName"], args["Node"]
-    try:
-        await request.app[BINDER_KEY].bind(namespace, name, node)
-    except Exception as exc:  # reported to kube-scheduler, which retries the pod
-        metrics.requests.labels("bind", "error").inc()
-        log.warning("binding %s/%s to %s failed: %s", namespace, name, node, exc)
-        return web.json_response({"Error": f"binding {namespace}/{name} to {node}: {exc}"})
     key = f"{namespace}/{name}"
     placements = request.app[PLACEMENTS_KEY]
     workload = request.app[RECENT_KEY].pop(key, None) or workload_of(
         {"metadata": {"name": name}}, placements.label_key)
+    # Count the pod before the API call returns: kube-scheduler is already scoring
+    # the next pod, which should see this one. Undone if the binding fails.
     placements.set_pod(key, node, workload)
+    try:
+        await request.app[BINDER_KEY].bind(namespace, name, node)
+    except Exception as exc:  # reported to kube-scheduler, which retries the pod
+        placements.remove_pod(key)
+        metrics.requests.labels("bind", "error").inc()
+        log.warning("binding %s/%s to %s failed: %s", namespace, name, node, exc)
+        return web.json_response({"Error": f"binding {namespace}/{name} to {node}: {exc}"})
     metrics.requests.labels("bind", "200").inc()
     return web.json_response({"Error": ""})
 

@@ -193,12 +193,15 @@ async def test_bind_verb_counts_the_pod_at_once() -> None:
 
 
 async def test_bind_failure_is_reported_in_the_result() -> None:
-    async with TestClient(TestServer(make_app(StaticTraffic(TRAFFIC), _placements(),
+    placements = _placements()
+    async with TestClient(TestServer(make_app(StaticTraffic(TRAFFIC), placements,
                                               RecordingBinder(fail=True)))) as c:
         resp = await c.post("/bind", json={"PodName": "bread-0", "PodNamespace": "s",
                                            "Node": "node-1"})
         body = await resp.json()
         assert resp.status == 200 and "forbidden" in body["Error"]
+        # The pod was counted before the API call (optimistically); that is undone.
+        assert "bread" not in placements.totals and len(placements) == 3
 
 
 async def test_no_bind_route_without_a_binder(client: TestClient[Any, Any]) -> None:
