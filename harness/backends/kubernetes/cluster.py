@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,10 +104,14 @@ class KubeCluster:
         return [p for p in pods if p.metadata.deletion_timestamp is None]
 
     def scale_producers(self, replicas: Mapping[str, int]) -> None:
-        """Set the replicas of each named producer Deployment."""
-        for name, n in replicas.items():
+        """Set the replicas of each named producer Deployment (all at once: one by one,
+        19 patches take over a second on a busy control plane)."""
+        def scale(item: tuple[str, int]) -> None:
             self.apps.patch_namespaced_deployment_scale(
-                name, self.namespace, {"spec": {"replicas": n}})
+                item[0], self.namespace, {"spec": {"replicas": item[1]}})
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(scale, replicas.items()))
 
     def delete_producer_pods(self, timeout_s: float) -> None:
         """Delete the producer pods now (grace 0): used between placement rounds, where
