@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.kwok import NETMARKS_SCHEDULER, ExtraScheduler, KwokCluster, extender_stanza
+from harness.backends.kwok.process import stop_process, wait_http_ok
 from harness.backends.kwok.workloads import DeploymentSpec, create_deployments, wait_bound
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -39,29 +40,6 @@ def _schedulers_cli(*args: str, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"process exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"{url} not up after {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def extender_url(
     kwok_cluster: KwokCluster, tmp_path_factory: pytest.TempPathFactory
@@ -82,10 +60,10 @@ def extender_url(
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{url}/healthz", proc, log)
+        wait_http_ok(f"{url}/healthz", proc, log, timeout=60)
         yield url
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +142,7 @@ def test_firmament_binds_every_pod(
         except Exception:
             pytest.fail(f"firmament did not bind all pods:\n{log.read_text()[-3000:]}")
     finally:
-        _stop(proc)
+        stop_process(proc)
     assert {p.spec.node_name for p in pods} <= set(kwok_cluster.node_names)
     per_node: dict[str, int] = {}
     for p in pods:

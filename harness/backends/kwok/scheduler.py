@@ -8,13 +8,8 @@ keeps the cluster's ``default-scheduler`` untouched, so the same cluster measure
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import ssl
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from harness.backends.kwok.cluster import KwokCluster, KwokError
+from harness.backends.kwok.cluster import KwokCluster
+from harness.backends.kwok.process import stop_process, wait_http_ok
 
 __all__ = ["NETMARKS_SCHEDULER", "ExtraScheduler", "extender_stanza", "scheduler_config"]
 
@@ -151,33 +147,10 @@ class ExtraScheduler:
         return sched
 
     def _wait_healthy(self, timeout: float) -> None:
-        ctx = ssl.create_default_context()
-        # Its serving certificate is self-signed and generated at start-up.
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise KwokError(
-                    f"kube-scheduler {self.name!r} exited with {self.proc.returncode}:\n"
-                    + "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
-                )
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                url = f"https://127.0.0.1:{self.port}/healthz"
-                with urllib.request.urlopen(url, context=ctx, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            time.sleep(0.2)
-        raise KwokError(f"kube-scheduler {self.name!r} not healthy after {timeout:.0f} s")
+        wait_http_ok(f"https://127.0.0.1:{self.port}/healthz", self.proc, self.log, timeout)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
     def __enter__(self) -> ExtraScheduler:
         return self
