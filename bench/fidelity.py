@@ -101,6 +101,105 @@ def compare(
     }
 
 
+def measure_real(deployments: int, max_minutes: float) -> dict[str, Any]:
+    """Redeploy the economy on a fresh 5-node kwok cluster under the default scheduler."""
+    economy = load_economy()
+    bins = binaries()
+    real: list[PlacementRound] = []
+    stopped = ""
+    t_start = time.monotonic()
+    with KwokCluster.start(nodes=NODES, cpu="4", memory="8Gi", bins=bins) as cluster:
+        core: Any = cluster.core_v1()
+        core.create_namespace({"metadata": {"name": "fidelity"}})
+        with Progress() as progress:
+            task = progress.add_task("real kube-scheduler", total=deployments)
+            for _ in range(deployments):
+                if time.monotonic() - t_start > max_minutes * 60:
+                    stopped = f"time budget of {max_minutes} min reached"
+                    break
+                try:
+                    real.append(place_once(cluster, economy, "default-scheduler", "fidelity"))
+                except KwokError as e:  # keep what was measured; say why it stopped
+                    stopped = f"error: {e}"
+                    break
+                progress.advance(task)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {**provenance.machine(), "load_note": _load_note()},
+        "versions": bins.versions(),
+        "deployments_requested": deployments,
+        "stopped_early": stopped,
+        "real_seconds_total": time.monotonic() - t_start,
+        "real_seconds_per_deployment": {
+            "median": statistics.median(r.seconds for r in real) if real else None,
+            "p90": _quantile([r.seconds for r in real], 0.9) if real else None,
+        },
+        "placements_real": [r.assignments for r in real],
+    }
+
+
+def analyze(measured: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Compare the measured placements with as many samples of the Python model."""
+    economy = load_economy()
+    pods = pods_for_economy(economy)
+    nodes = uniform_nodes(NODES)
+    traffic = traffic_from_economy(economy)
+    real_a: list[dict[str, str]] = measured["placements_real"]
+    n = len(real_a)
+
+    def share(x: Assignments) -> float:
+        crossing, total = inter_node_traffic(x, traffic)
+        return crossing / total if total else 0.0
+
+    def model_sample(seed: int) -> tuple[list[dict[str, str]], float]:
+        policy = get_policy("kube_default", seed=seed)
+        t0 = time.perf_counter()
+        out = [dict(policy.schedule(pods, nodes).assignments) for _ in range(n)]
+        return out, time.perf_counter() - t0
+
+    model, model_s = model_sample(seed)
+    model2, _ = model_sample(seed + 1)
+    half = n // 2
+    layouts_real = Counter(canonical_layout(x, nodes) for x in real_a)
+    layouts_model = Counter(canonical_layout(x, nodes) for x in model)
+    co_real, co_model = colocation(real_a), colocation(model)
+    pairs = sorted(
+        co_real.keys() | co_model.keys(),
+        key=lambda k: -abs(co_real.get(k, 0) - co_model.get(k, 0)),
+    )
+    return {
+        **{k: v for k, v in measured.items() if k != "placements_real"},
+        "deployments": n,
+        "nodes": NODES,
+        "node_capacity": {"cpu": "4", "memory": "8Gi"},
+        "economy": economy.name,
+        "model_seconds_per_deployment": model_s / n,
+        "distinct_layouts": {"real": len(layouts_real), "model": len(layouts_model)},
+        "most_frequent_layout_share": {
+            "real": layouts_real.most_common(1)[0][1] / n,
+            "model": layouts_model.most_common(1)[0][1] / n,
+        },
+        "mean_inter_node_share": {
+            "real": statistics.fmean(share(x) for x in real_a),
+            "model": statistics.fmean(share(x) for x in model),
+        },
+        "real_vs_model": compare(real_a, model, share),
+        "noise_floor_model_vs_model": compare(model, model2, share),
+        "real_first_half_vs_second_half": (
+            compare(real_a[:half], real_a[half:], share) if half >= 10 else {}
+        ),
+        "colocation_largest_differences": [
+            {"pair": "+".join(k), "real": co_real.get(k, 0.0), "model": co_model.get(k, 0.0)}
+            for k in pairs[:8]
+        ],
+        "shapes": {
+            "real": _counts(shape(x) for x in real_a),
+            "model": _counts(shape(x) for x in model),
+        },
+        "placements_real": real_a,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--deployments", type=int, default=1000)
@@ -112,93 +211,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--reanalyze",
+        type=Path,
+        metavar="JSON",
+        help="skip the cluster: compare the placements recorded in JSON with the model again",
+    )
     args = ap.parse_args(argv)
     # On SIGTERM unwind normally, so the kwok cluster is deleted on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    economy = load_economy()
-    pods = pods_for_economy(economy)
-    nodes = uniform_nodes(NODES)
-    traffic = traffic_from_economy(economy)
-
-    def share(x: Assignments) -> float:
-        crossing, total = inter_node_traffic(x, traffic)
-        return crossing / total if total else 0.0
-
-    bins = binaries()
-    real: list[PlacementRound] = []
-    stopped = ""
-    t_start = time.monotonic()
-    with KwokCluster.start(nodes=NODES, cpu="4", memory="8Gi", bins=bins) as cluster:
-        core: Any = cluster.core_v1()
-        core.create_namespace({"metadata": {"name": "fidelity"}})
-        with Progress() as progress:
-            task = progress.add_task("real kube-scheduler", total=args.deployments)
-            for _ in range(args.deployments):
-                if time.monotonic() - t_start > args.max_minutes * 60:
-                    stopped = f"time budget of {args.max_minutes} min reached"
-                    break
-                try:
-                    real.append(place_once(cluster, economy, "default-scheduler", "fidelity"))
-                except KwokError as e:  # keep what was measured; say why it stopped
-                    stopped = f"error: {e}"
-                    break
-                progress.advance(task)
-    real_s = time.monotonic() - t_start
-    n = len(real)
-    if n == 0:
-        print("no real deployment finished", file=sys.stderr)
+    if args.reanalyze:
+        measured = json.loads(args.reanalyze.read_text())
+    else:
+        measured = measure_real(args.deployments, args.max_minutes)
+    if not measured["placements_real"]:
+        print(f"no real deployment finished: {measured['stopped_early']}", file=sys.stderr)
         return 1
-
-    def model_sample(seed: int) -> tuple[list[dict[str, str]], float]:
-        policy = get_policy("kube_default", seed=seed)
-        t0 = time.perf_counter()
-        out = [dict(policy.schedule(pods, nodes).assignments) for _ in range(n)]
-        return out, time.perf_counter() - t0
-
-    model, model_s = model_sample(args.seed)
-    model2, _ = model_sample(args.seed + 1)
-    real_a = [r.assignments for r in real]
-    real_vs_model = compare(real_a, model, share)
-    floor = compare(model, model2, share)
-    half = n // 2
-    real_halves = compare(real_a[:half], real_a[half:], share) if half >= 10 else {}
-
-    shares_real = [share(x) for x in real_a]
-    shares_model = [share(x) for x in model]
-    result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {**provenance.machine(), "load_note": _load_note()},
-        "versions": bins.versions(),
-        "deployments_requested": args.deployments,
-        "deployments": n,
-        "stopped_early": stopped,
-        "nodes": NODES,
-        "node_capacity": {"cpu": "4", "memory": "8Gi"},
-        "economy": economy.name,
-        "real_seconds_total": real_s,
-        "real_seconds_per_deployment": {
-            "median": statistics.median(r.seconds for r in real),
-            "p90": _quantile([r.seconds for r in real], 0.9),
-        },
-        "model_seconds_per_deployment": model_s / n,
-        "distinct_layouts": {
-            "real": len({canonical_layout(x, nodes) for x in real_a}),
-            "model": len({canonical_layout(x, nodes) for x in model}),
-        },
-        "mean_inter_node_share": {
-            "real": statistics.fmean(shares_real),
-            "model": statistics.fmean(shares_model),
-        },
-        "real_vs_model": real_vs_model,
-        "noise_floor_model_vs_model": floor,
-        "real_first_half_vs_second_half": real_halves,
-        "shapes": {
-            "real": _counts(shape(x) for x in real_a),
-            "model": _counts(shape(x) for x in model),
-        },
-        "placements_real": real_a,
-    }
+    result = analyze(measured, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=str))
     print(json.dumps({k: v for k, v in result.items() if k != "placements_real"}, indent=1))
