@@ -26,7 +26,9 @@ import itertools
 import json
 import os
 import signal
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -42,8 +44,16 @@ from rich.progress import Progress
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from harness import provenance  # noqa: E402
-from harness.backends.kwok import KwokCluster, KwokError, PlacementRound, binaries  # noqa: E402
+from harness.backends.kwok import (  # noqa: E402
+    ExtraScheduler,
+    KwokCluster,
+    KwokError,
+    PlacementRound,
+    binaries,
+    extender_stanza,
+)
 from harness.backends.kwok.placements import place_once  # noqa: E402
+from harness.backends.kwok.process import stop_process, wait_http_ok  # noqa: E402
 from schedulers import (  # noqa: E402
     canonical_layout,
     get_policy,
@@ -101,8 +111,14 @@ def compare(
     }
 
 
-def measure_real(deployments: int, max_minutes: float) -> dict[str, Any]:
-    """Redeploy the economy on a fresh 5-node kwok cluster under the default scheduler."""
+def measure_real(deployments: int, max_minutes: float, random_ties: bool) -> dict[str, Any]:
+    """Redeploy the economy on a fresh 5-node kwok cluster under the default profile.
+
+    With `random_ties`, a second kube-scheduler with the same default profile plus a
+    no-op extender (the NetMARKS extender with no traffic: every score 0) places the
+    pods instead: in v1.36 only the extender code path gives tied nodes a random
+    tie-breaker (kubernetes/kubernetes#141024).
+    """
     economy = load_economy()
     bins = binaries()
     real: list[PlacementRound] = []
@@ -111,14 +127,18 @@ def measure_real(deployments: int, max_minutes: float) -> dict[str, Any]:
     with KwokCluster.start(nodes=NODES, cpu="4", memory="8Gi", bins=bins) as cluster:
         core: Any = cluster.core_v1()
         core.create_namespace({"metadata": {"name": "fidelity"}})
+        scheduler_name = "default-scheduler"
+        if random_ties:
+            scheduler_name = "random-ties"
+            _noop_extender_scheduler(cluster, scheduler_name)
         with Progress() as progress:
-            task = progress.add_task("real kube-scheduler", total=deployments)
+            task = progress.add_task(f"real kube-scheduler ({scheduler_name})", total=deployments)
             for _ in range(deployments):
                 if time.monotonic() - t_start > max_minutes * 60:
                     stopped = f"time budget of {max_minutes} min reached"
                     break
                 try:
-                    real.append(place_once(cluster, economy, "default-scheduler", "fidelity"))
+                    real.append(place_once(cluster, economy, scheduler_name, "fidelity"))
                 except KwokError as e:  # keep what was measured; say why it stopped
                     stopped = f"error: {e}"
                     break
@@ -128,6 +148,7 @@ def measure_real(deployments: int, max_minutes: float) -> dict[str, Any]:
         "machine": {**provenance.machine(), "load_note": _load_note()},
         "versions": bins.versions(),
         "deployments_requested": deployments,
+        "scheduler": "default profile + no-op extender" if random_ties else "default-scheduler",
         "stopped_early": stopped,
         "real_seconds_total": time.monotonic() - t_start,
         "real_seconds_per_deployment": {
@@ -136,6 +157,33 @@ def measure_real(deployments: int, max_minutes: float) -> dict[str, Any]:
         },
         "placements_real": [r.assignments for r in real],
     }
+
+
+def _noop_extender_scheduler(cluster: KwokCluster, name: str) -> None:
+    """Start an extender that scores every node 0 and a kube-scheduler using it; both
+    are stopped with the cluster."""
+    port = _free_port()
+    empty = cluster.cluster_dir / "no-traffic.csv"
+    empty.write_text("source,destination,bytes\n")
+    log = cluster.cluster_dir / "noop-extender.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from schedulers.cli import main; main()",
+             "netmarks-extender", "--traffic", str(empty), "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    cluster.on_stop(lambda: stop_process(proc))
+    wait_http_ok(f"http://127.0.0.1:{port}/healthz", proc, log)
+    ext = extender_stanza(f"http://127.0.0.1:{port}/", weight=1)
+    ExtraScheduler.start(cluster, name, extenders=[ext])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def analyze(measured: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -217,6 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="JSON",
         help="skip the cluster: compare the placements recorded in JSON with the model again",
     )
+    ap.add_argument(
+        "--random-ties",
+        action="store_true",
+        help="measure a kube-scheduler (default profile) whose ties are broken at random",
+    )
     args = ap.parse_args(argv)
     # On SIGTERM unwind normally, so the kwok cluster is deleted on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -224,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reanalyze:
         measured = json.loads(args.reanalyze.read_text())
     else:
-        measured = measure_real(args.deployments, args.max_minutes)
+        measured = measure_real(args.deployments, args.max_minutes, args.random_ties)
     if not measured["placements_real"]:
         print(f"no real deployment finished: {measured['stopped_early']}", file=sys.stderr)
         return 1
