@@ -179,3 +179,23 @@ def test_metrics_count_orders(http_chain: dict[str, ServiceProcess]) -> None:
           if line.startswith("settlers_requests_total") and 'outcome="ok"' in line]
     assert ok and float(ok[0].split()[-1]) >= 1
     assert "istio_" not in text
+
+
+def test_run_chain_stops_its_processes_even_when_the_body_fails() -> None:
+    class Boom(Exception):
+        pass
+
+    started: dict[str, ServiceProcess] = {}
+    with pytest.raises(Boom), run_chain("settlers2", "http", roots=["water"]) as services:
+        started.update(services)
+        assert services["water"].alive()
+        raise Boom
+    assert list(started) == ["water"]
+    assert not started["water"].alive()
+    assert started["water"].process.returncode == 0  # stopped by SIGTERM, exited cleanly
+
+
+def test_a_service_that_cannot_start_is_reported_with_its_error() -> None:
+    with pytest.raises(RuntimeError, match="--item 'cake' is not in economy"), \
+            run_chain("settlers2", "http", roots=["water"], args=["--item", "cake"]):
+        pass
