@@ -136,6 +136,15 @@ class Producer:
         if order.count * order.size > self.max_size:
             raise BadRequest(f"count * size = {order.count * order.size} bytes exceeds the "
                              f"cap of {self.max_size} bytes (--max-size)")
+        # An input is asked for count * quantity units: refuse here, as a bad order,
+        # what the input would refuse anyway (assuming it has the same limits).
+        for src in self._inputs:
+            units = order.count * src.quantity
+            if units > wire.MAX_COUNT or units * order.size > self.max_size:
+                raise BadRequest(
+                    f"input {src.item!r} would be asked for {units} units of {order.size} "
+                    f"bytes (count {order.count} x quantity {src.quantity}), above its limits "
+                    f"(at most {wire.MAX_COUNT} units and {self.max_size} bytes)")
 
     async def produce(self, order: Order) -> Product:
         """Serve one order; raises BadRequest or UpstreamError. Records the metrics."""

@@ -297,3 +297,19 @@ async def test_cpu_work_is_spent(tmp_path: Path) -> None:
             open_client(addr, "http") as client:
         result = await client.produce("water", 1, 16)
     assert result.trace[0].elapsed_ms >= 30
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_an_order_too_big_for_an_input_share_is_refused_up_front(
+        economy: str, protocol: Proto) -> None:
+    # bread needs 3 water per unit: 4000 bread would ask water for 12000 units.
+    async with _bakery(protocol, economy) as addr, \
+            open_client(addr["bread"], protocol) as client:
+        with pytest.raises(OrderError) as err:
+            await client.produce("bread", 4000, 16)
+        assert err.value.kind == "invalid"
+        assert "input 'water' would be asked for 12000 units" in str(err.value)
+        with pytest.raises(OrderError) as err:
+            await client.produce("bread", 1, 2**23)  # 3 x 8 MiB of water > 16 MiB
+        assert "input 'water' would be asked for 3 units of 8388608 bytes" in str(err.value)
+        assert (await client.produce("bread", 3000, 16)).payload_bytes == 48000
