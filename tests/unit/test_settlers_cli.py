@@ -105,3 +105,15 @@ def test_serve_reads_inputs_from_environment(monkeypatch: pytest.MonkeyPatch) ->
     result = runner.invoke(app, ["serve", "--item", "flour"])
     assert result.exit_code == 2
     assert "'flour' consumes grain" in result.output
+
+
+def test_economy_show_marks_quantities_work_and_replicas(tmp_path: Path) -> None:
+    path = tmp_path / "bakery.yaml"
+    path.write_text("items:\n  grain: {}\n  flour: {inputs: {grain: 2}, work_ms: 3}\n"
+                    "  bread: {inputs: {flour: 1}, replicas: 2}\n")
+    result = runner.invoke(app, ["economy", "show", "--economy", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "bakery: 3 items" in result.output
+    assert "2 x grain (raw)" in result.output
+    assert "flour (work 3 ms)" in result.output
+    assert "bread (2 replicas)" in result.output
