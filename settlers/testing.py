@@ -66,6 +66,8 @@ class ServiceProcess:
                 self.process.wait(timeout=10)
         if self.process.stdout is not None:
             self.process.stdout.close()
+        if self.process.returncode == 0:  # a clean exit: the log holds nothing of use
+            self.log.unlink(missing_ok=True)
 
 
 def start_service(item: str, protocol: Literal["http", "grpc"], *,
