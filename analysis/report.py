@@ -148,6 +148,15 @@ def _fmt(x: float, unit: str = " %") -> str:
     return "n/a" if not math.isfinite(x) else f"{x:.1f}{unit}"
 
 
+# backend -> (who places, where it is measured)
+_BACKENDS = {
+    "local": ("the Python scheduler models", "the emulated cluster"),
+    "kwok": ("the real kube-scheduler (NetMARKS as its extender, firmament as a custom "
+             "scheduler) on a kwok control plane", "the emulated cluster"),
+    "kubernetes": ("the cluster's schedulers", "the real cluster (Istio telemetry)"),
+}
+
+
 def _paper(applies: bool, text: str) -> str:
     return text if applies else "— (not in the paper)"
 
@@ -222,7 +231,9 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
 ## What was run
 
 - schedulers: {', '.join(run.schedulers)} (baseline: {base})
-- backend: {c['backend']}, {c['nodes']} identical nodes, link preset `{c['link']}`
+- backend: {c['backend']} — placements by {_BACKENDS.get(c['backend'], ('?', '?'))[0]},
+  measured on {_BACKENDS.get(c['backend'], ('?', '?'))[1]};
+  {c['nodes']} identical nodes, link preset `{c['link']}`
   {m.get('link_profile', '')}
 - economy: {m.get('economy_name', c.get('economy') or 'settlers2')}; items ordered:
   {', '.join(m.get('items', []))}
@@ -242,7 +253,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
 
 ## How
 
-1. Warm-up orders through the emulated mesh (random layout); NetMARKS reads the traffic
+1. Warm-up orders through the mesh (random layout); NetMARKS reads the traffic
    matrix from it ({m.get('traffic_source', 'n/a')}).
 2. {c['deployments']} redeployments per scheduler, every placement recorded
    (`placements.parquet`), reduced to canonical layouts (identical nodes are
