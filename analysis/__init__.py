@@ -1,1 +1,14 @@
+"""Turn a results directory of `harness run` into paper-style tables, plots and report.md.
 
+    from analysis import build_report
+    report = build_report(Path("runs/<dir>"))   # tables/, figures/, report.md
+    report.headline                              # one row per scheduler
+
+Modules: ``estimate`` (layout-weighted means with bootstrap intervals), ``tables``
+(the paper's tables from the raw data), ``render`` (CSV/Markdown/LaTeX), ``plots``
+(PNG/SVG), ``report`` (report.md).
+"""
+
+from analysis.report import PAPER, Report, build_report
+
+__all__ = ["PAPER", "Report", "build_report"]
