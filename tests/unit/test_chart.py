@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.backends.kubernetes import PhaseValues
 from harness.backends.kubernetes.helm import KUBE_VERSION, Helm, HelmError, HelmNotFound
-from settlers.economy import load_economy
+from settlers.economy import Economy, Item, load_economy
 
 Obj = dict[str, Any]
 
@@ -289,6 +290,37 @@ def test_a_custom_economy(helm: Helm) -> None:
     assert set(producers(objs)) == {"ore", "metal"}
     test = next(j for n, j in kinds(objs, "Job").items() if n.endswith("-test-order"))
     assert "metal=metal:8080" in test["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+# -- the values the kubernetes backend sets per phase ------------------------------------
+
+def test_scheduling_phase_renders_the_scheduler_and_the_economy(helm: Helm) -> None:
+    economy = load_economy()
+    phase = PhaseValues(economy=economy, protocol="grpc", scheduler_name="netmarks-scheduler",
+                        netmarks=True, prometheus_url="http://prom.monitoring:9090")
+    deps = kinds(helm.template([phase.render()]), "Deployment")
+    assert set(economy.names) <= set(deps)
+    for item in economy:
+        pod = deps[item.name]["spec"]["template"]["spec"]
+        assert pod["schedulerName"] == "netmarks-scheduler"
+        assert deps[item.name]["spec"]["replicas"] == item.replicas
+        assert pod["containers"][0]["resources"]["requests"] == item.resources.as_k8s()
+        assert "--protocol=grpc" in pod["containers"][0]["args"]
+    ext = deps["settlers-settlers-testbed-netmarks-extender"]["spec"]["template"]["spec"]
+    assert "--prometheus=http://prom.monitoring:9090" in ext["containers"][0]["args"]
+
+
+def test_measurement_phase_pins_every_pod(helm: Helm) -> None:
+    economy = Economy(name="two", items={
+        "ore": Item("ore", replicas=3),
+        "metal": Item("metal", inputs={"ore": 1}),
+    })
+    placement = {"ore-0": "node-1", "ore-1": "node-2", "ore-2": "node-1", "metal-0": "node-3"}
+    rendered = helm.template([PhaseValues(economy=economy, placement=placement).render()])
+    deps = kinds(rendered, "Deployment")
+    pinned = {n: (d["spec"]["replicas"], d["spec"]["template"]["spec"]["nodeName"])
+              for n, d in deps.items()}
+    assert pinned == {"ore-p0": (2, "node-1"), "ore-p1": (1, "node-2"), "metal": (1, "node-3")}
 
 
 # -- bad values -------------------------------------------------------------------------

@@ -1,28 +1,12 @@
-"""The values the kubernetes backend sets per phase, rendered by the real chart."""
+"""The kubernetes backend's own logic without a cluster: per-phase values (their
+rendering by the chart is in test_chart.py) and reading Istio's byte counters."""
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import pytest
 
-from harness.backends.kubernetes import Helm, HelmNotFound, PhaseValues, pins_by_item
-from settlers.economy import Economy, Item, load_economy
-
-
-@pytest.fixture(scope="module")
-def helm() -> Helm:
-    try:
-        return Helm()
-    except HelmNotFound as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI must build helm (tools/setup --k8s): {exc}")
-        pytest.skip(str(exc))
-
-
-def deployments(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"]: o for o in objs if o["kind"] == "Deployment"}
+from harness.backends.kubernetes import PhaseValues, pins_by_item
+from settlers.economy import load_economy
 
 
 def test_pins_by_item_groups_replicas_in_index_order() -> None:
@@ -30,35 +14,6 @@ def test_pins_by_item_groups_replicas_in_index_order() -> None:
                  "water-0": "node-2"}
     assert pins_by_item(placement) == {"coal": ["node-2", "node-1"], "iron-ore": ["node-3"],
                                        "water": ["node-2"]}
-
-
-def test_scheduling_phase_renders_the_scheduler_and_the_economy(helm: Helm) -> None:
-    economy = load_economy()
-    phase = PhaseValues(economy=economy, protocol="grpc", scheduler_name="netmarks-scheduler",
-                        netmarks=True, prometheus_url="http://prom.monitoring:9090")
-    deps = deployments(helm.template([phase.render()]))
-    assert set(economy.names) <= set(deps)
-    for item in economy:
-        pod = deps[item.name]["spec"]["template"]["spec"]
-        assert pod["schedulerName"] == "netmarks-scheduler"
-        assert deps[item.name]["spec"]["replicas"] == item.replicas
-        assert pod["containers"][0]["resources"]["requests"] == item.resources.as_k8s()
-        assert "--protocol=grpc" in pod["containers"][0]["args"]
-    ext = deps["settlers-settlers-testbed-netmarks-extender"]["spec"]["template"]["spec"]
-    assert "--prometheus=http://prom.monitoring:9090" in ext["containers"][0]["args"]
-
-
-def test_measurement_phase_pins_every_pod(helm: Helm) -> None:
-    economy = Economy(name="two", items={
-        "ore": Item("ore", replicas=3),
-        "metal": Item("metal", inputs={"ore": 1}),
-    })
-    placement = {"ore-0": "node-1", "ore-1": "node-2", "ore-2": "node-1", "metal-0": "node-3"}
-    deps = deployments(helm.template([PhaseValues(economy=economy,
-                                                  placement=placement).render()]))
-    pinned = {n: (d["spec"]["replicas"], d["spec"]["template"]["spec"]["nodeName"])
-              for n, d in deps.items()}
-    assert pinned == {"ore-p0": (2, "node-1"), "ore-p1": (1, "node-2"), "metal": (1, "node-3")}
 
 
 def test_a_placement_that_does_not_fit_the_economy_is_refused() -> None:
