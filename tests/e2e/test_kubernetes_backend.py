@@ -211,3 +211,65 @@ def test_the_experiment_runs_end_to_end_on_kwok(
     assert (samples["transfers"] > 0).all()
     # Cleaned up: the release is gone.
     assert backend.helm.status(backend.options.release, namespace) is None
+
+
+def test_cluster_data_plane_pins_layouts_and_starts_the_order_job(
+    kwok_cluster: KwokCluster, namespace: str
+) -> None:
+    """The in-cluster data plane as far as kwok allows: every layout is pinned through
+    the chart (spec.nodeName) and checked against the API; the order Job is created
+    and completes (kwok's fake pod cannot print results, so no samples here)."""
+    from kubernetes import client
+
+    from harness.backends.kubernetes import KubernetesDataPlane
+
+    backend = KubernetesBackend(
+        MINI,
+        KubernetesOptions(
+            kubeconfig=kwok_cluster.kubeconfig,
+            namespace=namespace,
+            release=f"kd{uuid.uuid4().hex[:4]}",
+            data_plane="cluster",
+            timeout_s=90,
+        ),
+    )
+    core = kwok_cluster.core_v1()
+
+    def where() -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        selector = "app.kubernetes.io/component=producer"
+        for p in core.list_namespaced_pod(namespace, label_selector=selector).items:
+            if p.metadata.deletion_timestamp is None:
+                out.setdefault(p.metadata.labels["app"], []).append(p.spec.node_name)
+        return out
+
+    async def flow() -> None:
+        first = {"grain-0": "node-1", "water-0": "node-2", "flour-0": "node-1", "bread-0": "node-3"}
+        plane = await backend.start_data_plane("grpc", first)
+        assert isinstance(plane, KubernetesDataPlane)
+        assert where() == {"grain": ["node-1"], "water": ["node-2"], "flour": ["node-1"],
+                           "bread": ["node-3"]}
+        together = dict.fromkeys(first, "node-4")
+        await plane.relayout(together)
+        assert where() == {item: ["node-4"] for item in MINI.names}
+        assert plane.entry("bread") == f"bread.{namespace}.svc:8080"
+
+        job = plane.order_job("grpc", ["bread"], [16, 4096], repeat=3, warmup=1)
+        args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[:2] == ["-p", "grpc"] and "bread=bread:8080" in args
+        assert "16,4096" in args
+        batch = client.BatchV1Api(kwok_cluster.api_client())
+        batch.create_namespaced_job(namespace, job)
+        deadline = time.monotonic() + 60
+        name = job["metadata"]["name"]
+        while not batch.read_namespaced_job_status(name, namespace).status.succeeded:
+            assert time.monotonic() < deadline, "order Job not completed"
+            await asyncio.sleep(0.5)
+
+    try:
+        asyncio.run(flow())
+    finally:
+        asyncio.run(backend.close())
+    # close() also deleted the Jobs it labelled as its own.
+    left = client.BatchV1Api(kwok_cluster.api_client()).list_namespaced_job(namespace).items
+    assert not [j for j in left if j.metadata.deletion_timestamp is None]

@@ -356,19 +356,9 @@ class KubernetesDataPlane:
     def _sweep(self, protocol: WireProtocol, items: list[str], sizes: list[int], count: int,
                repeat: int, warmup: int, timeout: float) -> pd.DataFrame:
         b = self.backend
-        values = b._phase(protocol=protocol, placement=self.placement).render()
-        values["orderApp"] = {"enabled": True, "items": list(items),
-                              "sizes": [int(s) for s in sizes], "count": count,
-                              "repeat": repeat, "warmup": warmup,
-                              "extraArgs": ["--timeout", str(timeout)]}
-        (job,) = b.helm.template(
-            [values], release=b.options.release, namespace=b.options.namespace,
-            chart=b.options.chart, kube_version=b.kube_version,
-            value_files=b.options.values_files,
-            extra=["--show-only", "templates/order-app-job.yaml"])
-        name = f"{b.options.release}-sweep-{uuid.uuid4().hex[:8]}"
-        job["metadata"]["name"] = name
-        job["metadata"]["labels"][SWEEP_LABEL] = name
+        job = self.order_job(protocol, items, sizes, count=count, repeat=repeat, warmup=warmup,
+                             timeout=timeout)
+        name = job["metadata"]["name"]
         batch, core, ns = b.cluster.batch, b.cluster.core, b.options.namespace
         with b._busy:
             if b._closed:
@@ -382,6 +372,26 @@ class KubernetesDataPlane:
             with contextlib.suppress(Exception):
                 batch.delete_namespaced_job(name, ns, propagation_policy="Background")
         return parse_job_log(log)
+
+    def order_job(self, protocol: WireProtocol, items: list[str], sizes: list[int], *,
+                  count: int = 1, repeat: int = 10, warmup: int = 2,
+                  timeout: float = 30.0) -> dict[str, Any]:
+        """The chart's order-app Job for this sweep, under a fresh name (not created)."""
+        b = self.backend
+        values = b._phase(protocol=protocol, placement=self.placement).render()
+        values["orderApp"] = {"enabled": True, "items": list(items),
+                              "sizes": [int(s) for s in sizes], "count": count,
+                              "repeat": repeat, "warmup": warmup,
+                              "extraArgs": ["--timeout", str(timeout)]}
+        (job,) = b.helm.template(
+            [values], release=b.options.release, namespace=b.options.namespace,
+            chart=b.options.chart, kube_version=b.kube_version,
+            value_files=b.options.values_files,
+            extra=["--show-only", "templates/order-app-job.yaml"])
+        name = f"{b.options.release}-sweep-{uuid.uuid4().hex[:8]}"
+        job["metadata"]["name"] = name
+        job["metadata"]["labels"][SWEEP_LABEL] = name
+        return dict(job)
 
     def traffic_snapshot(self) -> pd.DataFrame:
         """Cumulative Istio bytes per workload pair from Prometheus (empty without it).
