@@ -62,3 +62,19 @@ def test_istio_bytes_sums_http_and_tcp_counters_per_workload_pair() -> None:
         {"source_workload": "bread", "destination_workload": "flour", "bytes": 1000}]
     assert len(seen) == 4
     assert all('destination_workload_namespace="bench"' in q for q in seen)
+
+
+def test_options_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from harness.backends.kubernetes import KubernetesOptions
+
+    monkeypatch.setenv("SETTLERS_KUBE_NAMESPACE", "bench")
+    monkeypatch.setenv("SETTLERS_KUBE_VALUES", "a.yaml,b.yaml")
+    monkeypatch.setenv("SETTLERS_KUBE_SCHEDULERS", "external")
+    monkeypatch.setenv("SETTLERS_KUBE_KEEP", "1")
+    opts = KubernetesOptions.from_env(context="prod", namespace=None)
+    assert opts.namespace == "bench" and opts.context == "prod" and opts.keep
+    assert opts.values_files == (Path("a.yaml"), Path("b.yaml"))
+    assert opts.schedulers == "external" and opts.data_plane == "auto"
+    assert KubernetesOptions.from_env(namespace="x").namespace == "x"

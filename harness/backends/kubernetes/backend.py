@@ -107,10 +107,14 @@ class KubernetesOptions:
         opts: dict[str, Any] = {}
         for key, var in (("namespace", "SETTLERS_KUBE_NAMESPACE"),
                          ("release", "SETTLERS_KUBE_RELEASE"),
+                         ("schedulers", "SETTLERS_KUBE_SCHEDULERS"),
+                         ("data_plane", "SETTLERS_KUBE_DATA_PLANE"),
                          ("prometheus_url", "SETTLERS_PROMETHEUS_URL"),
                          ("prometheus_query_url", "SETTLERS_PROMETHEUS_QUERY_URL")):
             if env.get(var):
                 opts[key] = env[var]
+        if env.get("SETTLERS_KUBE_KEEP", "").lower() in ("1", "true", "yes"):
+            opts["keep"] = True
         if env.get("SETTLERS_KUBE_VALUES"):
             opts["values_files"] = tuple(Path(p) for p in env["SETTLERS_KUBE_VALUES"].split(",")
                                          if p.strip())
