@@ -187,7 +187,8 @@ Fails the render with a message naming the key, before anything reaches the clus
 {{- range $name, $item := $items }}
 {{- range $input, $_ := ($item | default dict).inputs }}
 {{- if not (hasKey $items $input) }}
-{{- fail (printf "economy.items.%s.inputs: %q is not an item of the economy (items: %s)" $name $input (keys $items | sortAlpha | join ", ")) }}
+{{- $hint := ternary "; economy.items replaces the shipped settlers2 economy as a whole, so list every item" "" (not (empty $.Values.economy.items)) }}
+{{- fail (printf "economy.items.%s.inputs: %q is not an item of the economy (items: %s)%s" $name $input (keys $items | sortAlpha | join ", ") $hint) }}
 {{- end }}
 {{- if eq $input $name }}
 {{- fail (printf "economy.items.%s.inputs: an item cannot consume itself" $name) }}
