@@ -13,12 +13,11 @@ Public surface:
 
 from harness.backends.kubernetes.backend import (
     KubernetesBackend,
-    KubernetesDataPlane,
     KubernetesOptions,
-    istio_bytes,
     open_kubernetes_backend,
 )
 from harness.backends.kubernetes.cluster import ClusterError, KubeCluster
+from harness.backends.kubernetes.dataplane import KubernetesDataPlane, istio_bytes
 from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmError, HelmNotFound, find_helm
 from harness.backends.kubernetes.orders import OrderJobError, parse_job_log
 from harness.backends.kubernetes.values import DEFAULT_SCHEDULER_NAMES, PhaseValues, pins_by_item
