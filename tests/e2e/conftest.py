@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from harness.backends.kwok import K8sBinaries, K8sBinariesMissing, KwokCluster, binaries
+from harness.backends.kwok.cluster import KwokError
 from harness.backends.kwok.workloads import delete_namespace
 
 E2E_NODES = 5
@@ -37,11 +39,23 @@ def kwok_cluster(
 
     Tests share it, so each test works in its own namespace (see `namespace`).
     """
-    workdir = tmp_path_factory.mktemp("kwok")
-    with KwokCluster.start(
-        nodes=E2E_NODES, cpu="4", memory="8Gi", workdir=workdir, bins=k8s_binaries
-    ) as cluster:
-        yield cluster
+    # One retry: on a loaded 2-core machine the apiserver's RBAC bootstrap can outlast
+    # kube-controller-manager's 20 s health wait, and then the whole session would error.
+    # A failed start cleans up after itself, so a second attempt starts from scratch.
+    for attempt in (1, 2):
+        workdir = tmp_path_factory.mktemp("kwok")
+        try:
+            cluster = KwokCluster.start(
+                nodes=E2E_NODES, cpu="4", memory="8Gi", workdir=workdir, bins=k8s_binaries
+            )
+        except KwokError as e:
+            if attempt == 2:
+                raise
+            warnings.warn(f"kwok cluster failed to start, retrying once: {e}", stacklevel=1)
+            continue
+        with cluster:
+            yield cluster
+        return
 
 
 @pytest.fixture
