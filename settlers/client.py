@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
@@ -79,13 +80,13 @@ def open_client(target: str, protocol: Literal["http", "grpc"], *,
     raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
 
 
-class _BaseClient:
+class _BaseClient(ABC):
     def __init__(self, target: str, timeout: float) -> None:
         self.target = target
         self.timeout = timeout
 
-    async def close(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    async def close(self) -> None: ...
 
     async def __aenter__(self) -> Self:
         return self

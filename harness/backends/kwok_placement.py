@@ -17,7 +17,6 @@ The data plane is the same emulated cluster as the local backend's.
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import BackendUnavailable, Placement
 from harness.backends.embedded import LocalBackend
+from harness.backends.kwok.process import stop_process
+from harness.backends.local.procs import free_port
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
@@ -115,10 +116,10 @@ class KwokBackend(LocalBackend):
             proc = self._spawn("firmament", "--kubeconfig", str(cluster.kubeconfig),
                                "--scheduler-name", KWOK_SCHEDULERS[scheduler],
                                "--interval", "0.5", "--traffic", str(traffic_file))
-            return lambda: _stop(proc)
+            return lambda: stop_process(proc)
         from harness.backends.kwok import NETMARKS_SCHEDULER, ExtraScheduler, extender_stanza
 
-        port = _free_port()
+        port = free_port()
         proc = self._spawn("netmarks-extender", "--traffic", str(traffic_file),
                            "--port", str(port), "--kubeconfig", str(cluster.kubeconfig))
         url = f"http://127.0.0.1:{port}"
@@ -128,12 +129,12 @@ class KwokBackend(LocalBackend):
             extra = ExtraScheduler.start(cluster, NETMARKS_SCHEDULER,
                                          extenders=[extender_stanza(url + "/", weight=1)])
         except BaseException:
-            _stop(proc)
+            stop_process(proc)
             raise
 
         def stop() -> None:
             extra.stop()
-            _stop(proc)
+            stop_process(proc)
 
         return stop
 
@@ -146,13 +147,6 @@ class KwokBackend(LocalBackend):
         for stop in reversed(stops):
             await asyncio.to_thread(stop)
         self._cluster = None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -168,11 +162,3 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
             time.sleep(0.2)
     raise BackendUnavailable(f"{url} did not answer within {timeout:.0f} s")
 
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)

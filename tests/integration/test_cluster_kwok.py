@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -21,11 +23,13 @@ def _cli(*args: str, workdir: Path) -> subprocess.CompletedProcess[str]:
                                             "COLUMNS": "200"})
 
 
-def test_cli_starts_inspects_and_deletes_a_kwok_cluster(tmp_path: Path) -> None:
+def test_cli_starts_inspects_and_deletes_a_kwok_cluster(
+    tmp_path: Path, missing_tool: Callable[[str], NoReturn]
+) -> None:
     try:
         binaries()
     except K8sBinariesMissing as exc:
-        pytest.skip(f"the Kubernetes binaries are not built (tools/k8s/build): {exc}")
+        missing_tool(f"the Kubernetes binaries are not built (tools/k8s/build): {exc}")
     up = _cli("up", "--nodes", "2", workdir=tmp_path)
     try:
         assert up.returncode == 0, up.stdout + up.stderr

@@ -10,7 +10,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NoReturn
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -54,9 +54,11 @@ async def _eventually(read: Callable[[], float], at_least: float, timeout: float
 
 
 @pytest.mark.prometheus
-@pytest.mark.skipif(find_prometheus() is None, reason="Debian's `prometheus` binary is not "
-                    "installed (tools/setup installs it)")
-async def test_prometheus_counts_the_bytes_that_crossed() -> None:
+async def test_prometheus_counts_the_bytes_that_crossed(
+    missing_tool: Callable[[str], NoReturn],
+) -> None:
+    if find_prometheus() is None:
+        missing_tool("Debian's `prometheus` binary is not installed (tools/setup installs it)")
     spec = ClusterSpec(nodes=2, link=LinkProfile(1.0, 1000.0), economy=CHAIN, protocol="http",
                        prometheus=True)
     async with await EmulatedCluster.start(spec, SPLIT) as cluster:

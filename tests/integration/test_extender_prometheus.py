@@ -10,8 +10,9 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
 import pytest
@@ -34,10 +35,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, missing_tool: Callable[[str], NoReturn]
+) -> Iterator[str]:
     binary = shutil.which("prometheus")
     if binary is None:
-        pytest.skip("the prometheus binary is not installed (tools/setup installs it)")
+        missing_tool("the prometheus binary is not installed (tools/setup installs it)")
     tmp = tmp_path_factory.mktemp("prom")
     registry = CollectorRegistry()
     # L4: ztunnel-style counters, both reporters, bread<->flour 10x water<->pig.

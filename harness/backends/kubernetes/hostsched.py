@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -31,7 +30,9 @@ from typing import TYPE_CHECKING
 import yaml
 
 from harness.backends.base import BackendUnavailable
+from harness.backends.kwok.process import stop_process
 from harness.backends.kwok.scheduler import extender_stanza, scheduler_config
+from harness.backends.local.procs import free_port
 
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
@@ -79,7 +80,7 @@ def host_schedulers(policy: str, scheduler_name: str, *, kubeconfig: Path | None
             time.sleep(0.5)
             _check_alive(procs[-1], work / "firmament.log")
         else:
-            port = _free_port()
+            port = free_port()
             procs.append(_schedulers_cli(
                 work / "extender.log", "netmarks-extender", "--traffic", str(matrix),
                 "--host", "127.0.0.1", "--port", str(port), "--kubeconfig", str(kc)))
@@ -88,7 +89,7 @@ def host_schedulers(policy: str, scheduler_name: str, *, kubeconfig: Path | None
             config = work / "scheduler.yaml"
             config.write_text(yaml.safe_dump(scheduler_config(
                 scheduler_name, kc, extenders=[extender_stanza(url + "/")])))
-            sport = _free_port()
+            sport = free_port()
             procs.append(_popen(work / "kube-scheduler.log", [
                 str(_kube_scheduler()), "--config", str(config), "--bind-address",
                 "127.0.0.1", "--secure-port", str(sport), "--v", "2"]))
@@ -101,7 +102,7 @@ def host_schedulers(policy: str, scheduler_name: str, *, kubeconfig: Path | None
         yield
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_process(proc)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -129,12 +130,6 @@ def _popen(log: Path, argv: list[str]) -> subprocess.Popen[bytes]:
                                 start_new_session=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _check_alive(proc: subprocess.Popen[bytes], log: Path) -> None:
     if proc.poll() is not None:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
@@ -153,12 +148,3 @@ def _wait_ok(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: floa
         time.sleep(0.2)
     raise BackendUnavailable(f"{log.stem} not healthy at {url} after {timeout_s:.0f} s")
 
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
