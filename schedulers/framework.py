@@ -2,8 +2,8 @@
 
 A *policy* takes pods and nodes (plus pods already running) and returns where
 each pod goes. Sequential policies are *profiles*, as in kube-scheduler's
-framework: filter plugins, score plugins with weights, and a uniformly random
-choice among the best-scoring nodes.
+framework: filter plugins, score plugins with weights, and the best-scoring
+node, ties broken the way kube-scheduler breaks them (`schedulers.tiebreak`).
 
 A score plugin does PreScore + Score + NormalizeScore at once: it returns one
 integer in [0, 100] per feasible node, or ``None`` for "Skip" (no vote).
@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from schedulers.model import Node, Pod
 from schedulers.state import ClusterState, NodeInfo
+from schedulers.tiebreak import FilterRace, TieBreak, pick
 
 __all__ = [
     "DEFAULT_QUEUE_JITTER",
@@ -34,7 +35,7 @@ __all__ = [
 MAX_NODE_SCORE = 100
 # Std-dev of a pod's queue arrival, in units of the gap between two Deployment
 # creations (see queue_order and docs/schedulers.md).
-DEFAULT_QUEUE_JITTER = 1.0
+DEFAULT_QUEUE_JITTER = 0.6
 
 
 @dataclass
@@ -109,14 +110,22 @@ def num_feasible_nodes_to_find(num_all: int, percentage: int = 0) -> int:
 
 
 class ProfilePolicy:
-    """Filter, score with weights, pick uniformly among the best; one pod at a time."""
+    """Filter, score with weights, take the best; one pod at a time.
+
+    ``tie_break="heap"`` is kube-scheduler without extenders (the feasible nodes,
+    in the order `filter_race` gives them, go through Go's heap); ``"random"`` is
+    kube-scheduler with a prioritize extender: uniform among the best.
+    """
 
     deterministic = False
 
     def __init__(self, name: str, filters: Sequence[FilterPlugin],
                  scorers: Sequence[tuple[ScorePlugin, int]], *, seed: int | None = None,
                  queue_jitter: float = DEFAULT_QUEUE_JITTER,
-                 percentage_of_nodes_to_score: int = 0) -> None:
+                 percentage_of_nodes_to_score: int = 0, tie_break: TieBreak = "heap",
+                 filter_race: FilterRace | None = None) -> None:
+        if tie_break not in ("heap", "random"):
+            raise ValueError(f"{name}: tie_break must be 'heap' or 'random', got {tie_break!r}")
         for plugin, weight in scorers:
             if weight < 0:
                 raise ValueError(f"{name}: plugin {plugin.name} has negative weight {weight}")
@@ -126,6 +135,8 @@ class ProfilePolicy:
         self.rng = random.Random(seed)
         self.queue_jitter = queue_jitter
         self.percentage = percentage_of_nodes_to_score
+        self.tie_break: TieBreak = tie_break
+        self.filter_race = filter_race if filter_race is not None else FilterRace()
 
     def schedule(self, pods: Sequence[Pod], nodes: Sequence[Node], *,
                  running: Sequence[tuple[Pod, str]] = ()) -> ScheduleResult:
@@ -164,6 +175,9 @@ class ProfilePolicy:
         return all(f.filter(pod, ni, state) is None for f in self.filters)
 
     def _select(self, pod: Pod, feasible: list[NodeInfo], state: ClusterState) -> NodeInfo:
+        if self.tie_break == "heap":
+            # The heap sees the nodes in the order the parallel Filter step found them.
+            feasible = self.filter_race.order(feasible, self.rng)
         totals = [0] * len(feasible)
         for plugin, weight in self.scorers:
             scores = plugin.score(pod, feasible, state)
@@ -171,6 +185,4 @@ class ProfilePolicy:
                 continue
             for i, s in enumerate(scores):
                 totals[i] += s * weight
-        best = max(totals)
-        top = [ni for ni, t in zip(feasible, totals, strict=True) if t == best]
-        return top[0] if len(top) == 1 else self.rng.choice(top)
+        return feasible[pick(totals, self.tie_break, self.rng)]

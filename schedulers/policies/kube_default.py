@@ -3,8 +3,10 @@
 Filters: NodeUnschedulable, NodeResourcesFit (incl. the pod count),
 NodeAffinity (nodeSelector + required terms), TaintToleration (NoSchedule /
 NoExecute). Scores with the default weights of
-``pkg/scheduler/apis/config/v1/default_plugins.go``; the winner is drawn
-uniformly among the top-scoring nodes; a single feasible node is taken unscored.
+``pkg/scheduler/apis/config/v1/default_plugins.go``; ties among the
+top-scoring nodes are broken by kube-scheduler's heap order (no extender) or
+uniformly (with one: `extra_scorers` stand for extenders), see
+`schedulers.tiebreak`; a single feasible node is taken unscored.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from schedulers.plugins import (
     pod_topology_spread,
     taint_toleration,
 )
+from schedulers.tiebreak import FilterRace, TieBreak
 
 __all__ = ["DEFAULT_WEIGHTS", "NAME", "default_filters", "default_scorers", "new"]
 
@@ -60,7 +63,11 @@ def default_scorers(weights: Mapping[str, int] | None = None) -> list[tuple[Scor
 def new(*, seed: int | None = None, weights: Mapping[str, int] | None = None,
         extra_scorers: Sequence[tuple[ScorePlugin, int]] = (),
         queue_jitter: float = DEFAULT_QUEUE_JITTER, percentage_of_nodes_to_score: int = 0,
-        name: str = NAME) -> ProfilePolicy:
+        name: str = NAME, tie_break: TieBreak | None = None,
+        filter_race: FilterRace | None = None) -> ProfilePolicy:
+    # kube-scheduler randomises ties only on its extender code path.
+    how: TieBreak = tie_break or ("random" if extra_scorers else "heap")
     return ProfilePolicy(name, default_filters(), [*default_scorers(weights), *extra_scorers],
                          seed=seed, queue_jitter=queue_jitter,
-                         percentage_of_nodes_to_score=percentage_of_nodes_to_score)
+                         percentage_of_nodes_to_score=percentage_of_nodes_to_score,
+                         tie_break=how, filter_race=filter_race)

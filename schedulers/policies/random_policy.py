@@ -13,4 +13,5 @@ NAME = "random"
 def new(*, seed: int | None = None, queue_jitter: float = DEFAULT_QUEUE_JITTER) -> ProfilePolicy:
     # No scorers: every feasible node ties and the profile draws uniformly among them.
     return ProfilePolicy(NAME, kube_default.default_filters(), [], seed=seed,
-                         queue_jitter=queue_jitter, percentage_of_nodes_to_score=100)
+                         queue_jitter=queue_jitter, percentage_of_nodes_to_score=100,
+                         tie_break="random")

@@ -1,4 +1,4 @@
-"""kube_default as a whole: filters, weights, random tie-breaking, queue order."""
+"""kube_default as a whole: filters, weights, tie-breaking, queue order."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from schedulers import Node, Pod, Taint, get_policy, queue_order, uniform_nodes
 from schedulers.framework import num_feasible_nodes_to_find
 from schedulers.policies.kube_default import DEFAULT_WEIGHTS
+from schedulers.tiebreak import FilterRace
 
 GI = 2**30
 
@@ -29,10 +30,26 @@ def test_spreads_equal_pods_over_equal_nodes() -> None:
         {f"node-{i}": 2 for i in range(1, 6)})
 
 
-def test_ties_are_broken_uniformly() -> None:
+def test_ties_follow_the_heap_without_an_extender() -> None:
+    # kube-scheduler without extenders: the first node in the feasible list wins a
+    # full tie, unless the Filter race moved it to the end (FilterRace).
+    def first(policy_seed: int, **opts: object) -> str:
+        pods = [Pod("a-0", "a", cpu_m=100)]
+        return get_policy("kube_default", seed=policy_seed, **opts).schedule(
+            pods, uniform_nodes(3)).assignments["a-0"]
+
+    assert {first(s, filter_race=FilterRace(0.0)) for s in range(50)} == {"node-1"}
+    raced = Counter(first(s, filter_race=FilterRace(0.6)) for s in range(600))
+    assert 380 < raced["node-1"] < 540  # 1 - 0.6/3 = 80 %
+    # Moving node-1 to the end leaves node-2 first; node-3 never leads a full tie.
+    assert set(raced) == {"node-1", "node-2"}
+
+
+def test_ties_are_broken_uniformly_with_an_extender() -> None:
+    # netmarks stands for kube-scheduler + an extender: ties are random there.
     firsts = Counter(
-        get_policy("kube_default", seed=s).schedule([Pod("a-0", "a", cpu_m=100)],
-                                                    uniform_nodes(3)).assignments["a-0"]
+        get_policy("netmarks", seed=s).schedule([Pod("a-0", "a", cpu_m=100)],
+                                                uniform_nodes(3)).assignments["a-0"]
         for s in range(600))
     assert set(firsts) == {"node-1", "node-2", "node-3"}
     assert min(firsts.values()) > 150  # ~200 each

@@ -112,7 +112,11 @@ class ExtraScheduler:
         *,
         extenders: Sequence[Mapping[str, Any]] = (),
         timeout: float = 60.0,
+        verbosity: int = 2,
     ) -> ExtraScheduler:
+        """Start the process and wait until it is healthy. `verbosity` is klog's ``--v``:
+        3 logs every scheduling cycle ("Attempting to schedule pod"), 10 also every
+        node's score in the order the Filter step found the nodes."""
         run = cluster.cluster_dir / "extra-schedulers"
         run.mkdir(parents=True, exist_ok=True)
         cfg_path = run / f"{scheduler_name}.yaml"
@@ -131,7 +135,7 @@ class ExtraScheduler:
                     "--secure-port",
                     str(port),
                     "--v",
-                    "2",
+                    str(verbosity),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,

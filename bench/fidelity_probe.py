@@ -1,0 +1,174 @@
+"""Measure the two sources of chance in the real kube-scheduler's default profile.
+
+With identical pods on identical nodes every score ties, and kube-scheduler v1.36
+breaks ties by its heap order over the feasible-node list (no randomness without an
+extender; see schedulers/tiebreak.py). What varies from one redeployment to the next
+is then only:
+
+1. the *queue order*: the order the pods reach the scheduling queue (controllers
+   create them in parallel), modelled by ``queue_order(jitter=...)``;
+2. the *Filter race*: the order the parallel Filter goroutines report the feasible
+   nodes, modelled by ``FilterRace(straggle=...)``.
+
+This script deploys the default economy N times under a second kube-scheduler with
+the default profile, run at ``--v=10``: its log has one "Attempting to schedule pod"
+line per scheduling cycle (the true cycle order; Scheduled events are written by the
+asynchronous binding goroutines and can be out of order) and, per cycle, every node's
+final score in feasible-list order. From that it estimates both parameters and writes
+``bench/results/fidelity-probe.json``. bench/fidelity.py then checks the resulting
+model against 1000 redeployments under the cluster's own default-scheduler.
+
+    python3 bench/fidelity_probe.py                  # 100 redeployments, ~3 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import signal
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+# bench/ holds scripts named like our packages: keep it off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from harness import provenance  # noqa: E402
+from harness.backends.kwok import ExtraScheduler, KwokCluster, binaries  # noqa: E402
+from harness.backends.kwok.placements import place_once  # noqa: E402
+from schedulers import pods_for_economy, queue_order  # noqa: E402
+from settlers.economy import load_economy  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "fidelity-probe.json"
+NAMESPACE = "probe"
+SCHEDULER = "probe-scheduler"
+NODES = 5
+JITTER_GRID = [round(0.30 + 0.05 * i, 2) for i in range(15)]  # 0.30 .. 1.00
+
+_ATTEMPT = re.compile(r'"Attempting to schedule pod" pod="' + NAMESPACE + r'/([^"]+)"')
+_SCORE = re.compile(
+    r'"Calculated node\'s final score for pod" pod="' + NAMESPACE + r'/([^"]+)" node="([^"]+)"'
+)
+
+
+def workload(pod_name: str) -> str:
+    """``<deployment>-<replicaset hash>-<suffix>`` -> the Deployment's name."""
+    return pod_name.rsplit("-", 2)[0]
+
+
+def parse_cycles(log_lines: Sequence[str]) -> list[dict[str, Any]]:
+    """One entry per scheduling cycle: the pod's workload and the feasible-node order."""
+    cycles: list[dict[str, Any]] = []
+    pod = ""
+    for line in log_lines:
+        if m := _ATTEMPT.search(line):
+            pod = m.group(1)
+            cycles.append({"workload": workload(pod), "feasible": []})
+        elif (m := _SCORE.search(line)) and cycles and m.group(1) == pod:
+            cycles[-1]["feasible"].append(m.group(2))
+    return cycles
+
+
+def classify(order: Sequence[str], snapshot: Sequence[str]) -> str:
+    """'in order', 'one to the end' (one node moved last, the rest in order) or 'other'."""
+    if list(order) == list(snapshot):
+        return "in order"
+    last = order[-1]
+    if [n for n in snapshot if n != last] == list(order[:-1]):
+        return "one to the end"
+    return "other"
+
+
+def inversions(positions: Sequence[int]) -> int:
+    return sum(1 for i, a in enumerate(positions) for b in positions[i + 1:] if a > b)
+
+
+def fit_jitter(rounds: Sequence[Sequence[str]], items: Sequence[str]) -> dict[str, Any]:
+    """The queue jitter whose inversion-count distribution is closest (TVD) to the
+    measured cycle orders'."""
+    pods = pods_for_economy(load_economy())
+    real = Counter(min(12, inversions([items.index(w) for w in r])) for r in rounds)
+    fits = {}
+    for jitter in JITTER_GRID:
+        rng = random.Random(1)
+        sim = Counter(
+            min(12, inversions([items.index(p.workload) for p in queue_order(pods, rng, jitter)]))
+            for _ in range(4000)
+        )
+        fits[jitter] = 0.5 * sum(
+            abs(real[k] / len(rounds) - sim[k] / 4000) for k in real.keys() | sim.keys()
+        )
+    best = min(fits, key=lambda j: fits[j])
+    return {
+        "best": best,
+        "tvd_by_jitter": fits,
+        "mean_inversions_real": sum(k * v for k, v in real.items()) / len(rounds),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--deployments", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    economy = load_economy()
+    items = [i.name for i in economy]
+    if any(i.replicas != 1 for i in economy):
+        print("the probe expects one replica per item", file=sys.stderr)
+        return 2
+    bins = binaries()
+    snapshot = [f"node-{i}" for i in range(1, NODES + 1)]
+    with KwokCluster.start(nodes=NODES, cpu="4", memory="8Gi", bins=bins) as cluster:
+        cluster.core_v1().create_namespace({"metadata": {"name": NAMESPACE}})
+        probe = ExtraScheduler.start(cluster, SCHEDULER, verbosity=10)
+        with Progress() as progress:
+            task = progress.add_task("probe kube-scheduler (--v=10)", total=args.deployments)
+            for _ in range(args.deployments):
+                place_once(cluster, economy, SCHEDULER, NAMESPACE)
+                progress.advance(task)
+        lines = probe.log.read_text(errors="replace").splitlines()
+    cycles = parse_cycles(lines)
+    per_round = len(items)
+    if len(cycles) != per_round * args.deployments:
+        print(f"expected {per_round * args.deployments} cycles in the log, found {len(cycles)}",
+              file=sys.stderr)
+        return 1
+    rounds = [[c["workload"] for c in cycles[i:i + per_round]]
+              for i in range(0, len(cycles), per_round)]
+    kinds = Counter(classify(c["feasible"], snapshot) for c in cycles
+                    if len(c["feasible"]) == NODES)
+    scored = sum(kinds.values())
+    # P(order) = (1 - s) + s/n in order, s/n for each of the n-1 visible moves:
+    # the maximum-likelihood s from the first two kinds.
+    moved = kinds["one to the end"] / max(1, kinds["one to the end"] + kinds["in order"])
+    straggle = min(1.0, moved * NODES / (NODES - 1))
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": provenance.machine(),
+        "versions": bins.versions(),
+        "deployments": args.deployments,
+        "cycles": len(cycles),
+        "feasible_order": {k: v / scored for k, v in kinds.items()},
+        "feasible_order_top": Counter(
+            "".join(n.rsplit("-", 1)[-1] for n in c["feasible"]) for c in cycles
+        ).most_common(10),
+        "fitted_straggle": round(straggle, 3),
+        "queue_order": fit_jitter(rounds, items),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, default=str))
+    print(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
