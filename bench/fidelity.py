@@ -2,21 +2,28 @@
 
 Deploys the default economy (19 Deployments, 1 replica each) N times on 5 identical
 kwok nodes (4 CPU / 8 GiB) under the real kube-scheduler (v1.36, default profile), and
-schedules the same pods N times with ``schedulers.get_policy("kube_default")``. Compares:
+compares the placements with the distribution of ``get_policy("kube_default")``
+(estimated from 20000 model placements):
 
-- the distributions of canonical layouts (identical nodes interchangeable),
-- the distributions of the predicted inter-node traffic share of each layout
-  (traffic matrix derived from the economy's order mix, rounded to 0.01),
-- the distributions of layout *shapes* (sorted pods-per-node counts),
-- the per-pair co-location probabilities,
+- canonical layouts (identical nodes interchangeable),
+- the predicted inter-node traffic share of each layout (traffic matrix derived from
+  the economy's order mix, rounded to 0.01),
+- the number of the economy's dependency edges that cross nodes,
+- layout *shapes* (sorted pods-per-node counts),
+- per-pair co-location probabilities,
 
-each by total variation distance (TVD). With ~10^6 possible layouts, two samples of
-1000 from the *same* distribution already have a layout TVD near 1, so every TVD is
-reported beside a noise floor: the TVD between two independent model samples of the
-same size.
+each by total variation distance (TVD). Every figure is reported beside its noise
+floor: what a perfect model would score with this many real redeployments (fresh model
+samples of the same size against the same reference). With ~10^6 possible layouts the
+layout TVD's floor is near 1 at N=1000; the other measures have low floors.
 
-    python3 bench/fidelity.py                   # 1000 deployments (about 30 min here)
+The model's two chance parameters (queue jitter, Filter race) come from
+bench/fidelity_probe.py, a separate run, so this is an out-of-sample check.
+
+    python3 bench/fidelity.py                   # 1000 redeployments (about 30 min here)
     python3 bench/fidelity.py --deployments 200 --max-minutes 10
+    python3 bench/fidelity.py --reanalyze bench/results/fidelity.json   # no cluster
+    python3 bench/fidelity.py --random-ties     # kube-scheduler with a no-op extender
 """
 
 from __future__ import annotations
@@ -62,6 +69,8 @@ from schedulers import (  # noqa: E402
     uniform_nodes,
     workload_of_pod_name,
 )
+from schedulers.framework import DEFAULT_QUEUE_JITTER  # noqa: E402
+from schedulers.tiebreak import DEFAULT_STRAGGLE  # noqa: E402
 from schedulers.traffic import traffic_from_economy  # noqa: E402
 from settlers.economy import load_economy  # noqa: E402
 
@@ -186,12 +195,26 @@ def _free_port() -> int:
         return port
 
 
-def analyze(measured: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Compare the measured placements with as many samples of the Python model."""
+def cross_edges(x: Assignments, edges: Sequence[tuple[str, str]]) -> int:
+    """How many dependency edges (caller, callee) of the economy cross nodes: the
+    paper's inter-node transfers per order, one replica per item."""
+    node = {workload_of_pod_name(p): n for p, n in x.items()}
+    return sum(1 for a, b in edges if node.get(a) != node.get(b))
+
+
+def analyze(measured: dict[str, Any], seed: int, model_samples: int = 20000) -> dict[str, Any]:
+    """Compare the measured placements with the Python model.
+
+    The model's distribution is estimated from `model_samples` placements (cheap), so
+    the sampling noise in "real vs model" is essentially the real sample's. The noise
+    floor is what a *perfect* model would score: fresh model samples of the real
+    sample's size against the same reference (median and max over 10 draws).
+    """
     economy = load_economy()
     pods = pods_for_economy(economy)
     nodes = uniform_nodes(NODES)
     traffic = traffic_from_economy(economy)
+    edges = sorted({(a, b) for a in traffic.workloads for b in traffic.neighbours(a) if a < b})
     real_a: list[dict[str, str]] = measured["placements_real"]
     n = len(real_a)
 
@@ -199,42 +222,70 @@ def analyze(measured: dict[str, Any], seed: int) -> dict[str, Any]:
         crossing, total = inter_node_traffic(x, traffic)
         return crossing / total if total else 0.0
 
-    def model_sample(seed: int) -> tuple[list[dict[str, str]], float]:
-        policy = get_policy("kube_default", seed=seed)
-        t0 = time.perf_counter()
-        out = [dict(policy.schedule(pods, nodes).assignments) for _ in range(n)]
-        return out, time.perf_counter() - t0
+    def sample(size: int, seed: int, **opts: Any) -> list[dict[str, str]]:
+        policy = get_policy("kube_default", seed=seed, **opts)
+        return [dict(policy.schedule(pods, nodes).assignments) for _ in range(size)]
 
-    model, model_s = model_sample(seed)
-    model2, _ = model_sample(seed + 1)
-    half = n // 2
+    def metrics(a: Sequence[Assignments], b: Sequence[Assignments]) -> dict[str, float]:
+        return {
+            **compare(a, b, share),
+            "cross_edges_tvd": tvd([cross_edges(x, edges) for x in a],
+                                   [cross_edges(x, edges) for x in b]),
+        }
+
+    # A kube-scheduler with an extender (--random-ties) breaks ties uniformly: compare
+    # it with the model of that code path.
+    opts: dict[str, Any] = (
+        {"tie_break": "random"} if "extender" in measured.get("scheduler", "") else {}
+    )
+    t0 = time.perf_counter()
+    reference = sample(model_samples, seed, **opts)
+    model_s = (time.perf_counter() - t0) / model_samples
+    floors = [metrics(sample(n, seed + 1 + i, **opts), reference) for i in range(10)]
+    # The model before the v1.36 tie-break finding: uniform ties, queue jitter 1.0.
+    uniform = sample(min(model_samples, 5000), seed, tie_break="random", queue_jitter=1.0)
     layouts_real = Counter(canonical_layout(x, nodes) for x in real_a)
-    layouts_model = Counter(canonical_layout(x, nodes) for x in model)
-    co_real, co_model = colocation(real_a), colocation(model)
+    layouts_model = Counter(canonical_layout(x, nodes) for x in reference[:n])
+    co_real, co_model = colocation(real_a), colocation(reference)
     pairs = sorted(
         co_real.keys() | co_model.keys(),
         key=lambda k: -abs(co_real.get(k, 0) - co_model.get(k, 0)),
     )
+    half = n // 2
     return {
         **{k: v for k, v in measured.items() if k != "placements_real"},
         "deployments": n,
         "nodes": NODES,
         "node_capacity": {"cpu": "4", "memory": "8Gi"},
         "economy": economy.name,
-        "model_seconds_per_deployment": model_s / n,
-        "distinct_layouts": {"real": len(layouts_real), "model": len(layouts_model)},
+        "model": {"samples": model_samples, "seed": seed, **opts,
+                  "queue_jitter": DEFAULT_QUEUE_JITTER, "straggle": DEFAULT_STRAGGLE},
+        "model_seconds_per_deployment": model_s,
+        "distinct_layouts": {"real": len(layouts_real), "model_same_n": len(layouts_model)},
         "most_frequent_layout_share": {
             "real": layouts_real.most_common(1)[0][1] / n,
-            "model": layouts_model.most_common(1)[0][1] / n,
+            "model_same_n": layouts_model.most_common(1)[0][1] / n,
         },
         "mean_inter_node_share": {
             "real": statistics.fmean(share(x) for x in real_a),
-            "model": statistics.fmean(share(x) for x in model),
+            "model": statistics.fmean(share(x) for x in reference),
+            "uniform_ties_model": statistics.fmean(share(x) for x in uniform),
         },
-        "real_vs_model": compare(real_a, model, share),
-        "noise_floor_model_vs_model": compare(model, model2, share),
+        "mean_cross_edges": {
+            "real": statistics.fmean(cross_edges(x, edges) for x in real_a),
+            "model": statistics.fmean(cross_edges(x, edges) for x in reference),
+            "uniform_ties_model": statistics.fmean(cross_edges(x, edges) for x in uniform),
+            "edges": len(edges),
+        },
+        "real_vs_model": metrics(real_a, reference),
+        "noise_floor": {
+            k: {"median": statistics.median(f[k] for f in floors),
+                "max": max(f[k] for f in floors)}
+            for k in floors[0]
+        },
+        "real_vs_uniform_ties_model": metrics(real_a, uniform),
         "real_first_half_vs_second_half": (
-            compare(real_a[:half], real_a[half:], share) if half >= 10 else {}
+            metrics(real_a[:half], real_a[half:]) if half >= 10 else {}
         ),
         "colocation_largest_differences": [
             {"pair": "+".join(k), "real": co_real.get(k, 0.0), "model": co_model.get(k, 0.0)}
@@ -242,7 +293,7 @@ def analyze(measured: dict[str, Any], seed: int) -> dict[str, Any]:
         ],
         "shapes": {
             "real": _counts(shape(x) for x in real_a),
-            "model": _counts(shape(x) for x in model),
+            "model": _counts(shape(x) for x in reference[:n]),
         },
         "placements_real": real_a,
     }
@@ -258,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="stop the real-cluster rounds early after this long (default 45)",
     )
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--model-samples", type=int, default=20000,
+                    help="placements drawn from the model as its reference (default 20000)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument(
         "--reanalyze",
@@ -278,10 +331,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         measured = json.loads(args.reanalyze.read_text())
     else:
         measured = measure_real(args.deployments, args.max_minutes, args.random_ties)
+        # Keep the measured placements even if the analysis below fails.
+        raw = args.out.with_suffix(".raw.json")
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(json.dumps(measured, indent=1, default=str))
     if not measured["placements_real"]:
         print(f"no real deployment finished: {measured['stopped_early']}", file=sys.stderr)
         return 1
-    result = analyze(measured, args.seed)
+    result = analyze(measured, args.seed, args.model_samples)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=str))
     print(json.dumps({k: v for k, v in result.items() if k != "placements_real"}, indent=1))

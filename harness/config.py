@@ -90,6 +90,14 @@ class ExperimentConfig(BaseModel):
     bootstrap: int = Field(1000, ge=50, le=100_000, description="bootstrap resamples for CIs")
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     kube_context: str | None = Field(None, description="kubernetes backend only")
+    kube_namespace: str | None = Field(
+        None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="kubernetes backend only: namespace to install into (default settlers)",
+    )
+    prometheus_url: str | None = Field(
+        None, pattern=r"^https?://\S+$",
+        description="kubernetes backend only: Prometheus as the cluster reaches it (NetMARKS)",
+    )
 
     @field_validator("schedulers")
     @classmethod

@@ -166,6 +166,12 @@ def register(app: typer.Typer) -> None:
         economy: Annotated[str | None, typer.Option(
             help="economy YAML file or shipped name (default: settlers2)")] = None,
         kube_context: Annotated[str | None, typer.Option(help="kubernetes backend")] = None,
+        kube_namespace: Annotated[str | None, typer.Option(
+            help="kubernetes backend: namespace for the release (default: settlers, "
+                 "or $SETTLERS_KUBE_NAMESPACE)")] = None,
+        prometheus_url: Annotated[str | None, typer.Option(
+            help="kubernetes backend: Prometheus URL as seen from the cluster, for "
+                 "NetMARKS (default: the chart's, or $SETTLERS_PROMETHEUS_URL)")] = None,
         quick: Annotated[bool, typer.Option(
             "--quick", help="small preset: ~100 redeployments, few items/sizes, http")] = False,
         config: Annotated[Path | None, typer.Option(
@@ -185,6 +191,7 @@ def register(app: typer.Typer) -> None:
             "repetitions": repetitions, "layout_budget": layout_budget,
             "warmup_orders": warmup_orders, "warmup_seconds": warmup_seconds, "seed": seed,
             "economy": economy, "kube_context": kube_context,
+            "kube_namespace": kube_namespace, "prometheus_url": prometheus_url,
         }
         try:
             if resume is not None:

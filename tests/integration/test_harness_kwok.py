@@ -4,6 +4,11 @@ the emulated data plane."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -30,7 +35,7 @@ def k8s_binaries(missing_tool: Callable[[str], NoReturn]) -> None:
 def test_experiment_on_the_kwok_backend(k8s_binaries: None, tmp_path: Path) -> None:
     cfg = build_config(overrides={
         "backend": "kwok", "schedulers": ["netmarks"], "nodes": 3,
-        "items": ["flour", "bread"], "deployments": 4, "sizes": [16, 4096],
+        "items": ["flour", "bread"], "deployments": 20, "sizes": [16, 4096],
         "protocols": ["http"], "repetitions": 1, "layout_budget": 3, "warmup_orders": 1,
         "warmup_seconds": 2, "bootstrap": 100,
     })
@@ -39,7 +44,7 @@ def test_experiment_on_the_kwok_backend(k8s_binaries: None, tmp_path: Path) -> N
 
     placements = store.read_table("placements")
     assert sorted(placements["scheduler"].unique()) == ["kube_default", "netmarks"]
-    assert len(placements) == 2 * 4
+    assert len(placements) == 2 * 20
     samples = store.samples()
     assert samples["ok"].all(), samples.loc[~samples["ok"], "error"].tolist()
     assert 1 <= samples["layout_id"].nunique() <= 3
@@ -53,3 +58,48 @@ def test_schedulers_without_a_real_counterpart_are_refused() -> None:
 
     with pytest.raises(BackendUnavailable, match="optimal"):
         open_backend(build_config(overrides={"backend": "kwok", "schedulers": ["optimal"]}))
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_sigterm_deletes_the_kwok_control_plane(k8s_binaries: None, tmp_path: Path) -> None:
+    from harness.backends.kwok import KwokCluster
+
+    workdir = tmp_path / "kwok"
+    env = {**os.environ, "SETTLERS_KWOK_WORKDIR": str(workdir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from harness.cli import main; main()", "run",
+         "--backend", "kwok", "--scheduler", "kube_default", "--quick", "--nodes", "2",
+         "--out", str(tmp_path / "run")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        pids: list[int] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            names = KwokCluster.list_names(workdir)
+            if names and (workdir / "clusters" / names[0] / "kubeconfig.yaml").is_file():
+                pids = KwokCluster(names[0], workdir).pids()
+                if len(pids) >= 4:  # etcd, apiserver, controller manager, scheduler, kwok
+                    break
+            time.sleep(0.5)
+        assert pids, f"no kwok cluster came up:\n{proc.stdout.read() if proc.stdout else ''}"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "interrupted" in out
+    assert KwokCluster.list_names(workdir) == []
+    assert not [p for p in pids if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purpose.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"

@@ -49,6 +49,8 @@ def test_quick_preset_is_small() -> None:
         ({"protocols": ["udp"]}, "protocols.0"),
         ({"deployments": 0}, "deployments"),
         ({"economy": "/nonexistent/economy.yaml"}, "cannot read economy file"),
+        ({"kube_namespace": "Settlers_NS"}, "kube_namespace"),
+        ({"prometheus_url": "prometheus:9090"}, "prometheus_url"),
     ],
 )
 def test_bad_values_name_the_problem(overrides: dict[str, object], fragment: str) -> None:
@@ -102,3 +104,18 @@ def test_round_trips_through_the_manifest() -> None:
     cfg = build_config(preset="quick", overrides={"schedulers": ["firmament"]})
     again = ExperimentConfig.model_validate(cfg.model_dump(mode="json"))
     assert again == cfg
+
+
+def test_kubernetes_flags_beat_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.backends.kubernetes.backend import KubernetesOptions, options_for
+
+    monkeypatch.setenv("SETTLERS_KUBE_NAMESPACE", "from-env")
+    monkeypatch.setenv("SETTLERS_PROMETHEUS_URL", "http://env:9090")
+    assert KubernetesOptions.from_env().namespace == "from-env"
+    cfg = build_config(overrides={"backend": "kubernetes", "kube_namespace": "from-flag",
+                                  "prometheus_url": "http://prom.monitoring:9090"})
+    opts = options_for(cfg)
+    assert opts.namespace == "from-flag"
+    assert opts.prometheus_url == "http://prom.monitoring:9090"
+    # Unset flags leave the variables in charge.
+    assert options_for(build_config(overrides={"backend": "kubernetes"})).namespace == "from-env"

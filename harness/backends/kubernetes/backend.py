@@ -23,7 +23,6 @@ import asyncio
 import atexit
 import contextlib
 import os
-import signal
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,19 +36,20 @@ from harness.backends.base import (
     WireProtocol,
 )
 from harness.backends.embedded import ModelPlacement
+from harness.backends.hostsched import host_schedulers
 from harness.backends.kubernetes.cluster import ClusterError, KubeCluster
 from harness.backends.kubernetes.dataplane import SWEEP_LABEL, KubernetesDataPlane
 from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmNotFound
-from harness.backends.kubernetes.hostsched import host_schedulers
 from harness.backends.kubernetes.values import DEFAULT_SCHEDULER_NAMES, PhaseValues
 from harness.backends.kwok.workloads import bound_placement
+from harness.backends.signals import sigterm_as_interrupt
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
     from harness.config import ExperimentConfig
     from schedulers import TrafficMatrix
 
-__all__ = ["KubernetesBackend", "KubernetesOptions", "open_kubernetes_backend"]
+__all__ = ["KubernetesBackend", "KubernetesOptions", "open_kubernetes_backend", "options_for"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class KubernetesBackend(ModelPlacement):
         # with an upgrade in progress and the upgrade would land after the uninstall.
         self._busy = threading.RLock()
         atexit.register(self._cleanup)
-        _chain_sigterm()
+        sigterm_as_interrupt()
 
     def scheduler_name(self, policy: str) -> str:
         """The schedulerName that policy answers to here, or BackendUnavailable."""
@@ -286,26 +286,15 @@ class KubernetesBackend(ModelPlacement):
 
 
 def open_kubernetes_backend(config: ExperimentConfig, **options: Any) -> KubernetesBackend:
-    """The backend for `harness run --backend kubernetes`: the experiment's economy and
-    ``--kube-context``; the rest from SETTLERS_KUBE_* variables or ``options``."""
-    opts = KubernetesOptions.from_env(context=config.kube_context, **options)
-    return KubernetesBackend(config.load_economy(), opts)
+    """The backend for `harness run --backend kubernetes`: the experiment's economy,
+    ``--kube-context``, ``--kube-namespace`` and ``--prometheus-url``; the rest from
+    SETTLERS_KUBE_* variables or ``options``. Flags beat variables."""
+    return KubernetesBackend(config.load_economy(), options_for(config, **options))
 
 
-_sigterm_chained = False
-
-
-def _chain_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so a killed run cleans up as Ctrl-C does."""
-    global _sigterm_chained
-    if _sigterm_chained or threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return  # someone else (e.g. a test runner) owns SIGTERM
-
-    def _raise(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, _raise)
-    _sigterm_chained = True
+def options_for(config: ExperimentConfig, **options: Any) -> KubernetesOptions:
+    """Defaults < SETTLERS_KUBE_* variables < the experiment's kube settings < `options`."""
+    return KubernetesOptions.from_env(
+        **{"context": config.kube_context, "namespace": config.kube_namespace,
+           "prometheus_url": config.prometheus_url, **options})
 

@@ -1,5 +1,6 @@
 """The testbed's schedulers as processes on this machine, for clusters whose pods cannot
-run them (kwok: pods are fake, so the chart's scheduler Deployments never start).
+run them (kwok: pods are fake, so the chart's scheduler Deployments never start). Used by
+the kwok backend and by the kubernetes backend's ``schedulers: host`` mode.
 
 `host_schedulers(...)` runs, for the duration of a placement phase:
 
