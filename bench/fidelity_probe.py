@@ -76,14 +76,32 @@ def parse_cycles(log_lines: Sequence[str]) -> list[dict[str, Any]]:
     return cycles
 
 
-def classify(order: Sequence[str], snapshot: Sequence[str]) -> str:
-    """'in order', 'one to the end' (one node moved last, the rest in order) or 'other'."""
-    if list(order) == list(snapshot):
+def classify(order: Sequence[str], snapshot: Sequence[str], start: int) -> str:
+    """How the Filter step listed the nodes, relative to the snapshot rotated to `start`.
+
+    The Filter step starts where the previous cycle stopped (``nextStartNodeIndex``),
+    which stays put while every cycle checks all nodes, so an undisturbed list is the
+    snapshot rotated to that index (on identical nodes a rotation only renames them).
+    Kinds: 'in order', 'one to the end' (one node moved last: its goroutine finished
+    last) or 'other'.
+    """
+    n = len(snapshot)
+    rotated = [snapshot[(start + i) % n] for i in range(n)]
+    if list(order) == rotated:
         return "in order"
-    last = order[-1]
-    if [n for n in snapshot if n != last] == list(order[:-1]):
+    if [x for x in rotated if x != order[-1]] == list(order[:-1]):
         return "one to the end"
     return "other"
+
+
+def modal_start(orders: Sequence[Sequence[str]], snapshot: Sequence[str]) -> int:
+    """The rotation most cycles' lists follow: the scheduler's ``nextStartNodeIndex``."""
+    n = len(snapshot)
+    starts = Counter(
+        start for o in orders for start in range(n)
+        if list(o) == [snapshot[(start + i) % n] for i in range(n)]
+    )
+    return starts.most_common(1)[0][0] if starts else 0
 
 
 def inversions(positions: Sequence[int]) -> int:
@@ -144,13 +162,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     rounds = [[c["workload"] for c in cycles[i:i + per_round]]
               for i in range(0, len(cycles), per_round)]
-    kinds = Counter(classify(c["feasible"], snapshot) for c in cycles
-                    if len(c["feasible"]) == NODES)
+    full = [c["feasible"] for c in cycles if len(c["feasible"]) == NODES]
+    start = modal_start(full, snapshot)
+    classified = [classify(o, snapshot, start) for o in full]
+    kinds = Counter(classified)
     scored = sum(kinds.values())
     # P(order) = (1 - s) + s/n in order, s/n for each of the n-1 visible moves:
     # the maximum-likelihood s from the first two kinds.
     moved = kinds["one to the end"] / max(1, kinds["one to the end"] + kinds["in order"])
     straggle = min(1.0, moved * NODES / (NODES - 1))
+    # Which node straggles, by its position in the rotated list (moving the last one
+    # changes nothing, so that position never shows).
+    movers = Counter(
+        (snapshot.index(o[-1]) - start) % NODES
+        for o, kind in zip(full, classified, strict=True) if kind == "one to the end"
+    )
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": provenance.machine(),
@@ -162,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "".join(n.rsplit("-", 1)[-1] for n in c["feasible"]) for c in cycles
         ).most_common(10),
         "fitted_straggle": round(straggle, 3),
+        "moved_to_the_end_by_position": [movers[i] for i in range(NODES)],
+        "start_position": start,
+        "feasible_orders": ["".join(n.rsplit("-", 1)[-1] for n in c["feasible"]) for c in cycles],
         "queue_order": fit_jitter(rounds, items),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
