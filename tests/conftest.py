@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from typing import NoReturn
 
 import pytest
+
+# A suite started as a background job of a non-interactive shell (`tools/test &`)
+# inherits SIGINT *ignored*, and so would every process the tests start: the Ctrl-C
+# tests would then wait for an interrupt that never comes. Children of a process that
+# handles SIGINT get the default disposition back at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _in_ci() -> bool:

@@ -17,6 +17,7 @@ The data plane is the same emulated cluster as the local backend's.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,12 @@ class KwokBackend(LocalBackend):
         super().__init__(economy, nodes, link)
         self._cluster: Any = None
         self._stops: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        # A SIGTERM must not leave the control plane running: unwind like Ctrl-C. Here,
+        # not where the cluster starts: that runs in a worker thread, and only the main
+        # thread can install a signal handler.
+        sigterm_as_interrupt()
 
     def _ensure_cluster(self) -> Any:
         if self._cluster is not None:
@@ -59,14 +66,20 @@ class KwokBackend(LocalBackend):
                 f"the kwok backend needs the Kubernetes binaries: {exc} (run tools/k8s/build)"
             ) from None
         node = self._nodes[0]
-        # A SIGTERM must not leave the control plane running: unwind like Ctrl-C.
-        sigterm_as_interrupt()
-        self._cluster = KwokCluster.start(
+        cluster = KwokCluster.start(
             nodes=len(self._nodes), cpu=f"{node.cpu_m}m", memory=str(node.memory),
             pods=node.max_pods, bins=bins,
         )
-        self._stops.append(self._cluster.stop)
-        return self._cluster
+        with self._lock:
+            # close() may have run (Ctrl-C, SIGTERM) while this worker thread was still
+            # starting the cluster; asyncio joins the thread before exiting, so stopping
+            # it here is what keeps the control plane from outliving the run.
+            if self._closed:
+                cluster.stop()
+                raise BackendUnavailable("the kwok backend was closed while its cluster started")
+            self._cluster = cluster
+            self._stops.append(cluster.stop)
+        return cluster
 
     async def place(
         self,
@@ -99,7 +112,9 @@ class KwokBackend(LocalBackend):
         return [Placement(scheduler, i, r.assignments, r.seconds) for i, r in enumerate(rounds)]
 
     async def close(self) -> None:
-        stops, self._stops = self._stops, []
+        with self._lock:
+            self._closed = True
+            stops, self._stops = self._stops, []
         for stop in reversed(stops):
             await asyncio.to_thread(stop)
         self._cluster = None
