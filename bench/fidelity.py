@@ -33,9 +33,7 @@ import itertools
 import json
 import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -51,16 +49,9 @@ from rich.progress import Progress
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from harness import provenance  # noqa: E402
-from harness.backends.kwok import (  # noqa: E402
-    ExtraScheduler,
-    KwokCluster,
-    KwokError,
-    PlacementRound,
-    binaries,
-    extender_stanza,
-)
+from harness.backends.hostsched import host_schedulers  # noqa: E402
+from harness.backends.kwok import KwokCluster, KwokError, PlacementRound, binaries  # noqa: E402
 from harness.backends.kwok.placements import place_once  # noqa: E402
-from harness.backends.kwok.process import stop_process, wait_http_ok  # noqa: E402
 from schedulers import (  # noqa: E402
     canonical_layout,
     get_policy,
@@ -133,13 +124,16 @@ def measure_real(deployments: int, max_minutes: float, random_ties: bool) -> dic
     real: list[PlacementRound] = []
     stopped = ""
     t_start = time.monotonic()
-    with KwokCluster.start(nodes=NODES, cpu="4", memory="8Gi", bins=bins) as cluster:
+    scheduler_name = "random-ties" if random_ties else "default-scheduler"
+    with (
+        KwokCluster.start(nodes=NODES, cpu="4", memory="8Gi", bins=bins) as cluster,
+        # random_ties: the NetMARKS extender with no traffic scores every node 0, behind
+        # a second kube-scheduler; otherwise nothing is started.
+        host_schedulers("netmarks" if random_ties else "kube_default", scheduler_name,
+                        kubeconfig=cluster.kubeconfig, context=None, traffic=None),
+    ):
         core: Any = cluster.core_v1()
         core.create_namespace({"metadata": {"name": "fidelity"}})
-        scheduler_name = "default-scheduler"
-        if random_ties:
-            scheduler_name = "random-ties"
-            _noop_extender_scheduler(cluster, scheduler_name)
         with Progress() as progress:
             task = progress.add_task(f"real kube-scheduler ({scheduler_name})", total=deployments)
             for _ in range(deployments):
@@ -166,33 +160,6 @@ def measure_real(deployments: int, max_minutes: float, random_ties: bool) -> dic
         },
         "placements_real": [r.assignments for r in real],
     }
-
-
-def _noop_extender_scheduler(cluster: KwokCluster, name: str) -> None:
-    """Start an extender that scores every node 0 and a kube-scheduler using it; both
-    are stopped with the cluster."""
-    port = _free_port()
-    empty = cluster.cluster_dir / "no-traffic.csv"
-    empty.write_text("source,destination,bytes\n")
-    log = cluster.cluster_dir / "noop-extender.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from schedulers.cli import main; main()",
-             "netmarks-extender", "--traffic", str(empty), "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    cluster.on_stop(lambda: stop_process(proc))
-    wait_http_ok(f"http://127.0.0.1:{port}/healthz", proc, log)
-    ext = extender_stanza(f"http://127.0.0.1:{port}/", weight=1)
-    ExtraScheduler.start(cluster, name, extenders=[ext])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def cross_edges(x: Assignments, edges: Sequence[tuple[str, str]]) -> int:

@@ -85,8 +85,7 @@ def classify(order: Sequence[str], snapshot: Sequence[str], start: int) -> str:
     Kinds: 'in order', 'one to the end' (one node moved last: its goroutine finished
     last) or 'other'.
     """
-    n = len(snapshot)
-    rotated = [snapshot[(start + i) % n] for i in range(n)]
+    rotated = _rotated(snapshot, start)
     if list(order) == rotated:
         return "in order"
     if [x for x in rotated if x != order[-1]] == list(order[:-1]):
@@ -96,12 +95,15 @@ def classify(order: Sequence[str], snapshot: Sequence[str], start: int) -> str:
 
 def modal_start(orders: Sequence[Sequence[str]], snapshot: Sequence[str]) -> int:
     """The rotation most cycles' lists follow: the scheduler's ``nextStartNodeIndex``."""
-    n = len(snapshot)
     starts = Counter(
-        start for o in orders for start in range(n)
-        if list(o) == [snapshot[(start + i) % n] for i in range(n)]
+        start for o in orders for start in range(len(snapshot))
+        if list(o) == _rotated(snapshot, start)
     )
     return starts.most_common(1)[0][0] if starts else 0
+
+
+def _rotated(snapshot: Sequence[str], start: int) -> list[str]:
+    return [*snapshot[start:], *snapshot[:start]]
 
 
 def inversions(positions: Sequence[int]) -> int:

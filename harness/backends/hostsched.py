@@ -18,12 +18,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +29,8 @@ from typing import TYPE_CHECKING
 import yaml
 
 from harness.backends.base import BackendUnavailable
-from harness.backends.kwok.process import stop_process
+from harness.backends.kwok.cluster import KwokError
+from harness.backends.kwok.process import stop_process, wait_http_ok
 from harness.backends.kwok.scheduler import extender_stanza, scheduler_config
 from harness.backends.local.procs import free_port
 
@@ -86,7 +85,7 @@ def host_schedulers(policy: str, scheduler_name: str, *, kubeconfig: Path | None
                 work / "extender.log", "netmarks-extender", "--traffic", str(matrix),
                 "--host", "127.0.0.1", "--port", str(port), "--kubeconfig", str(kc)))
             url = f"http://127.0.0.1:{port}"
-            _wait_ok(f"{url}/healthz", procs[-1], work / "extender.log", timeout_s, None)
+            _wait_ok(f"{url}/healthz", procs[-1], work / "extender.log", timeout_s)
             config = work / "scheduler.yaml"
             config.write_text(yaml.safe_dump(scheduler_config(
                 scheduler_name, kc, extenders=[extender_stanza(url + "/")])))
@@ -94,12 +93,8 @@ def host_schedulers(policy: str, scheduler_name: str, *, kubeconfig: Path | None
             procs.append(_popen(work / "kube-scheduler.log", [
                 str(_kube_scheduler()), "--config", str(config), "--bind-address",
                 "127.0.0.1", "--secure-port", str(sport), "--v", "2"]))
-            insecure = ssl.create_default_context()
-            # Its serving certificate is self-signed, made at start-up.
-            insecure.check_hostname = False
-            insecure.verify_mode = ssl.CERT_NONE
             _wait_ok(f"https://127.0.0.1:{sport}/healthz", procs[-1],
-                     work / "kube-scheduler.log", timeout_s, insecure)
+                     work / "kube-scheduler.log", timeout_s)
         yield
     finally:
         for proc in reversed(procs):
@@ -137,15 +132,9 @@ def _check_alive(proc: subprocess.Popen[bytes], log: Path) -> None:
         raise BackendUnavailable(f"{log.stem} exited with {proc.returncode}:\n{tail}")
 
 
-def _wait_ok(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float,
-             context: ssl.SSLContext | None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        _check_alive(proc, log)
-        with contextlib.suppress(OSError), urllib.request.urlopen(
-                url, timeout=2, context=context) as resp:
-            if resp.status == 200:
-                return
-        time.sleep(0.2)
-    raise BackendUnavailable(f"{log.stem} not healthy at {url} after {timeout_s:.0f} s")
-
+def _wait_ok(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    # The kube-scheduler's serving certificate is self-signed; wait_http_ok accepts it.
+    try:
+        wait_http_ok(url, proc, log, timeout_s)
+    except KwokError as exc:
+        raise BackendUnavailable(str(exc)) from None

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 import pytest
 
+from harness.backends.local.procs import pid_alive
 from harness.config import build_config
 from harness.run_cmd import new_manifest, run_experiment
 from harness.store import ResultsStore
@@ -92,14 +93,5 @@ def test_sigterm_deletes_the_kwok_control_plane(k8s_binaries: None, tmp_path: Pa
     assert proc.returncode == 130, out
     assert "interrupted" in out
     assert KwokCluster.list_names(workdir) == []
-    assert not [p for p in pids if _alive(p)]
+    assert not [p for p in pids if pid_alive(p)]
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purpose.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
