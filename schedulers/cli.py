@@ -148,6 +148,9 @@ def firmament(
     kubeconfig: _Kube = None,
     scheduler_name: Annotated[str, typer.Option(help="schedulerName of our pods")] = "firmament",
     interval: Annotated[float, typer.Option(help="seconds between batch rounds")] = 2.0,
+    settle: Annotated[float, typer.Option(
+        help="before a round, wait until no new pod has arrived for this many seconds "
+             "(0: cut batches at the interval tick, like Poseidon)")] = 0.0,
     prometheus: _Prom = None,
     traffic: _Traffic = None,
     window: Annotated[float, typer.Option(help="traffic window in seconds")] = 300,
@@ -160,8 +163,10 @@ def firmament(
 
     Every --interval seconds, all Pending pods with spec.schedulerName equal to
     --scheduler-name are placed in one batch against the running pods and bound.
+    With --settle S a round waits until the pending pods stop arriving for S seconds
+    (at most 10 s), so one deployment's pods are placed together.
 
-    Example: schedulers firmament --kubeconfig kc --traffic t.csv --interval 2
+    Example: schedulers firmament --kubeconfig kc --traffic t.csv --interval 2 --settle 0.5
     """
     from schedulers.firmament_k8s import FirmamentScheduler, KubernetesAPI
 
@@ -189,7 +194,9 @@ def firmament(
         typer.echo(f"{r.pending} pending, {len(r.bound)} bound, {len(r.failed)} failed, "
                    f"{len(r.unschedulable)} unschedulable in {r.seconds:.3f} s")
         return
-    sched.run_forever(interval)
+    if settle < 0:
+        raise typer.BadParameter(f"must be >= 0, got {settle}", param_hint="--settle")
+    sched.run_forever(interval, settle_s=settle)
 
 
 @app.command("example-traffic")

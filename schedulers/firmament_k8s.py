@@ -2,7 +2,10 @@
 
 Like Poseidon, every round takes *all* pending pods that name our
 ``schedulerName`` (Poseidon issue #186), solves one flow problem for them
-against the pods already running, and binds the placements. The API is
+against the pods already running, and binds the placements. With ``settle_s``
+a round first waits until no new pod has arrived for that long, so a
+deployment whose pods trickle in over a second is placed as one batch (what
+the Python model assumes) instead of being cut at an arbitrary interval tick. The API is
 behind :class:`ClusterAPI` so the loop is unit-tested with a fake; the real
 one (:class:`KubernetesAPI`) uses the official client.
 """
@@ -56,11 +59,15 @@ class FirmamentScheduler:
     traffic matrix between rounds)."""
 
     def __init__(self, api: ClusterAPI, policy: Policy | Callable[[], Policy], *,
-                 scheduler_name: str = "firmament", label_key: str = "app") -> None:
+                 scheduler_name: str = "firmament", label_key: str = "app",
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], object] = time.sleep) -> None:
         self.api = api
         self._policy = policy
         self.scheduler_name = scheduler_name
         self.label_key = label_key
+        self._clock = clock
+        self._sleep = sleep
 
     def policy(self) -> Policy:
         return self._policy if isinstance(self._policy, Policy) else self._policy()
@@ -70,6 +77,27 @@ class FirmamentScheduler:
         return (spec.get("schedulerName") == self.scheduler_name and not spec.get("nodeName")
                 and (pod.get("status") or {}).get("phase", "Pending") == "Pending"
                 and not (pod.get("metadata") or {}).get("deletionTimestamp"))
+
+    def _pending_keys(self) -> set[str]:
+        return {pod_key(raw) for raw in self.api.list_pods() if self._pending(raw)}
+
+    def settle(self, quiet_s: float, max_wait_s: float) -> int:
+        """Wait until no new pending pod has appeared for ``quiet_s`` seconds (at most
+        ``max_wait_s``); return how many are pending. Returns at once when none are."""
+        start = last_change = self._clock()
+        seen = self._pending_keys()
+        if not seen:
+            return 0
+        poll = max(0.01, min(0.05, quiet_s / 4))
+        while True:
+            now = self._clock()
+            if now - last_change >= quiet_s or now - start >= max_wait_s:
+                return len(seen)
+            self._sleep(poll)
+            keys = self._pending_keys()
+            if keys - seen:
+                last_change = self._clock()
+            seen = keys
 
     def run_once(self) -> BatchReport:
         start = time.perf_counter()
@@ -115,10 +143,13 @@ class FirmamentScheduler:
         report.seconds = time.perf_counter() - start
         return report
 
-    def run_forever(self, interval_s: float, stop: threading.Event | None = None) -> None:
+    def run_forever(self, interval_s: float, stop: threading.Event | None = None, *,
+                    settle_s: float = 0.0, max_settle_s: float = 10.0) -> None:
         stop = stop or threading.Event()
         while not stop.is_set():
             try:
+                if settle_s > 0:
+                    self.settle(settle_s, max_settle_s)
                 r = self.run_once()
                 if r.pending:
                     log.info("round: %d pending, %d bound, %d failed, %d unschedulable "

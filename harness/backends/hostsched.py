@@ -75,7 +75,9 @@ def host_schedulers(policy: str, scheduler_name: str, *, kubeconfig: Path | None
         if policy == "firmament":
             procs.append(_schedulers_cli(
                 work / "firmament.log", "firmament", "--kubeconfig", str(kc),
-                "--scheduler-name", scheduler_name, "--interval", "0.5",
+                # --settle: one redeployment's pods trickle in over ~1 s; wait for
+                # them all, so each redeployment is one batch like the Python model's.
+                "--scheduler-name", scheduler_name, "--interval", "0.2", "--settle", "0.5",
                 "--traffic", str(matrix)))
             time.sleep(0.5)
             _check_alive(procs[-1], work / "firmament.log")

@@ -155,3 +155,42 @@ def test_firmament_binds_every_pod(
             break
         time.sleep(0.2)
     assert {p.status.phase for p in core.list_namespaced_pod(namespace).items} == {"Running"}
+
+
+def test_firmament_settle_places_a_trickling_deployment_in_one_round(
+    kwok_cluster: KwokCluster, namespace: str, tmp_path: Path
+) -> None:
+    # Three waves 0.4 s apart: cut at a 0.1 s interval they would be 3+ rounds; with
+    # --settle 1.0 the binder waits for the last wave and places all six pods at once.
+    log = tmp_path / "firmament.log"
+    proc = _schedulers_cli(
+        "firmament",
+        "--kubeconfig", str(kwok_cluster.kubeconfig),
+        "--scheduler-name", "firmament",
+        "--interval", "0.1",
+        "--settle", "1.0",
+        log=log,
+    )  # fmt: skip
+    def rounds() -> list[str]:
+        return [line for line in log.read_text().splitlines() if "round:" in line]
+
+    try:
+        # A first pod bound proves the binder is up before the timed waves start.
+        create_deployments(kwok_cluster, namespace, [DeploymentSpec("ready", cpu_m=100)],
+                           "firmament")
+        wait_bound(kwok_cluster, namespace, 1, timeout=60)
+        before = len(rounds())
+        for wave in ("one", "two", "three"):
+            create_deployments(
+                kwok_cluster, namespace, [DeploymentSpec(wave, replicas=2, cpu_m=100)],
+                "firmament",
+            )
+            time.sleep(0.4)
+        try:
+            wait_bound(kwok_cluster, namespace, 7, timeout=60)
+        except Exception:
+            pytest.fail(f"firmament did not bind all pods:\n{log.read_text()[-3000:]}")
+    finally:
+        stop_process(proc)
+    waves = rounds()[before:]
+    assert len(waves) == 1 and "6 pending, 6 bound" in waves[0], waves

@@ -131,3 +131,44 @@ def test_a_policy_factory_is_called_every_round() -> None:
     api.pods.append(k8s_pod("b-0", "b"))
     sched.run_once()
     assert len(calls) == 2 and len(api.binds) == 2
+
+
+class FakeClock:
+    """Time that moves only when the scheduler sleeps; ``arrivals`` adds pods at set times."""
+
+    def __init__(self, api: FakeAPI, arrivals: dict[float, list[dict[str, Any]]]) -> None:
+        self.now = 0.0
+        self.api = api
+        self.arrivals = dict(arrivals)
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        for at in sorted(t for t in self.arrivals if t <= self.now):
+            self.api.pods.extend(self.arrivals.pop(at))
+
+
+def test_settle_waits_for_trickling_pods_then_one_round_binds_them_all() -> None:
+    api = FakeAPI([k8s_node("n1"), k8s_node("n2")], [k8s_pod("flour-0", "flour")])
+    clock = FakeClock(api, {0.2: [k8s_pod("bread-0", "bread")],
+                            0.6: [k8s_pod("beer-0", "beer")]})
+    sched = FirmamentScheduler(api, get_policy("firmament"), clock=lambda: clock.now,
+                               sleep=clock.sleep)
+    assert sched.settle(0.5, max_wait_s=10) == 3
+    # The last pod came at 0.6 s; quiet for 0.5 s after it, and no longer.
+    assert 1.1 <= clock.now < 1.2
+    assert len(sched.run_once().bound) == 3
+
+
+def test_settle_gives_up_at_max_wait_and_returns_at_once_with_nothing_pending() -> None:
+    api = FakeAPI([k8s_node("n1")], [k8s_pod("a-0", "a")])
+    steady = {round(0.1 * i, 1): [k8s_pod(f"b-{i}", "b")] for i in range(1, 100)}
+    clock = FakeClock(api, steady)
+    sched = FirmamentScheduler(api, get_policy("firmament"), clock=lambda: clock.now,
+                               sleep=clock.sleep)
+    assert sched.settle(0.5, max_wait_s=2.0) >= 15
+    assert 2.0 <= clock.now < 2.1
+    empty = FakeAPI([k8s_node("n1")], [])
+    idle = FakeClock(empty, {})
+    assert FirmamentScheduler(empty, get_policy("firmament"), clock=lambda: idle.now,
+                              sleep=idle.sleep).settle(0.5, 10) == 0
+    assert idle.now == 0.0
