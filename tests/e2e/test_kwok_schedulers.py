@@ -10,11 +10,18 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from harness.backends.kwok import NETMARKS_SCHEDULER, ExtraScheduler, KwokCluster, extender_stanza
+from harness.backends.kwok import (
+    NETMARKS_SCHEDULER,
+    ExtraScheduler,
+    KwokCluster,
+    KwokError,
+    extender_stanza,
+)
 from harness.backends.kwok.process import stop_process, wait_http_ok
 from harness.backends.kwok.workloads import DeploymentSpec, create_deployments, wait_bound
 
@@ -122,27 +129,29 @@ def test_default_scheduler_ignores_traffic(kwok_cluster: KwokCluster, namespace:
     assert all(where[a] != where[b] for a, b in PAIRS[:2]), where
 
 
+@contextmanager
+def _firmament(cluster: KwokCluster, log: Path, *flags: str) -> Iterator[None]:
+    """The firmament binder as a process for the block; a bind timeout inside shows its log."""
+    proc = _schedulers_cli(
+        "firmament", "--kubeconfig", str(cluster.kubeconfig), "--scheduler-name", "firmament",
+        *flags, log=log,
+    )  # fmt: skip
+    try:
+        yield
+    except KwokError as exc:
+        pytest.fail(f"firmament did not bind all pods ({exc}):\n{log.read_text()[-3000:]}")
+    finally:
+        stop_process(proc)
+
+
 def test_firmament_binds_every_pod(
     kwok_cluster: KwokCluster, namespace: str, tmp_path: Path
 ) -> None:
-    log = tmp_path / "firmament.log"
-    proc = _schedulers_cli(
-        "firmament",
-        "--kubeconfig", str(kwok_cluster.kubeconfig),
-        "--scheduler-name", "firmament",
-        "--interval", "0.5",
-        log=log,
-    )  # fmt: skip
-    try:
+    with _firmament(kwok_cluster, tmp_path / "firmament.log", "--interval", "0.5"):
         create_deployments(
             kwok_cluster, namespace, [DeploymentSpec("web", replicas=8, cpu_m=500)], "firmament"
         )
-        try:
-            pods = wait_bound(kwok_cluster, namespace, 8, timeout=60)
-        except Exception:
-            pytest.fail(f"firmament did not bind all pods:\n{log.read_text()[-3000:]}")
-    finally:
-        stop_process(proc)
+        pods = wait_bound(kwok_cluster, namespace, 8, timeout=60)
     assert {p.spec.node_name for p in pods} <= set(kwok_cluster.node_names)
     per_node: dict[str, int] = {}
     for p in pods:
@@ -163,21 +172,15 @@ def test_firmament_settle_places_a_trickling_deployment_in_one_round(
     # Three waves 0.4 s apart: cut at a 0.1 s interval they would be 3+ rounds; with
     # --settle 1.0 the binder waits for the last wave and places all six pods at once.
     log = tmp_path / "firmament.log"
-    proc = _schedulers_cli(
-        "firmament",
-        "--kubeconfig", str(kwok_cluster.kubeconfig),
-        "--scheduler-name", "firmament",
-        "--interval", "0.1",
-        "--settle", "1.0",
-        log=log,
-    )  # fmt: skip
+
     def rounds() -> list[str]:
         return [line for line in log.read_text().splitlines() if "round:" in line]
 
-    try:
+    with _firmament(kwok_cluster, log, "--interval", "0.1", "--settle", "1.0"):
         # A first pod bound proves the binder is up before the timed waves start.
-        create_deployments(kwok_cluster, namespace, [DeploymentSpec("ready", cpu_m=100)],
-                           "firmament")
+        create_deployments(
+            kwok_cluster, namespace, [DeploymentSpec("ready", cpu_m=100)], "firmament"
+        )
         wait_bound(kwok_cluster, namespace, 1, timeout=60)
         before = len(rounds())
         for wave in ("one", "two", "three"):
@@ -186,11 +189,6 @@ def test_firmament_settle_places_a_trickling_deployment_in_one_round(
                 "firmament",
             )
             time.sleep(0.4)
-        try:
-            wait_bound(kwok_cluster, namespace, 7, timeout=60)
-        except Exception:
-            pytest.fail(f"firmament did not bind all pods:\n{log.read_text()[-3000:]}")
-    finally:
-        stop_process(proc)
+        wait_bound(kwok_cluster, namespace, 7, timeout=60)
     waves = rounds()[before:]
     assert len(waves) == 1 and "6 pending, 6 bound" in waves[0], waves

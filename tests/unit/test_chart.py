@@ -66,6 +66,7 @@ def matrix_values(protocol: str, netmarks: bool, firmament: bool, overrides: boo
     }
     if overrides:
         values["schedulerName"] = "netmarks-scheduler"
+        values["firmament"]["settle"] = 0.5
         values["items"] = {
             "bread": {"replicas": 3, "schedulerName": "firmament",
                       "resources": {"requests": {"cpu": "250m", "memory": "96Mi"}}},
@@ -249,6 +250,7 @@ def test_firmament_deployment(rendered: tuple[Obj, list[Obj]]) -> None:
     c = deps[name]["spec"]["template"]["spec"]["containers"][0]
     assert c["command"] == ["schedulers", "firmament"]
     assert "--scheduler-name=firmament" in c["args"]
+    assert f"--settle={values['firmament'].get('settle', 0)}" in c["args"]
     assert deps[name]["spec"]["replicas"] == 1
 
 
@@ -334,6 +336,7 @@ BAD_VALUES = [
     ({"schedulerName": "Not A Name"}, ["/schedulerName"]),
     ({"netmarks": {"extender": {"httpTimeout": "soon"}}}, ["/netmarks/extender/httpTimeout"]),
     ({"image": {"digest": "sha256:nope"}}, ["/image/digest"]),
+    ({"firmament": {"settle": -0.5}}, ["/firmament/settle", "minimum"]),
     # Caught by the templates: they need to see the whole economy.
     ({"items": {"salt": {"replicas": 1}}}, ['items.salt: "salt" is not an item of the economy']),
     ({"economy": {"items": {"bread": {"inputs": {"yeast": 1}}}}},
