@@ -336,8 +336,8 @@ def _calibration_md(cal: dict[str, Any], title: str, when: str) -> list[str]:
 def markdown(results: dict[str, Any]) -> str:
     """The BENCHMARKS.md section for these results."""
     m = results["machine"]
-    lines = [f"Machine: {m['cpus']} cores, Python {m['python']}, shared with other engineers' "
-             "builds and tests (load average per part below: expect noise). Raw: "
+    lines = [f"Machine: {m['cpus']} cores, Python {m['python']}; the load average of each "
+             "part is given beside it (a busy machine stretches latency). Raw: "
              "`bench/results/link.json`; rerun: `python3 bench/link.py [--part NAME]`.", ""]
 
     def when(run: dict[str, Any] | None) -> str:
