@@ -99,7 +99,10 @@ def up(
 
       harness cluster up --latency-ms 2 --bandwidth-mbps 100 --placement layout.yaml
 
+      harness cluster up --backend kwok --nodes 5   # real control plane, kwok nodes, no pods
+
     Then send orders, e.g.  order-app sweep --target <address printed for bread> --item bread
+    (with --backend kwok: kubectl --kubeconfig <path printed> get nodes)
     """
     if backend is Backend.kwok:
         _kwok_up(nodes)
