@@ -97,7 +97,7 @@ class ResultsStore:
         path = self.root / f"{name}.parquet"
         if not path.is_file():
             raise StoreError(f"{self.root}: {name}.parquet is missing (run did not get that far)")
-        return pd.read_parquet(path)
+        return _read_parquet(path)
 
     # -- chunk parts --------------------------------------------------------
 
@@ -128,8 +128,15 @@ class ResultsStore:
         return iter(sorted((self.root / folder).glob("*.parquet")))
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    # Single-threaded on purpose: Arrow's reader threads can outlive the interpreter and
+    # abort it at exit ("terminate called without an active exception", exit 134) once
+    # grpc or ortools are loaded — measured 5 in 40 here; apache/arrow#34314.
+    return pd.read_parquet(path, use_threads=False)
+
+
 def _concat(paths: Iterator[Path]) -> pd.DataFrame:
-    frames = [pd.read_parquet(p) for p in paths]
+    frames = [_read_parquet(p) for p in paths]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -40,4 +40,5 @@ def read_table(path: Path) -> pd.DataFrame:
     if TABLE_FORMATS[path.suffix.lower()] == "CSV":
         return pd.read_csv(path, keep_default_na=False,
                            dtype={"error": str, "pods": str, "trace": str, "item": str})
-    return pd.read_parquet(path)
+    # No reader threads: they can abort the interpreter at exit (apache/arrow#34314).
+    return pd.read_parquet(path, use_threads=False)

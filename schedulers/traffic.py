@@ -169,7 +169,8 @@ class TrafficMatrix:
             if suffix == ".csv":
                 df = pd.read_csv(p)
             elif suffix in (".parquet", ".pq"):
-                df = pd.read_parquet(p)
+                # No reader threads: they can abort the exit (apache/arrow#34314).
+                df = pd.read_parquet(p, use_threads=False)
             elif suffix in (".yaml", ".yml"):
                 df = _yaml_frame(yaml.safe_load(p.read_text()), name)
             else:
