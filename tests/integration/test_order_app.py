@@ -76,7 +76,7 @@ def test_cli_sweep_writes_a_table_pandas_reads(chain: Chain, tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr
     assert "latency per item x size" in run.stdout and "1,048,576" in run.stdout
     assert f"wrote 9 orders to {out}" in run.stderr
-    frame = pd.read_parquet(out)
+    frame = pd.read_parquet(out, use_threads=False)
     assert list(frame.columns) == COLUMNS
     assert frame["ok"].all() and sorted(set(frame["size"])) == [16, 4096, 1048576]
     assert list(frame["repeat"][:3]) == [0, 1, 2]
