@@ -147,9 +147,10 @@ def netmarks_extender(
 def firmament(
     kubeconfig: _Kube = None,
     scheduler_name: Annotated[str, typer.Option(help="schedulerName of our pods")] = "firmament",
-    interval: Annotated[float, typer.Option(help="seconds between batch rounds")] = 2.0,
+    interval: Annotated[float, typer.Option(min=0.01, help="seconds between batch rounds")
+                        ] = 2.0,
     settle: Annotated[float, typer.Option(
-        help="before a round, wait until no new pod has arrived for this many seconds "
+        min=0.0, help="before a round, wait until no new pod has arrived for this many seconds "
              "(0: cut batches at the interval tick, like Poseidon)")] = 0.0,
     prometheus: _Prom = None,
     traffic: _Traffic = None,
@@ -194,8 +195,6 @@ def firmament(
         typer.echo(f"{r.pending} pending, {len(r.bound)} bound, {len(r.failed)} failed, "
                    f"{len(r.unschedulable)} unschedulable in {r.seconds:.3f} s")
         return
-    if settle < 0:
-        raise typer.BadParameter(f"must be >= 0, got {settle}", param_hint="--settle")
     sched.run_forever(interval, settle_s=settle)
 
 

@@ -172,3 +172,15 @@ def test_settle_gives_up_at_max_wait_and_returns_at_once_with_nothing_pending() 
     assert FirmamentScheduler(empty, get_policy("firmament"), clock=lambda: idle.now,
                               sleep=idle.sleep).settle(0.5, 10) == 0
     assert idle.now == 0.0
+
+
+def test_cli_refuses_a_negative_settle_and_a_zero_interval() -> None:
+    from typer.testing import CliRunner
+
+    from schedulers.cli import app
+
+    runner = CliRunner()
+    for args, option in ((["--settle", "-1"], "--settle"), (["--interval", "0"], "--interval")):
+        result = runner.invoke(app, ["firmament", *args], env={"COLUMNS": "200"})
+        assert result.exit_code == 2
+        assert option in result.output and "greater than or equal" in result.output
