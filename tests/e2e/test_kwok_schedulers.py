@@ -170,13 +170,13 @@ def test_firmament_settle_places_a_trickling_deployment_in_one_round(
     kwok_cluster: KwokCluster, namespace: str, tmp_path: Path
 ) -> None:
     # Three waves 0.4 s apart: cut at a 0.1 s interval they would be 3+ rounds; with
-    # --settle 1.0 the binder waits for the last wave and places all six pods at once.
+    # --settle 2.0 (margin for a slow API server) the binder waits for the last wave and places all six pods at once.
     log = tmp_path / "firmament.log"
 
     def rounds() -> list[str]:
         return [line for line in log.read_text().splitlines() if "round:" in line]
 
-    with _firmament(kwok_cluster, log, "--interval", "0.1", "--settle", "1.0"):
+    with _firmament(kwok_cluster, log, "--interval", "0.1", "--settle", "2.0"):
         # A first pod bound proves the binder is up before the timed waves start.
         create_deployments(
             kwok_cluster, namespace, [DeploymentSpec("ready", cpu_m=100)], "firmament"
