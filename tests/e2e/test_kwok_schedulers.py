@@ -170,7 +170,8 @@ def test_firmament_settle_places_a_trickling_deployment_in_one_round(
     kwok_cluster: KwokCluster, namespace: str, tmp_path: Path
 ) -> None:
     # Three waves 0.4 s apart: cut at a 0.1 s interval they would be 3+ rounds; with
-    # --settle 2.0 (margin for a slow API server) the binder waits for the last wave and places all six pods at once.
+    # --settle 2.0 (a margin for a slow API server) the binder waits for the last wave
+    # and places all six pods at once.
     log = tmp_path / "firmament.log"
 
     def rounds() -> list[str]:
