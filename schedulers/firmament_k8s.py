@@ -33,7 +33,10 @@ JSON = Mapping[str, Any]
 class ClusterAPI(Protocol):
     def list_nodes(self) -> list[JSON]: ...
 
-    def list_pods(self) -> list[JSON]: ...
+    def list_pods(self, field_selector: str = "") -> list[JSON]:
+        """All pods, or those matching a Kubernetes field selector (a hint: callers
+        still filter what comes back)."""
+        ...
 
     def bind(self, namespace: str, pod: str, node: str) -> None: ...
 
@@ -79,7 +82,10 @@ class FirmamentScheduler:
                 and not (pod.get("metadata") or {}).get("deletionTimestamp"))
 
     def _pending_keys(self) -> set[str]:
-        return {pod_key(raw) for raw in self.api.list_pods() if self._pending(raw)}
+        # settle() polls this several times a second: let the API server send only our
+        # unbound pods instead of serialising every pod of the cluster each time.
+        ours = f"spec.schedulerName={self.scheduler_name},spec.nodeName=,status.phase=Pending"
+        return {pod_key(raw) for raw in self.api.list_pods(ours) if self._pending(raw)}
 
     def settle(self, quiet_s: float, max_wait_s: float) -> int:
         """Wait until no new pending pod has appeared for ``quiet_s`` seconds (at most

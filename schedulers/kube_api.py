@@ -31,8 +31,9 @@ class KubernetesAPI:
     def list_nodes(self) -> list[JSON]:
         return [self.serialise(n) for n in self.core.list_node().items]
 
-    def list_pods(self) -> list[JSON]:
-        return [self.serialise(p) for p in self.core.list_pod_for_all_namespaces().items]
+    def list_pods(self, field_selector: str = "") -> list[JSON]:
+        pods = self.core.list_pod_for_all_namespaces(field_selector=field_selector or None)
+        return [self.serialise(p) for p in pods.items]
 
     def bind(self, namespace: str, pod: str, node: str) -> None:
         c = self._client

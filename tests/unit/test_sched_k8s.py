@@ -77,8 +77,8 @@ class FakeAPI:
     def list_nodes(self) -> list[dict[str, Any]]:
         return self.nodes
 
-    def list_pods(self) -> list[dict[str, Any]]:
-        return self.pods
+    def list_pods(self, field_selector: str = "") -> list[dict[str, Any]]:
+        return self.pods  # the selector is a hint; the scheduler filters anyway
 
     def bind(self, namespace: str, pod: str, node: str) -> None:
         if pod in self.conflict:
