@@ -27,6 +27,8 @@ from typing import Any
 
 import pandas as pd
 
+from settlers.tables import read_parquet
+
 __all__ = ["ResultsStore", "StoreError", "chunk_name"]
 
 MANIFEST = "manifest.json"
@@ -129,10 +131,8 @@ class ResultsStore:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    # Single-threaded on purpose: Arrow's reader threads can outlive the interpreter and
-    # abort it at exit ("terminate called without an active exception", exit 134) once
-    # grpc or ortools are loaded — measured 5 in 40 here; apache/arrow#34314.
-    return pd.read_parquet(path, use_threads=False)
+    # Never pd.read_parquet: its threads can abort `harness run` at exit (settlers.tables).
+    return read_parquet(path)
 
 
 def _concat(paths: Iterator[Path]) -> pd.DataFrame:

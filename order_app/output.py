@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from order_app.params import UsageError
+from settlers.tables import read_parquet
 
 __all__ = ["TABLE_FORMATS", "check_table_path", "read_table", "write_table"]
 
@@ -40,5 +41,5 @@ def read_table(path: Path) -> pd.DataFrame:
     if TABLE_FORMATS[path.suffix.lower()] == "CSV":
         return pd.read_csv(path, keep_default_na=False,
                            dtype={"error": str, "pods": str, "trace": str, "item": str})
-    # No reader threads: they can abort the interpreter at exit (apache/arrow#34314).
-    return pd.read_parquet(path, use_threads=False)
+    # No Arrow reader threads: they can abort the interpreter at exit (settlers.tables).
+    return read_parquet(path)

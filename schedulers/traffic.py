@@ -160,6 +160,8 @@ class TrafficMatrix:
         """Read a CSV, Parquet or YAML traffic file (see the module docstring)."""
         import pandas as pd
 
+        from settlers.tables import read_parquet
+
         p = Path(path)
         name = str(path)
         if not p.is_file():
@@ -169,8 +171,8 @@ class TrafficMatrix:
             if suffix == ".csv":
                 df = pd.read_csv(p)
             elif suffix in (".parquet", ".pq"):
-                # No reader threads: they can abort the exit (apache/arrow#34314).
-                df = pd.read_parquet(p, use_threads=False)
+                # No Arrow reader threads: they can abort the exit (settlers.tables).
+                df = read_parquet(p)
             elif suffix in (".yaml", ".yml"):
                 df = _yaml_frame(yaml.safe_load(p.read_text()), name)
             else:

@@ -13,13 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from analysis.report import build_report
 from harness.config import build_config
 from harness.run_cmd import new_manifest, run_experiment
 from harness.store import ResultsStore
+from settlers.tables import read_parquet
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +114,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert not [p for p in children if _alive(p)]
     before = {p.name: p.stat().st_mtime_ns for p in samples_dir.glob("*.parquet")}
-    units = pd.read_parquet(out / "units.parquet", use_threads=False)
+    units = read_parquet(out / "units.parquet")
     from harness.layouts import measurement_order
 
     planned = measurement_order(units)

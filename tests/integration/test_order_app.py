@@ -21,6 +21,7 @@ from order_app.output import read_table, write_table
 from order_app.params import PAPER_SIZES
 from order_app.probe import TargetError
 from order_app.sweep import COLUMNS, run_sweep
+from settlers.tables import read_parquet
 from settlers.testing import ServiceProcess, run_chain, start_service
 from settlers.trace import decode_trace
 
@@ -76,7 +77,7 @@ def test_cli_sweep_writes_a_table_pandas_reads(chain: Chain, tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr
     assert "latency per item x size" in run.stdout and "1,048,576" in run.stdout
     assert f"wrote 9 orders to {out}" in run.stderr
-    frame = pd.read_parquet(out, use_threads=False)
+    frame = read_parquet(out)
     assert list(frame.columns) == COLUMNS
     assert frame["ok"].all() and sorted(set(frame["size"])) == [16, 4096, 1048576]
     assert list(frame["repeat"][:3]) == [0, 1, 2]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
+from settlers.tables import read_parquet
 
 runner = CliRunner()
 
@@ -21,7 +21,7 @@ def test_each_policy_writes_placements(tmp_path: Path, scheduler: str) -> None:
                                  "--nodes", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "distinct layouts" in result.output and "inter-node traffic" in result.output
-    df = pd.read_parquet(out, use_threads=False)
+    df = read_parquet(out)
     assert len(df) == 5 * 19 and df["node"].notna().all()
     assert set(df["node"]) <= {"node-1", "node-2", "node-3"}
     assert df.groupby("deployment")["layout"].nunique().eq(1).all()
@@ -34,7 +34,7 @@ def test_netmarks_with_a_traffic_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["schedule", "-s", "netmarks", "--deployments", "3",
                                  "--traffic", str(traffic), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    df = pd.read_parquet(out, use_threads=False)
+    df = read_parquet(out)
     for _, d in df.groupby("deployment"):
         nodes = dict(zip(d["pod"], d["node"], strict=True))
         assert nodes["bread-0"] == nodes["flour-0"]
