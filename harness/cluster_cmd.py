@@ -25,8 +25,9 @@ from rich.table import Table
 
 from harness.backends.local.links import LINK_PRESETS, resolve_link
 from harness.backends.local.pods import probe_health
-from harness.backends.local.procs import kill_group, pid_alive
+from harness.backends.local.procs import kill_group
 from harness.backends.local.supervisor import SPEC_FILE, STATE_FILE, read_state, write_json
+from harness.backends.pids import pid_alive
 
 __all__ = ["default_run_dir", "register"]
 

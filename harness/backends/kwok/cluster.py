@@ -32,6 +32,7 @@ import yaml
 
 from harness.backends.kwok.binaries import K8sBinaries, binaries
 from harness.backends.kwok.nodes import NodeSpec, node_manifest, node_names
+from harness.backends.pids import pid_alive
 
 __all__ = [
     "KwokCluster",
@@ -401,7 +402,7 @@ class KwokCluster:
         for pidfile in sorted((self.cluster_dir / "pids").glob("*.pid")):
             with contextlib.suppress(ValueError, OSError):
                 pid = int(pidfile.read_text().strip())
-                if _alive(pid):
+                if pid_alive(pid):
                     out.append(pid)
         return out
 
@@ -411,7 +412,7 @@ class KwokCluster:
         dead = []
         for pidfile in sorted((self.cluster_dir / "pids").glob("*.pid")):
             with contextlib.suppress(ValueError, OSError):
-                if not _alive(int(pidfile.read_text().strip())):
+                if not pid_alive(int(pidfile.read_text().strip())):
                     dead.append(pidfile.stem)
         if dead:
             logs = []
@@ -502,25 +503,12 @@ class KwokCluster:
         raise KwokError(f"kube-apiserver of {self.name!r} not ready after {timeout:.0f} s: {last}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); treat it as gone.
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    return True
-
-
 def _reap(pids: Sequence[int], grace_s: float) -> None:
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
         time.sleep(0.1)
     for pid in pids:
-        if _alive(pid):
+        if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 

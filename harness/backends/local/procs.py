@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.local.errors import ClusterError
+from harness.backends.pids import pid_alive
 
 __all__ = ["Child", "free_port", "kill_group", "pid_alive", "port_in_use", "stop_all"]
 
@@ -123,21 +124,6 @@ def stop_all(children: Sequence[Child], timeout: float = 3.0) -> None:
 def kill_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); it is dead for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:
