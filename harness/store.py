@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+# Never pd.read_parquet: its threads can abort `harness run` at exit (settlers.tables).
 from settlers.tables import read_parquet
 
 __all__ = ["ResultsStore", "StoreError", "chunk_name"]
@@ -99,7 +100,7 @@ class ResultsStore:
         path = self.root / f"{name}.parquet"
         if not path.is_file():
             raise StoreError(f"{self.root}: {name}.parquet is missing (run did not get that far)")
-        return _read_parquet(path)
+        return read_parquet(path)
 
     # -- chunk parts --------------------------------------------------------
 
@@ -130,13 +131,8 @@ class ResultsStore:
         return iter(sorted((self.root / folder).glob("*.parquet")))
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    # Never pd.read_parquet: its threads can abort `harness run` at exit (settlers.tables).
-    return read_parquet(path)
-
-
 def _concat(paths: Iterator[Path]) -> pd.DataFrame:
-    frames = [_read_parquet(p) for p in paths]
+    frames = [read_parquet(p) for p in paths]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

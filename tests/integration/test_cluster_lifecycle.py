@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.backends.local import ClusterError, ClusterSpec, EmulatedCluster
-from harness.backends.local.procs import pid_alive, port_in_use
+from harness.backends.local.procs import port_in_use
+from harness.backends.pids import pid_alive
 from settlers.client import OrderError, open_client
 from settlers.economy import load_economy
 

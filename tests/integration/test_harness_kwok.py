@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import pytest
 
-from harness.backends.local.procs import pid_alive
+from harness.backends.pids import pid_alive
 from harness.config import build_config
 from harness.run_cmd import new_manifest, run_experiment
 from harness.store import ResultsStore

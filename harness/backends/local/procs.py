@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.local.errors import ClusterError
-from harness.backends.pids import pid_alive
 
-__all__ = ["Child", "free_port", "kill_group", "pid_alive", "port_in_use", "stop_all"]
+__all__ = ["Child", "free_port", "kill_group", "port_in_use", "stop_all"]
 
 _PR_SET_PDEATHSIG = 1
 _LIVE: set[Child] = set()
