@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from typing import NoReturn
@@ -15,6 +16,34 @@ import pytest
 # handles SIGINT get the default disposition back at exec.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# One terminal width for the whole run, the commands the tests start included. rich (and
+# typer's error boxes) wrap what they print at the terminal's width, so a message that
+# contains a path would otherwise be cut at a place that depends on the length of
+# pytest's temporary directory (a fresh clone's default basetemp failed a test this
+# way). The width is wide enough that no path we print wraps. rich reads COLUMNS when
+# it builds a Console; typer reads TERMINAL_WIDTH once, at import.
+TEST_TERMINAL_WIDTH = 4000
+_REAL_WIDTH = shutil.get_terminal_size().columns  # pytest's own output keeps this one
+os.environ["COLUMNS"] = os.environ["TERMINAL_WIDTH"] = str(TEST_TERMINAL_WIDTH)
+os.environ.pop("LINES", None)
+
+
+def _pin_typer_width() -> None:
+    import typer.rich_utils  # already imported by a plugin: its constant was read then
+
+    typer.rich_utils.MAX_WIDTH = TEST_TERMINAL_WIDTH
+
+
+_pin_typer_width()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest reads COLUMNS too; its progress lines stay at the real terminal's width.
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter._tw.fullwidth = _REAL_WIDTH
 
 
 def _in_ci() -> bool:

@@ -116,6 +116,7 @@ def test_cli_load_runs_locust_and_keeps_its_csv(chain: Chain, tmp_path: Path) ->
     assert f"wrote {prefix}_stats_history.csv" in run.stdout
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(("command", "protocol"), [
     (["sweep", "--repeat", "1"], "http"), (["rate", "--rps", "5"], "grpc"), (["load"], "http")])
 def test_unreachable_target_is_a_message_not_a_traceback(command: list[str],

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 from harness.cli import app
 from settlers.tables import read_parquet
 
+pytestmark = pytest.mark.cli  # asserts on what the commands print
+
 runner = CliRunner()
 
 

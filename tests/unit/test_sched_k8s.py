@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from schedulers import TrafficMatrix, get_policy
 from schedulers.firmament_k8s import FirmamentScheduler
 from schedulers.k8s_json import node_from_json, pod_from_json, workload_of
@@ -174,6 +176,7 @@ def test_settle_gives_up_at_max_wait_and_returns_at_once_with_nothing_pending() 
     assert idle.now == 0.0
 
 
+@pytest.mark.cli
 def test_cli_refuses_a_negative_settle_and_a_zero_interval() -> None:
     from typer.testing import CliRunner
 
@@ -181,6 +184,6 @@ def test_cli_refuses_a_negative_settle_and_a_zero_interval() -> None:
 
     runner = CliRunner()
     for args, option in ((["--settle", "-1"], "--settle"), (["--interval", "0"], "--interval")):
-        result = runner.invoke(app, ["firmament", *args], env={"COLUMNS": "200"})
+        result = runner.invoke(app, ["firmament", *args])
         assert result.exit_code == 2
         assert option in result.output and "greater than or equal" in result.output

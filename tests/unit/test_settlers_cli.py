@@ -11,6 +11,8 @@ from settlers.cli import app
 from settlers.economy import load_economy
 from settlers.serve import ConfigError, parse_inputs, resolve_inputs
 
+pytestmark = pytest.mark.cli  # asserts on what the commands print
+
 runner = CliRunner()
 
 
