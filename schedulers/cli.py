@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -37,11 +38,64 @@ _Traffic = Annotated[Path | None, typer.Option(
     "--traffic", help="traffic matrix file (CSV/Parquet/YAML: source,destination,bytes)")]
 _Kube = Annotated[str | None, typer.Option(
     "--kubeconfig", help="kubeconfig of the cluster (default: in-cluster config)")]
+_Since = Annotated[str | None, typer.Option(
+    "--since", metavar="T0",
+    help="Prometheus traffic = the average since T0 (the paper's F; the default mode): unix "
+         "seconds or an ISO 8601 time with a zone, e.g. 2026-12-01T22:50:03Z. Default: "
+         "this process's start. Exclusive with --window")]
+_Window = Annotated[float | None, typer.Option(
+    "--window", metavar="S",
+    help="Prometheus traffic = the average over the last S seconds (a sliding window) "
+         "instead of since T0; traffic older than S is forgotten")]
 
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _interval(prometheus: str | None, since: str | None, window: float | None,
+              started: float) -> promtraffic.Interval | None:
+    """The interval Prometheus traffic averages over (None without --prometheus)."""
+    if since is not None and window is not None:
+        raise typer.BadParameter(
+            "give --since T0 (average since T0, the default) or --window S (sliding window), "
+            "not both", param_hint="--since/--window")
+    if prometheus is None:
+        if since is not None or window is not None:
+            raise typer.BadParameter(
+                "--since and --window choose the interval of Prometheus traffic; they need "
+                "--prometheus URL", param_hint="--since/--window")
+        return None
+    if window is not None:
+        if not window > 0:
+            raise typer.BadParameter(f"must be > 0 seconds, got {window}", param_hint="--window")
+        return promtraffic.Interval(window_s=window)
+    if since is None:
+        return promtraffic.Interval(since=started)
+    try:
+        t0 = promtraffic.parse_time(since)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    if t0 > started + 60:
+        logging.getLogger("schedulers").warning(
+            "--since %s is %.0f s in the future: no traffic until then (clock skew?)",
+            promtraffic.iso_time(t0), t0 - started)
+    return promtraffic.Interval(since=t0)
+
+
+def _log_traffic(logger: str, prometheus: str | None, interval: promtraffic.Interval | None,
+                 traffic: Path | None, given_since: bool, metrics: str = "auto") -> None:
+    log = logging.getLogger(logger)
+    if prometheus is not None and interval is not None:
+        why = ("--window" if interval.mode == "window" else
+               "--since" if given_since else "no --since: this process's start")
+        log.info("traffic: Prometheus %s (%s metrics), %s (%s)", prometheus, metrics,
+                 interval.describe(), why)
+    elif traffic is not None:
+        log.info("traffic: fixed matrix from %s", traffic)
+    else:
+        log.info("traffic: none (every score 0, no vote)")
 
 
 def _load_traffic(traffic: Path | None) -> TrafficMatrix:
@@ -60,7 +114,8 @@ def netmarks_extender(
     kubeconfig: _Kube = None,
     in_cluster: Annotated[bool, typer.Option(
         help="watch pods with the in-cluster service account")] = False,
-    window: Annotated[float, typer.Option(help="traffic window in seconds (PromQL range)")] = 300,
+    since: _Since = None,
+    window: _Window = None,
     cache_ttl: Annotated[float, typer.Option(help="seconds a Prometheus answer is reused")] = 5,
     query_timeout: Annotated[float, typer.Option(
         help="seconds before a Prometheus query gives up (all-zero scores)")] = 1.0,
@@ -76,14 +131,20 @@ def netmarks_extender(
 ) -> None:
     """Serve the NetMARKS kube-scheduler extender over HTTP.
 
-    POST /prioritize and /filter (extender/v1 JSON), GET /healthz and /metrics.
+    POST /prioritize and /filter (extender/v1 JSON), GET /healthz, /metrics and /traffic
+    (the traffic source and interval in use, and the last answer).
     Point kube-scheduler at it with an `extenders:` entry: urlPrefix
     http://HOST:PORT/, prioritizeVerb prioritize, weight 1, nodeCacheCapable true,
     ignorable true. Running pods come from --kubeconfig/--in-cluster (a pod watch)
     or --pods FILE.
 
+    Prometheus traffic is F(A,B) averaged since --since T0 (default: the extender's
+    start), or over a sliding --window S.
+
     Example: schedulers netmarks-extender --prometheus http://127.0.0.1:9090 --kubeconfig kc
+    --since 2026-12-01T22:50:03Z
     """
+    started = time.time()
     from aiohttp import web
 
     from schedulers.extender import (
@@ -102,10 +163,13 @@ def netmarks_extender(
         raise typer.BadParameter("give exactly one of --prometheus URL or --traffic FILE")
     if metrics not in ("auto", "l7", "l4"):
         raise typer.BadParameter("must be auto, l7 or l4", param_hint="--metrics")
+    interval = _interval(prometheus, since, window, started)
+    _log_traffic("schedulers.extender", prometheus, interval, traffic, since is not None,
+                 metrics)
     source: TrafficSource
     if prometheus:
         kind: promtraffic.MetricsKind = metrics  # type: ignore[assignment]
-        source = PrometheusTraffic(prometheus, window_s=window, ttl_s=cache_ttl,
+        source = PrometheusTraffic(prometheus, interval=interval, ttl_s=cache_ttl,
                                    timeout_s=query_timeout, metrics=kind)
     else:
         source = StaticTraffic(_load_traffic(traffic))
@@ -154,7 +218,8 @@ def firmament(
              "(0: cut batches at the interval tick, like Poseidon)")] = 0.0,
     prometheus: _Prom = None,
     traffic: _Traffic = None,
-    window: Annotated[float, typer.Option(help="traffic window in seconds")] = 300,
+    since: _Since = None,
+    window: _Window = None,
     rounds: Annotated[int, typer.Option(help="commit rounds per batch")] = 6,
     label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
     once: Annotated[bool, typer.Option(help="run a single batch and exit")] = False,
@@ -167,11 +232,17 @@ def firmament(
     With --settle S a round waits until the pending pods stop arriving for S seconds
     (at most 10 s), so one deployment's pods are placed together.
 
+    Traffic comes from --traffic FILE, or from --prometheus averaged since --since T0
+    (default: the scheduler's start) or over a sliding --window S, re-read every round.
+
     Example: schedulers firmament --kubeconfig kc --traffic t.csv --interval 2 --settle 0.5
     """
+    started = time.time()
     from schedulers.firmament_k8s import FirmamentScheduler, KubernetesAPI
 
     _setup_logging(verbose)
+    span = _interval(prometheus, since, window, started)
+    _log_traffic("schedulers.firmament", prometheus, span, traffic, since is not None)
     fixed = _load_traffic(traffic)
     last_good = TrafficMatrix()
 
@@ -179,9 +250,9 @@ def firmament(
         # Traffic is re-read every round: placements follow the mesh as it changes.
         nonlocal last_good
         matrix = fixed
-        if prometheus:
+        if prometheus and span is not None:
             try:
-                matrix = last_good = TrafficMatrix.from_prometheus(prometheus, window)
+                matrix = last_good = TrafficMatrix.from_prometheus(prometheus, span)
             except TrafficError as exc:
                 logging.getLogger("schedulers.firmament").warning(
                     "%s; using the last traffic seen", exc)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # numpy and pandas load lazily: the extender starts without t
     import numpy as np
     import pandas as pd
 
+    from schedulers.promtraffic import Interval
+
 __all__ = [
     "PAPER_SIZES",
     "TrafficError",
@@ -50,12 +52,17 @@ class TrafficError(ValueError):
 
 
 class TrafficMatrix:
-    """Average bytes/s between workloads (directed pairs); empty means "no data"."""
+    """Average bytes/s between workloads (directed pairs); empty means "no data".
 
-    __slots__ = ("_neighbours", "_rates", "source")
+    ``since`` and ``until`` (unix seconds, None when unknown) are the interval the
+    rates average over, e.g. the warm-up for the harness's matrix.
+    """
+
+    __slots__ = ("_neighbours", "_rates", "since", "source", "until")
 
     def __init__(self, rates: Mapping[tuple[str, str], float] | None = None,
-                 *, source: str = "") -> None:
+                 *, source: str = "", since: float | None = None,
+                 until: float | None = None) -> None:
         self._rates: dict[tuple[str, str], float] = {}
         for (a, b), r in (rates or {}).items():
             if r < 0 or r != r:  # NaN check without importing math
@@ -65,6 +72,8 @@ class TrafficMatrix:
                 continue  # a workload's traffic with itself never crosses a placement choice
             self._rates[(a, b)] = self._rates.get((a, b), 0.0) + float(r)
         self.source = source
+        self.since = since
+        self.until = until
         self._neighbours: dict[str, dict[str, float]] = {}
         for (a, b), r in self._rates.items():
             row_a = self._neighbours.setdefault(a, {})
@@ -126,7 +135,9 @@ class TrafficMatrix:
 
     # -- building ----------------------------------------------------------------------
     @classmethod
-    def from_dataframe(cls, df: pd.DataFrame, *, source: str = "<dataframe>") -> TrafficMatrix:
+    def from_dataframe(cls, df: pd.DataFrame, *, source: str = "<dataframe>",
+                       since: float | None = None, until: float | None = None
+                       ) -> TrafficMatrix:
         """Rows of source, destination and ``bytes_per_s`` (or ``bytes`` [+ ``window_s``])."""
         import pandas as pd
 
@@ -153,7 +164,7 @@ class TrafficMatrix:
         for a, b, r in zip(df["source"].astype(str), df["destination"].astype(str), rate,
                            strict=True):
             rates[(a, b)] = rates.get((a, b), 0.0) + float(r)
-        return cls(rates, source=source)
+        return cls(rates, source=source, since=since, until=until)
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrafficMatrix:
@@ -185,12 +196,17 @@ class TrafficMatrix:
         return cls.from_dataframe(df, source=name)
 
     @classmethod
-    def from_prometheus(cls, url: str, window_s: float = 300.0, *, timeout_s: float = 2.0,
-                        metrics: Literal["auto", "l7", "l4"] = "auto") -> TrafficMatrix:
-        """Query the Prometheus HTTP API at ``url`` (blocking; see :mod:`promtraffic`)."""
+    def from_prometheus(cls, url: str, window_s: float | Interval = 300.0, *,
+                        timeout_s: float = 2.0, metrics: Literal["auto", "l7", "l4"] = "auto",
+                        now: float | None = None) -> TrafficMatrix:
+        """Query the Prometheus HTTP API at ``url`` (blocking; see :mod:`promtraffic`).
+
+        ``window_s``: a sliding window in seconds, or a :class:`promtraffic.Interval`
+        (``Interval(since=t0)``: the average since t0, the paper's F)."""
         from schedulers import promtraffic  # local import: keeps file-only users light
 
-        return promtraffic.fetch_sync(url, window_s, timeout_s=timeout_s, metrics=metrics)
+        return promtraffic.fetch_sync(url, window_s, timeout_s=timeout_s, metrics=metrics,
+                                      now=now)
 
 
 def _yaml_frame(data: Any, name: str) -> pd.DataFrame:

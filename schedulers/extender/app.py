@@ -1,4 +1,5 @@
-"""The extender's HTTP server (aiohttp): /prioritize, /filter, /bind, /healthz, /metrics.
+"""The extender's HTTP server (aiohttp): /prioritize, /filter, /bind, /healthz, /metrics,
+/traffic (which traffic source and interval it scores with, and the last answer).
 
 Wire format: k8s.io/kube-scheduler/extender/v1, whose Go structs have no json
 tags, so keys are Go field names: ExtenderArgs {"Pod", "Nodes", "NodeNames"};
@@ -171,6 +172,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def traffic_view(request: web.Request) -> web.Response:
+    source = request.app[SOURCE_KEY]
+    await source.get()  # refresh if stale: "last" then says what scores use now
+    return web.json_response(source.info())
+
+
 async def metrics_view(request: web.Request) -> web.Response:
     m = request.app[METRICS_KEY]
     m.pods.set(len(request.app[PLACEMENTS_KEY]))
@@ -195,6 +202,7 @@ def make_app(source: TrafficSource, placements: Placements,
         app[BINDER_KEY] = binder
         app.router.add_post("/bind", bind)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/traffic", traffic_view)
     app.router.add_get("/metrics", metrics_view)
 
     async def close(_: web.Application) -> None:

@@ -1,5 +1,10 @@
 """Where the extender gets F(A,B): a fixed matrix, or Prometheus with a short cache.
 
+Prometheus answers average over an :class:`~schedulers.promtraffic.Interval`: by
+default the paper's, everything since a start time t0 (``--since``; without it, the
+process's start), or a sliding window (``--window``). ``info()`` says which, and
+what the last refresh returned (served as ``GET /traffic``).
+
 The Prometheus path must never make kube-scheduler wait: one query round has a
 hard timeout (1 s by default, the extender's httpTimeout is 5 s), a failure is
 logged and cached like a success (so the next requests answer at once, all
@@ -11,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -28,7 +34,16 @@ class TrafficSource(Protocol):
 
     async def get(self) -> TrafficMatrix: ...
 
+    def info(self) -> dict[str, Any]:
+        """What traffic this source serves and over which interval (JSON-able)."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def _matrix_info(matrix: TrafficMatrix) -> dict[str, Any]:
+    return {"source": matrix.source, "pairs": len(matrix), "bytes_per_s": matrix.total(),
+            "since": matrix.since, "until": matrix.until}
 
 
 class StaticTraffic:
@@ -39,15 +54,30 @@ class StaticTraffic:
     async def get(self) -> TrafficMatrix:
         return self.matrix
 
+    def info(self) -> dict[str, Any]:
+        return {"kind": "fixed", "description": f"fixed traffic matrix ({self.matrix.source})",
+                "last": _matrix_info(self.matrix)}
+
     async def close(self) -> None:
         return None
 
 
 class PrometheusTraffic:
-    def __init__(self, url: str, *, window_s: float = 300.0, ttl_s: float = 5.0,
-                 timeout_s: float = 1.0, metrics: promtraffic.MetricsKind = "auto") -> None:
+    """``interval`` (or the shorthand ``window_s``, a sliding window) defaults to the
+    average since this object was made."""
+
+    def __init__(self, url: str, *, interval: promtraffic.Interval | None = None,
+                 window_s: float | None = None, ttl_s: float = 5.0,
+                 timeout_s: float = 1.0, metrics: promtraffic.MetricsKind = "auto",
+                 clock: Callable[[], float] = time.time) -> None:
+        if interval is not None and window_s is not None:
+            raise ValueError("give interval or window_s, not both")
+        if interval is None:
+            interval = (promtraffic.Interval(window_s=window_s) if window_s is not None
+                        else promtraffic.Interval(since=clock()))
+        self._clock = clock
         self.url = url
-        self.window_s = window_s
+        self.interval = interval
         self.ttl_s = ttl_s
         self.timeout_s = timeout_s
         self.metrics: promtraffic.MetricsKind = metrics
@@ -68,14 +98,22 @@ class PrometheusTraffic:
                     timeout=aiohttp.ClientTimeout(total=self.timeout_s))
             try:
                 self._matrix = await promtraffic.fetch_async(
-                    self._session, self.url, self.window_s, timeout_s=self.timeout_s,
-                    metrics=self.metrics)
+                    self._session, self.url, self.interval, timeout_s=self.timeout_s,
+                    metrics=self.metrics, now=self._clock())
             except TrafficError as exc:
                 self.errors += 1
                 log.warning("%s; scoring all nodes 0 (no vote) for %.0f s", exc, self.ttl_s)
                 self._matrix = TrafficMatrix(source=f"unavailable: {exc}")
             self._expires = time.monotonic() + self.ttl_s
             return self._matrix
+
+    def describe(self) -> str:
+        return f"Prometheus {self.url} ({self.metrics} metrics), {self.interval.describe()}"
+
+    def info(self) -> dict[str, Any]:
+        return {"kind": "prometheus", "url": self.url, "metrics": self.metrics,
+                "interval": self.interval.as_json(), "description": self.describe(),
+                "last": _matrix_info(self._matrix)}
 
     async def close(self) -> None:
         if self._session is not None:
