@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from harness.backends.kubernetes import PhaseValues
-from harness.backends.kubernetes.helm import KUBE_VERSION, Helm, HelmError, HelmNotFound
+from harness.backends.kubernetes.helm import CHART_DIR, KUBE_VERSION, Helm, HelmError, HelmNotFound
 from settlers.economy import Economy, Item, load_economy
 
 Obj = dict[str, Any]
@@ -372,3 +372,12 @@ def test_values_yaml_matches_the_schema_and_the_shipped_economy() -> None:
     # outside its directory): keep the two identical.
     shipped = Path(__file__).resolve().parents[2] / "settlers" / "data" / "settlers2.yaml"
     assert (CHART_DIR / "files" / "settlers2.yaml").read_text() == shipped.read_text()
+
+
+def test_the_built_helm_renders_the_chart_with_no_kube_version_flag(helm: Helm) -> None:
+    # A user's helm knows the Kubernetes version it was built against; ours must too
+    # (tools/k8s/build sets helm's k8sVersion ldflags as helm's release build does).
+    # Without them helm assumes v1.20.0, below the chart's kubeVersion, and refuses.
+    out = helm.run("template", "t", str(CHART_DIR))
+    objs = [d for d in yaml.safe_load_all(out) if d]
+    assert set(producers(objs)) == set(ECONOMY.names)
