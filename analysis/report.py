@@ -180,6 +180,15 @@ def _status_text(run: tables.RunData) -> str:
     return "\n".join(lines)
 
 
+def _scheduler_traffic_text(manifest: dict[str, Any]) -> str:
+    """Per scheduler, the traffic it placed with (manifest ``scheduler_traffic``)."""
+    used = manifest.get("scheduler_traffic")
+    if not isinstance(used, dict) or not used:
+        return ""  # runs from before the record
+    lines = "".join(f"\n  - {s}: {how}" for s, how in used.items())
+    return f"\n- traffic each scheduler placed with (source and interval):{lines}"
+
+
 def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
                  figures: list[Path], largest: int) -> str:
     m, c = run.manifest, run.config
@@ -242,7 +251,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
 - {c['deployments']} redeployments per scheduler; layout budget {c['layout_budget']};
   {c['repetitions']} orders per item x size per layout; seed {c['seed']}
 - warm-up: {c['warmup_orders']} orders per item x size on a random layout;
-  traffic matrix from {m.get('traffic_source', 'n/a')}
+  traffic matrix from {m.get('traffic_source', 'n/a')}{_scheduler_traffic_text(m)}
 
 ## Where
 

@@ -9,14 +9,24 @@ twenty minutes into a run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from settlers.economy import Economy, EconomyError, load_economy
+from settlers.economy import DEFAULT_ECONOMY, Economy, EconomyError, load_economy
+from settlers.picks import representative_items, same_graph
 
 __all__ = [
     "BASELINE",
@@ -25,6 +35,7 @@ __all__ = [
     "ConfigError",
     "ExperimentConfig",
     "build_config",
+    "is_paper_economy",
 ]
 
 # The scheduler every other one is compared with; always measured.
@@ -32,7 +43,10 @@ BASELINE = "kube_default"
 # Aliases a user is likely to type for the baseline.
 _ALIASES = {"default": BASELINE, "kube-default": BASELINE, "kube-scheduler": BASELINE}
 # Simple chains (flour, boat), a mid-level item (bread, coal) and the complex items
-# that share supply chains (iron, coin, sword, tools): the paper's mix.
+# that share supply chains (iron, coin, sword, tools): the paper's mix. These, and the
+# quick preset's items, name Settlers items: they are used when the economy has the
+# Settlers graph; for any other economy the items left unset are picked from its graph
+# (settlers.picks.representative_items), for the default and the quick preset alike.
 DEFAULT_ITEMS = ["flour", "boat", "bread", "coal", "iron", "coin", "sword", "tools"]
 DEFAULT_SIZES = [16, 256, 4096, 65536, 1048576]
 _MAX_SIZE = 16 * 2**20
@@ -135,6 +149,26 @@ class ExperimentConfig(BaseModel):
             raise ValueError(f"unknown link preset {value!r}; known: {', '.join(presets)}")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_items(cls, data: Any, info: ValidationInfo) -> Any:
+        # Items left unset (or null) default to the paper's on the Settlers graph and to
+        # picks from the graph on any other economy, so defaults and presets work with
+        # every valid economy. A preset passes its paper items as context "paper_items".
+        if not isinstance(data, Mapping) or data.get("items") is not None:
+            return data
+        data = {k: v for k, v in data.items() if k != "items"}
+        context = info.context if isinstance(info.context, Mapping) else {}
+        try:
+            economy = load_economy(data.get("economy"))
+        except (EconomyError, TypeError):
+            return data  # validation reports it, naming the setting
+        if is_paper_economy(economy):
+            data["items"] = list(context.get("paper_items") or DEFAULT_ITEMS)
+        else:
+            data["items"] = [p.item for p in representative_items(economy)]
+        return data
+
     @model_validator(mode="after")
     def _items_in_economy(self) -> ExperimentConfig:
         economy = self.load_economy()
@@ -159,6 +193,41 @@ class ExperimentConfig(BaseModel):
         """The items to order, in the economy's topological order when 'all'."""
         return self.load_economy().names if self.items == "all" else list(self.items)
 
+    def items_origin(self) -> dict[str, Any]:
+        """How the items relate to the defaults, as the manifest and the report say it.
+
+        ``{"how": "paper"}`` (the paper's default or quick items, on the Settlers graph),
+        ``{"how": "derived", "economy": ..., "picks": [{"item", "roles", "why"}, ...]}``
+        (the items picked from another economy's graph, the default there) or
+        ``{"how": "given"}`` (anything else). Read from the settings alone, so a stored
+        config tells the same.
+        """
+        if self.items == "all":
+            return {"how": "given"}
+        economy = self.load_economy()
+        if is_paper_economy(economy):
+            paper = self.items in (DEFAULT_ITEMS, PRESETS["quick"]["items"])
+            return {"how": "paper" if paper else "given"}
+        picks = representative_items(economy)
+        if self.items != [p.item for p in picks]:
+            return {"how": "given"}
+        return {
+            "how": "derived",
+            "economy": economy.name,
+            "picks": [{"item": p.item, "roles": list(p.roles), "why": list(p.why)}
+                      for p in picks],
+        }
+
+
+def is_paper_economy(economy: Economy) -> bool:
+    """Whether ``economy`` has the shipped Settlers graph, whose items the paper names."""
+    return same_graph(economy, _shipped_default())
+
+
+@functools.cache
+def _shipped_default() -> Economy:
+    return load_economy(DEFAULT_ECONOMY)
+
 
 def build_config(
     *,
@@ -168,14 +237,19 @@ def build_config(
 ) -> ExperimentConfig:
     """Merge defaults < preset < file < overrides (None values in overrides are ignored)."""
     data: dict[str, Any] = {}
+    paper_items: list[str] | None = None
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
         data.update(PRESETS[preset])
+        # The preset's items are the paper's: kept on the Settlers graph, replaced by
+        # picks from the graph on other economies (ExperimentConfig._default_items).
+        paper_items = data.pop("items", None)
     if file is not None:
         data.update(_read_file(file))
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return _validate(data, source=str(file) if file else "command line")
+    return _validate(data, source=str(file) if file else "command line",
+                     context={"paper_items": paper_items})
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -192,9 +266,11 @@ def _read_file(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _validate(data: Mapping[str, Any], *, source: str) -> ExperimentConfig:
+def _validate(
+    data: Mapping[str, Any], *, source: str, context: Mapping[str, Any] | None = None,
+) -> ExperimentConfig:
     try:
-        return ExperimentConfig.model_validate(dict(data))
+        return ExperimentConfig.model_validate(dict(data), context=dict(context or {}))
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +27,7 @@ from harness.config import ConfigError, ExperimentConfig, build_config
 from harness.experiment import Experiment, Reporter
 from harness.store import ResultsStore, StoreError
 
-__all__ = ["new_manifest", "register", "run_experiment"]
+__all__ = ["items_note", "new_manifest", "register", "run_experiment"]
 
 HELP = """Redeploy the Settlers economy many times under each scheduler, measure every
 distinct layout (or a stated sample), and write tables, plots and report.md.
@@ -40,6 +40,8 @@ Examples:
   harness run --scheduler netmarks --quick     # about 1.5 minutes on 2 cores
 
   harness run -s netmarks -s firmament         # the paper's method, about 20 minutes
+
+  harness run --quick --economy my.yaml        # items picked from my.yaml's graph
 
   harness run --config experiment.yaml --out runs/mine
 
@@ -96,6 +98,7 @@ def new_manifest(config: ExperimentConfig) -> dict[str, Any]:
         "format": 1,
         "config": config.model_dump(mode="json"),
         "items": config.item_list(),
+        "items_origin": config.items_origin(),
         "economy_name": economy.name,
         "seeds": {"experiment": config.seed, "placement": "seed*1000 + scheduler index",
                   "sampling": config.seed, "bootstrap": "per table cell"},
@@ -111,6 +114,15 @@ def new_manifest(config: ExperimentConfig) -> dict[str, Any]:
 
 # The earlier private name, still used by tests/e2e/test_kubernetes_backend.py.
 _new_manifest = new_manifest
+
+
+def items_note(origin: Mapping[str, Any]) -> str:
+    """One line saying which items were picked from the economy's graph, and why;
+    empty when the user gave the items or the paper's items were used."""
+    if origin.get("how") != "derived":
+        return ""
+    picks = "; ".join(f"{p['item']} ({', '.join(p['roles'])})" for p in origin["picks"])
+    return f"items derived from economy {origin['economy']!r}: {picks}"
 
 
 def _link_profile(name: str) -> str:
@@ -152,8 +164,10 @@ def register(app: typer.Typer) -> None:
         sizes: Annotated[str | None, typer.Option(
             help="bytes per unit, comma-separated (default: 16,256,4096,65536,1048576)")] = None,
         items: Annotated[str | None, typer.Option(
-            help="items to order, comma-separated, or 'all' "
-                 "(default: flour,boat,bread,coal,iron,coin,sword,tools)")] = None,
+            help="items to order, comma-separated, or 'all' (default: the paper's "
+                 "flour,boat,bread,coal,iron,coin,sword,tools on the Settlers economy; "
+                 "on any other economy, picked from its graph: the deepest item, the "
+                 "deepest simple chain and the smallest shared supply)")] = None,
         repetitions: Annotated[int | None, typer.Option(
             help="orders per item x size per layout (default: 5)")] = None,
         layout_budget: Annotated[int | None, typer.Option(
@@ -173,7 +187,9 @@ def register(app: typer.Typer) -> None:
             help="kubernetes backend: Prometheus URL as seen from the cluster, for "
                  "NetMARKS (default: the chart's, or $SETTLERS_PROMETHEUS_URL)")] = None,
         quick: Annotated[bool, typer.Option(
-            "--quick", help="small preset: ~100 redeployments, few items/sizes, http")] = False,
+            "--quick", help="small preset: ~100 redeployments, 3 sizes, http; items "
+            "boat,bread,coal,sword on the Settlers economy, picked from the graph "
+            "(as for --items) on any other")] = False,
         config: Annotated[Path | None, typer.Option(
             "--config", help="experiment YAML (keys as the flags, with underscores)")] = None,
         out: Annotated[Path | None, typer.Option(
@@ -213,6 +229,9 @@ def register(app: typer.Typer) -> None:
                 out = out or _default_out(cfg)
                 store = ResultsStore.create(out, new_manifest(cfg))
                 console.print(f"[bold]results:[/] {out}")
+                derived = items_note(cfg.items_origin())
+                if derived:
+                    console.print(derived, highlight=False)
         except (ConfigError, StoreError, BackendUnavailable) as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None

@@ -147,3 +147,48 @@ def test_invalid_experiment_fails_fast_with_a_clear_message(tmp_path: Path) -> N
     assert "unknown scheduler 'kube-magic'" in done.stderr
     assert "nodez: unknown setting" in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+# An economy no other test uses: a brewery. The paper's items (boat, bread, ...) are not
+# in it, so `--quick` must pick its items from the graph: malt <- barley is the deepest
+# simple chain, wort (whose closure consumes water twice: in mash and in wort itself)
+# the smallest shared supply, and keg the deepest item.
+BREWERY = """\
+name: brewery
+items:
+  barley: {}
+  water: {}
+  hops: {}
+  malt: {inputs: [barley]}
+  mash: {inputs: [malt, water]}
+  wort: {inputs: [mash, hops, water]}
+  keg: {inputs: [wort]}
+"""
+
+
+def test_quick_on_an_economy_the_paper_never_named(tmp_path: Path) -> None:
+    economy = tmp_path / "brewery.yaml"
+    economy.write_text(BREWERY)
+    out = tmp_path / "run"
+    # --quick as a user types it, with the run itself shortened by flags (flags beat the
+    # preset; the items still come from the preset's defaults).
+    done = subprocess.run(
+        [*HARNESS, "run", "--scheduler", "netmarks", "--quick", "--economy", str(economy),
+         "--nodes", "4", "--out", str(out), "--deployments", "10", "--layout-budget", "3",
+         "--sizes", "16,4096", "--repetitions", "1", "--warmup-seconds", "2"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = ResultsStore.open(out).manifest()
+    assert manifest["items"] == ["malt", "wort", "keg"]
+    assert manifest["items_origin"]["how"] == "derived"
+    assert "items derived from economy 'brewery'" in " ".join(done.stderr.split())
+    samples = ResultsStore.open(out).samples()
+    assert samples["ok"].all() and set(samples["item"]) == {"malt", "wort", "keg"}
+    report = " ".join((out / "report.md").read_text().split())  # unwrapped
+    assert "items derived from economy 'brewery'" in report
+    for fragment in ("malt (simple chain: malt <- barley)",
+                     "wort (shared supply: water reached along two paths",
+                     "keg (deepest: 4 hops to a raw item"):
+        assert fragment in report

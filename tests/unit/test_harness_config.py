@@ -96,8 +96,11 @@ def test_another_economy_and_all_items(tmp_path: Path) -> None:
     path.write_text("name: tiny\nitems:\n  ore: {}\n  metal: {inputs: {ore: 2}}\n")
     cfg = build_config(overrides={"economy": str(path), "items": "all"})
     assert cfg.item_list() == ["ore", "metal"]
-    with pytest.raises(ConfigError, match="items not in economy 'tiny'"):
-        build_config(overrides={"economy": str(path)})  # default items are settlers2's
+    # The default items are settlers2's; another economy gets items from its graph
+    # (tests/unit/test_item_picks.py), and Settlers items given by name are refused.
+    assert build_config(overrides={"economy": str(path)}).items == ["metal"]
+    with pytest.raises(ConfigError, match="items not in economy 'tiny': boat"):
+        build_config(overrides={"economy": str(path), "items": ["boat"]})
 
 
 def test_round_trips_through_the_manifest() -> None:
