@@ -180,6 +180,19 @@ def _status_text(run: tables.RunData) -> str:
     return "\n".join(lines)
 
 
+def _items_origin_text(origin: Any) -> str:
+    """How the items were chosen (manifest ``items_origin``, harness.config.items_origin)."""
+    if not isinstance(origin, dict):
+        return ""  # runs from before the record
+    if origin.get("how") == "paper":
+        return " (the paper's items)"
+    if origin.get("how") != "derived":
+        return ""
+    picks = "; ".join(f"{p['item']} ({'; '.join(p['why'])})" for p in origin["picks"])
+    return (f"\n  items derived from economy {origin['economy']!r} (its default: the paper's "
+            f"items are Settlers items): {picks}")
+
+
 def _scheduler_traffic_text(manifest: dict[str, Any]) -> str:
     """Per scheduler, the traffic it placed with (manifest ``scheduler_traffic``)."""
     used = manifest.get("scheduler_traffic")
@@ -245,7 +258,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
   {c['nodes']} identical nodes, link preset `{c['link']}`
   {m.get('link_profile', '')}
 - economy: {m.get('economy_name', c.get('economy') or 'settlers2')}; items ordered:
-  {', '.join(m.get('items', []))}
+  {', '.join(m.get('items', []))}{_items_origin_text(m.get('items_origin'))}
 - sizes (bytes per unit): {', '.join(str(s) for s in c['sizes'])}; protocols:
   {', '.join(c['protocols'])}; {c['count']} unit(s) per order
 - {c['deployments']} redeployments per scheduler; layout budget {c['layout_budget']};
