@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness.backends.base import Backend, DataPlane, Placement, WireProtocol
+from harness.backends.trafficinfo import describe_matrix
 from harness.config import ExperimentConfig
 from harness.layouts import layout_id, measurement_order, plan_units
 from harness.measure import Sweep, default_sweep, measure_layout, telemetry_delta
@@ -81,33 +82,40 @@ class Experiment:
         from schedulers import TrafficMatrix
 
         if self.store.has("traffic"):
-            return _traffic_from_table(self.store.read_table("traffic"))
+            m = self.store.manifest()
+            return _traffic_from_table(self.store.read_table("traffic"),
+                                       m.get("warmup_traffic_source"),
+                                       m.get("warmup_since"), m.get("warmup_until"))
         protocol = self.config.protocols[0]
         rng = np.random.default_rng(self.config.seed)
         nodes = self.backend.node_names
         placement = {p: nodes[int(rng.integers(len(nodes)))] for p in self.backend.pod_names}
 
-        async def work(plane: DataPlane) -> tuple[pd.DataFrame, float]:
-            before, started = plane.traffic_snapshot(), time.monotonic()
+        async def work(plane: DataPlane) -> tuple[pd.DataFrame, float, float]:
+            # t0 of the paper's F: the traffic averages over everything since it.
+            before, started, t0 = plane.traffic_snapshot(), time.monotonic(), time.time()
             await self._warmup_orders(plane, protocol)
             elapsed = time.monotonic() - started
-            return telemetry_delta(before, plane.traffic_snapshot()), elapsed
+            return telemetry_delta(before, plane.traffic_snapshot()), elapsed, t0
 
-        delta, elapsed = await self._healthy(protocol, placement, "the warm-up", work)
+        delta, elapsed, t0 = await self._healthy(protocol, placement, "the warm-up", work)
         plane = await self._plane(protocol, placement)
         traffic, source = None, "none"
         if plane.prometheus_url and not delta.empty:
-            traffic, source = await _from_prometheus(plane.prometheus_url, elapsed)
+            traffic, source = await _from_prometheus(plane.prometheus_url, t0)
         if traffic is None and not delta.empty:
-            traffic = _traffic_from_delta(delta, elapsed)
-            source = f"mesh counters (direct scrape; {source})"
+            traffic = _traffic_from_delta(delta, elapsed, t0)
+            source = (f"mesh counters (direct scrape; {source}), average over the warm-up "
+                      f"since {_iso(t0)} ({elapsed:.0f} s)")
         if traffic is None:
             source = "none (no warm-up traffic: NetMARKS abstains)"
-            traffic = TrafficMatrix.from_dataframe(_empty_traffic())
+            traffic = TrafficMatrix.from_dataframe(_empty_traffic(), since=t0,
+                                                   until=t0 + elapsed)
         self.store.write_table("warmup_telemetry", delta)
         self.store.write_table("traffic", _traffic_table(traffic))
         self.store.update_manifest(
-            traffic_source=source, warmup_seconds=round(elapsed, 3), warmup_placement=placement
+            traffic_source=source, warmup_seconds=round(elapsed, 3), warmup_placement=placement,
+            warmup_since=t0, warmup_until=traffic.until, warmup_traffic_source=traffic.source,
         )
         self.reporter.note(f"traffic matrix from {source} after {elapsed:.1f} s of warm-up")
         return traffic
@@ -135,6 +143,7 @@ class Experiment:
         if self.store.has("placements"):
             return self.store.read_table("placements")
         rows: list[dict[str, object]] = []
+        used: dict[str, str] = {}  # scheduler -> the traffic it placed with, in words
         for index, scheduler in enumerate(self.config.schedulers):
             advance = self.reporter.stage(f"redeploy under {scheduler}", self.config.deployments)
             placements = await self.backend.place(
@@ -142,7 +151,10 @@ class Experiment:
                 traffic=traffic, seed=self.config.seed * 1000 + index, advance=advance,
             )
             rows.extend(self._placement_rows(p) for p in placements)
+            used[scheduler] = scheduler_traffic(self.backend, scheduler, traffic)
+            self.reporter.note(f"{scheduler} traffic: {used[scheduler]}")
         frame = pd.DataFrame(rows)
+        self.store.update_manifest(scheduler_traffic=used)
         self.store.write_table("placements", frame)
         return frame
 
@@ -283,7 +295,13 @@ def _empty_traffic() -> pd.DataFrame:
     return pd.DataFrame({"source": [], "destination": [], "bytes_per_s": []})
 
 
-def _traffic_from_delta(delta: pd.DataFrame, seconds: float) -> TrafficMatrix:
+def _iso(unix_s: float) -> str:
+    from schedulers.promtraffic import iso_time
+
+    return iso_time(unix_s)
+
+
+def _traffic_from_delta(delta: pd.DataFrame, seconds: float, t0: float) -> TrafficMatrix:
     from schedulers import TrafficMatrix
 
     per_pair = delta.groupby(["source_workload", "destination_workload"], as_index=False)[
@@ -296,22 +314,28 @@ def _traffic_from_delta(delta: pd.DataFrame, seconds: float) -> TrafficMatrix:
             "bytes_per_s": per_pair["bytes"] / max(seconds, 1e-3),
         }
     )
-    return TrafficMatrix.from_dataframe(frame)
+    return TrafficMatrix.from_dataframe(frame, source="mesh counters", since=t0,
+                                        until=t0 + seconds)
 
 
 def _traffic_table(traffic: TrafficMatrix) -> pd.DataFrame:
     return traffic.to_dataframe()
 
 
-def _traffic_from_table(frame: pd.DataFrame) -> TrafficMatrix:
+def _traffic_from_table(frame: pd.DataFrame, source: str | None = None,
+                        since: float | None = None, until: float | None = None
+                        ) -> TrafficMatrix:
     from schedulers import TrafficMatrix
 
-    return TrafficMatrix.from_dataframe(frame)
+    return TrafficMatrix.from_dataframe(frame, source=source or "the warm-up's traffic table",
+                                        since=since, until=until)
 
 
-async def _from_prometheus(url: str, elapsed: float) -> tuple[TrafficMatrix | None, str]:
-    """NetMARKS' own PromQL over a window covering the warm-up; (None, why) if it fails."""
+async def _from_prometheus(url: str, t0: float) -> tuple[TrafficMatrix | None, str]:
+    """NetMARKS' own PromQL, the average since the warm-up's start t0 (the paper's F);
+    (None, why) if it fails."""
     from schedulers import TrafficError, TrafficMatrix
+    from schedulers.promtraffic import Interval
 
     # Let Prometheus scrape the final counters (1 s interval) before asking; on a busy
     # machine scrapes can lag, so ask again a few times before falling back.
@@ -319,13 +343,30 @@ async def _from_prometheus(url: str, elapsed: float) -> tuple[TrafficMatrix | No
     for pause in (2.5, 2.5, 5.0):
         await asyncio.sleep(pause)
         waited += pause
-        window = elapsed + waited + 1.0
         try:
-            traffic = await asyncio.to_thread(TrafficMatrix.from_prometheus, url, window)
+            traffic = await asyncio.to_thread(TrafficMatrix.from_prometheus, url,
+                                              Interval(since=t0))
         except TrafficError as exc:
             why = f"Prometheus failed: {exc}"
             continue
         if traffic:
-            return traffic, f"Prometheus ({traffic.source}, window {window:.0f} s)"
-        why = f"Prometheus had no samples for the warm-up window after {waited:.0f} s"
+            seconds = (traffic.until or t0) - t0
+            return traffic, f"Prometheus ({traffic.source}, {seconds:.0f} s)"
+        why = f"Prometheus had no samples since the warm-up's start after {waited:.0f} s"
     return None, why
+
+
+def scheduler_traffic(backend: Backend, scheduler: str, traffic: TrafficMatrix | None) -> str:
+    """What traffic ``scheduler`` placed with on ``backend``, in words, for the report.
+
+    Backends that run schedulers of their own say how they fed them
+    (``traffic_description``); otherwise the Python models got the warm-up's matrix.
+    """
+    from schedulers.registry import uses_traffic
+
+    describe = getattr(backend, "traffic_description", None)
+    if callable(describe):
+        return str(describe(scheduler, traffic))
+    if not uses_traffic(scheduler):
+        return "none (traffic-blind)"
+    return f"Python model; the warm-up's traffic matrix: {describe_matrix(traffic)}"

@@ -111,6 +111,17 @@ class KwokBackend(LocalBackend):
                                     advance=advance)
         return [Placement(scheduler, i, r.assignments, r.seconds) for i, r in enumerate(rounds)]
 
+    def traffic_description(self, scheduler: str, traffic: TrafficMatrix | None) -> str:
+        """What traffic ``scheduler`` placed with here (the run's report states it)."""
+        from harness.backends.trafficinfo import describe_matrix
+        from schedulers.registry import uses_traffic
+
+        if not uses_traffic(scheduler):
+            return "none (traffic-blind)"
+        what = "NetMARKS extender" if scheduler == "netmarks" else "firmament scheduler"
+        return (f"{what} on this machine (--traffic file): the warm-up's traffic matrix, "
+                f"{describe_matrix(traffic)}")
+
     async def close(self) -> None:
         with self._lock:
             self._closed = True

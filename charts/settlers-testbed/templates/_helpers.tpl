@@ -219,6 +219,29 @@ Fails the render with a message naming the key, before anything reaches the clus
 {{- if and .Values.netmarks.enabled .Values.firmament.enabled (eq .Values.netmarks.schedulerName .Values.firmament.schedulerName) }}
 {{- fail "netmarks.schedulerName and firmament.schedulerName must differ" }}
 {{- end }}
+{{- if hasKey .Values.netmarks.extender "window" }}
+{{- fail "netmarks.extender.window was replaced by traffic.window (a sliding window, for the extender and firmament); the default is now traffic.since, the average since a start time" }}
+{{- end }}
+{{- if and (ne (toString .Values.traffic.since) "") (gt (float64 .Values.traffic.window) 0.0) }}
+{{- fail (printf "traffic.since (%v) and traffic.window (%v) are exclusive: since = the average since a start time (the default), window = a sliding window; set one" .Values.traffic.since .Values.traffic.window) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The traffic interval of the NetMARKS extender and firmament (args, one per line):
+--window S, --since T0, or nothing (= since the scheduler's start).
+*/}}
+{{- define "settlers-testbed.trafficArgs" -}}
+{{- $t := .Values.traffic }}
+{{- if gt (float64 $t.window) 0.0 }}
+- --window={{ $t.window }}
+{{- else if kindIs "string" $t.since }}
+{{- if ne $t.since "" }}
+- --since={{ $t.since }}
+{{- end }}
+{{- else }}
+- --since={{ printf "%.3f" (float64 $t.since) }}
+{{- end }}
 {{- end }}
 
 {{/* The economy's items in file order is lost in a map; the last in topological

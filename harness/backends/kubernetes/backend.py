@@ -174,8 +174,12 @@ class KubernetesBackend(ModelPlacement):
         name = self.scheduler_name(scheduler)
         mode = self._scheduler_mode()
         chart = mode == "chart"
+        # In-cluster NetMARKS/firmament read Prometheus themselves: the average since the
+        # warm-up's start (unless the user's values choose a sliding traffic.window).
+        since = (traffic.since if chart and traffic is not None
+                 and self.user_traffic_window() is None else None)
         phase = self._phase(scheduler_name=name, netmarks=chart and scheduler == "netmarks",
-                            firmament=chart and scheduler == "firmament")
+                            firmament=chart and scheduler == "firmament", traffic_since=since)
         await asyncio.to_thread(self.install, phase)
         host = (host_schedulers(scheduler, name, kubeconfig=self.options.kubeconfig,
                                 context=self.options.context, traffic=traffic)
@@ -190,6 +194,51 @@ class KubernetesBackend(ModelPlacement):
                                      unschedulable=unschedulable))
                 advance(1)
         return out
+
+    def user_traffic_window(self) -> float | None:
+        """``traffic.window`` from the user's values files (the last one that sets it)."""
+        import yaml
+
+        window = None
+        for path in self.options.values_files:
+            try:
+                doc = yaml.safe_load(Path(path).read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue  # helm reports unreadable values files itself
+            traffic = doc.get("traffic") if isinstance(doc, dict) else None
+            if isinstance(traffic, dict) and "window" in traffic:
+                try:
+                    window = float(traffic["window"] or 0) or None
+                except (TypeError, ValueError):
+                    continue  # the chart's schema rejects it with the key's name
+        return window
+
+    def traffic_description(self, scheduler: str, traffic: TrafficMatrix | None) -> str:
+        """What traffic ``scheduler`` placed with here (the run's report states it)."""
+        from harness.backends.trafficinfo import describe_matrix
+        from schedulers.promtraffic import iso_time
+        from schedulers.registry import uses_traffic
+
+        if not uses_traffic(scheduler):
+            return "none (traffic-blind)"
+        mode = self._scheduler_mode()
+        what = "NetMARKS extender" if scheduler == "netmarks" else "firmament scheduler"
+        if mode == "host":
+            return (f"{what} on this machine (--traffic file): the warm-up's traffic matrix, "
+                    f"{describe_matrix(traffic)}")
+        if mode == "external":
+            return (f"{what} run outside the harness: its own traffic source and interval "
+                    "(not set by the harness)")
+        prom = (f"Prometheus {self.options.prometheus_url}" if self.options.prometheus_url
+                else "Prometheus at the chart's prometheus.url")
+        window = self.user_traffic_window()
+        if window is not None:
+            return (f"in-cluster {what}: {prom}, sliding window of {window:g} s "
+                    "(traffic.window in your values files)")
+        if traffic is not None and traffic.since is not None:
+            return (f"in-cluster {what}: {prom}, average since the warm-up's start "
+                    f"{iso_time(traffic.since)} (traffic.since)")
+        return f"in-cluster {what}: {prom}, average since the scheduler's start"
 
     def _scheduler_mode(self) -> str:
         mode = self.options.schedulers

@@ -81,6 +81,9 @@ class PhaseValues:
     firmament: bool = False
     prometheus_url: str | None = None
     port: int = 8080
+    # traffic.since: the in-cluster NetMARKS extender and firmament average the traffic
+    # since this time (unix seconds; the warm-up's start). None = the chart's setting.
+    traffic_since: float | None = None
 
     def render(self) -> dict[str, Any]:
         values = economy_values(self.economy)
@@ -94,6 +97,10 @@ class PhaseValues:
         )
         if self.prometheus_url:
             values["prometheus"] = {"url": self.prometheus_url}
+        if self.traffic_since is not None:
+            from schedulers.promtraffic import iso_time
+
+            values["traffic"] = {"since": iso_time(self.traffic_since)}
         if self.placement:
             pins = pins_by_item(self.placement)
             unknown = sorted(set(pins) - set(self.economy.names))
