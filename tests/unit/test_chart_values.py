@@ -1,5 +1,6 @@
 """The kubernetes backend's own logic without a cluster: per-phase values (their
-rendering by the chart is in test_chart.py) and reading Istio's byte counters."""
+rendering by the chart is in test_chart.py) and options; Istio's byte counters are
+read in test_kube_meshbytes.py."""
 
 from __future__ import annotations
 
@@ -22,46 +23,6 @@ def test_a_placement_that_does_not_fit_the_economy_is_refused() -> None:
         PhaseValues(economy=economy, placement={"salt-0": "node-1"}).render()
     with pytest.raises(ValueError, match="2 pod\\(s\\) of 'water', the economy has 1"):
         PhaseValues(economy=economy, placement={"water-0": "n", "water-1": "n"}).render()
-
-
-def test_istio_bytes_sums_http_and_tcp_counters_per_workload_pair() -> None:
-    """Against a stand-in for Prometheus' HTTP API (the seam; no Istio here)."""
-    import json
-    import threading
-    import urllib.parse
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    from harness.backends.kubernetes import istio_bytes
-
-    seen: list[str] = []
-
-    class Prom(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)["query"][0]
-            seen.append(query)
-            value = {"istio_request_bytes_sum": "100", "istio_response_bytes_sum": "900"}
-            result = [{"metric": {"source_workload": "bread", "destination_workload": "flour"},
-                       "value": [0, v]} for k, v in value.items() if k in query]
-            body = json.dumps({"status": "success",
-                               "data": {"resultType": "vector", "result": result}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Prom)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        frame = istio_bytes(f"http://127.0.0.1:{server.server_port}", "bench")
-    finally:
-        server.shutdown()
-    assert frame.to_dict("records") == [
-        {"source_workload": "bread", "destination_workload": "flour", "bytes": 1000}]
-    assert len(seen) == 4
-    assert all('destination_workload_namespace="bench"' in q for q in seen)
 
 
 def test_options_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ Public surface:
 - `KubernetesBackend(economy, KubernetesOptions(...))`: the harness Backend
   (placement under the cluster's schedulers, measurement with pinned layouts);
 - `KubernetesDataPlane`: one layout pinned to its nodes; ``run_sweep`` runs the
-  order app in the cluster as a Job;
+  order app in the cluster as a Job; bytes from Istio's counters (`meshbytes`);
 - `Helm`, `find_helm`, `CHART_DIR`: the helm CLI and the chart (also for tests);
 - `PhaseValues`, `pins_by_item`: the chart values the harness sets per phase.
 """
@@ -17,7 +17,7 @@ from harness.backends.kubernetes.backend import (
     open_kubernetes_backend,
 )
 from harness.backends.kubernetes.cluster import ClusterError, KubeCluster
-from harness.backends.kubernetes.dataplane import KubernetesDataPlane, istio_bytes
+from harness.backends.kubernetes.dataplane import KubernetesDataPlane
 from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmError, HelmNotFound, find_helm
 from harness.backends.kubernetes.orders import OrderJobError, parse_job_log
 from harness.backends.kubernetes.values import DEFAULT_SCHEDULER_NAMES, PhaseValues, pins_by_item
@@ -36,7 +36,6 @@ __all__ = [
     "OrderJobError",
     "PhaseValues",
     "find_helm",
-    "istio_bytes",
     "open_kubernetes_backend",
     "parse_job_log",
     "pins_by_item",

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,14 +18,15 @@ import pandas as pd
 
 from harness.backends.base import TELEMETRY_KEYS, WireProtocol
 from harness.backends.kubernetes.cluster import ClusterError
-from harness.backends.kubernetes.orders import parse_job_log, wait_job
+from harness.backends.kubernetes.meshbytes import MeshMeter, Workloads, http_query
+from harness.backends.kubernetes.orders import job_node, parse_job_log, wait_job
 from harness.backends.kubernetes.values import pins_by_item
 from harness.backends.kwok.workloads import bound_placement
 
 if TYPE_CHECKING:
     from harness.backends.kubernetes.backend import KubernetesBackend
 
-__all__ = ["SWEEP_LABEL", "KubernetesDataPlane", "istio_bytes"]
+__all__ = ["SWEEP_LABEL", "KubernetesDataPlane"]
 
 # Marks the order Jobs the backend creates (deleted at cleanup).
 SWEEP_LABEL = "settlers-testbed.io/sweep"
@@ -43,10 +41,17 @@ class KubernetesDataPlane:
     placement: dict[str, str] = field(default_factory=dict)
     node_names: list[str] = field(init=False)
     prometheus_url: str | None = field(init=False)
+    # Order Job name -> the node its pod ran on (Istio names the Job's workload so).
+    job_nodes: dict[str, str] = field(default_factory=dict)
+    meter: MeshMeter | None = field(init=False)
+    pods: list[str] = field(default_factory=list)  # the producers' pods, once Ready
 
     def __post_init__(self) -> None:
         self.node_names = self.backend.node_names
         self.prometheus_url = self.backend.options.prometheus_query_url
+        self.meter = (MeshMeter(http_query(self.prometheus_url), self.backend.options.namespace,
+                                cancelled=self.backend.cluster.cancelled)
+                      if self.prometheus_url else None)
 
     async def relayout(self, placement: Mapping[str, str]) -> None:
         """Pin every producer to its node and wait until all are Ready there."""
@@ -59,6 +64,7 @@ class KubernetesDataPlane:
             expected = sum(item.replicas for item in b.economy)
             result = b.cluster.wait_placed(expected, b.options.timeout_s, ready=True)
         got = pins_by_item(bound_placement(result.pods))
+        self.pods = [p.metadata.name for p in result.pods]
         want = pins_by_item(placement)
         wrong = sorted(i for i in want if sorted(want[i]) != sorted(got.get(i, [])))
         if wrong:
@@ -106,6 +112,7 @@ class KubernetesDataPlane:
             per_order = (repeat + warmup) * len(items) * len(sizes)
             log = wait_job(batch, core, ns, name, cancelled=b.cluster.cancelled,
                            timeout_s=b.options.timeout_s + per_order * timeout)
+            self.job_nodes[name] = job_node(core, ns, name)
         finally:
             with contextlib.suppress(Exception):
                 batch.delete_namespaced_job(name, ns, propagation_policy="Background")
@@ -126,54 +133,25 @@ class KubernetesDataPlane:
             chart=b.options.chart, kube_version=b.kube_version,
             value_files=b.options.values_files,
             extra=["--show-only", "templates/order-app-job.yaml"])
-        name = f"{b.options.release}-sweep-{uuid.uuid4().hex[:8]}"
+        # Not all digits: Istio would take "<name>-<8-10 digits>" for a CronJob's Job
+        # and report the workload without the suffix.
+        name = f"{b.options.release}-sweep-s{uuid.uuid4().hex[:7]}"
         job["metadata"]["name"] = name
         job["metadata"]["labels"][SWEEP_LABEL] = name
         return dict(job)
 
     def traffic_snapshot(self) -> pd.DataFrame:
-        """Cumulative Istio bytes per workload pair from Prometheus (empty without it).
+        """Cumulative Istio bytes per workload and node pair (empty without Prometheus).
 
-        Istio labels carry workloads, not nodes: a workload's node is taken from the
-        current layout when all its pods share one node, else "".
+        Blocks until Prometheus has scraped past this call (`MeshMeter.snapshot`), so
+        a snapshot after an order Job includes the Job's last bytes. Nodes come from
+        the pinned layout; the order Job's from its pod.
         """
-        url = self.prometheus_url
-        if not url:
+        if self.meter is None:
             return pd.DataFrame(columns=[*TELEMETRY_KEYS, "bytes"])
-        frame = istio_bytes(url, self.backend.options.namespace)
-        node_of = {item: nodes[0] for item, nodes in pins_by_item(self.placement).items()
-                   if len(set(nodes)) == 1}
-        frame["src_node"] = frame["source_workload"].map(node_of).fillna("")
-        frame["dst_node"] = frame["destination_workload"].map(node_of).fillna("")
-        return frame[[*TELEMETRY_KEYS, "bytes"]]
+        return self.meter.snapshot(Workloads.from_layout(self.placement, self.job_nodes),
+                                   pods=self.pods)
 
     async def stop(self) -> None:
         return None
 
-
-# Istio's byte counters: HTTP/gRPC (sidecars) and L4 (ambient ztunnel, plain TCP).
-_ISTIO_BYTES = ("istio_request_bytes_sum", "istio_response_bytes_sum",
-                "istio_tcp_sent_bytes_total", "istio_tcp_received_bytes_total")
-
-
-def istio_bytes(prometheus_url: str, namespace: str, timeout_s: float = 10.0) -> pd.DataFrame:
-    """Bytes per (source_workload, destination_workload) in ``namespace``, summed over
-    Istio's HTTP and TCP byte counters as reported by the destination."""
-    rows: dict[tuple[str, str], float] = {}
-    for metric in _ISTIO_BYTES:
-        query = (f'sum by (source_workload, destination_workload) ({metric}'
-                 f'{{reporter="destination",destination_workload_namespace="{namespace}"}})')
-        url = (prometheus_url.rstrip("/") + "/api/v1/query?"
-               + urllib.parse.urlencode({"query": query}))
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            doc = json.load(resp)
-        if doc.get("status") != "success":
-            raise ClusterError(f"Prometheus at {prometheus_url} refused {query!r}: {doc}")
-        for sample in doc["data"]["result"]:
-            key = (sample["metric"].get("source_workload", "unknown"),
-                   sample["metric"].get("destination_workload", "unknown"))
-            rows[key] = rows.get(key, 0.0) + float(sample["value"][1])
-    return pd.DataFrame(
-        [{"source_workload": s, "destination_workload": d, "bytes": int(v)}
-         for (s, d), v in sorted(rows.items())],
-        columns=["source_workload", "destination_workload", "bytes"])

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["BEGIN_MARK", "END_MARK", "OrderJobError", "parse_job_log", "wait_job"]
+__all__ = ["BEGIN_MARK", "END_MARK", "OrderJobError", "job_node", "parse_job_log", "wait_job"]
 
 # Written by charts/settlers-testbed/files/order-app-job.sh.
 BEGIN_MARK = "=== orders.csv begin ==="
@@ -73,12 +73,22 @@ def wait_job(batch: Any, core: Any, namespace: str, name: str, *, timeout_s: flo
             raise OrderJobError(f"order-app Job {namespace}/{name}: cancelled")
 
 
-def _pod_log(core: Any, namespace: str, job: str) -> str:
+def job_node(core: Any, namespace: str, job: str) -> str:
+    """The node the Job's (newest) pod ran on: its traffic's source node."""
+    node: str = _newest_pod(core, namespace, job, "a node").spec.node_name or ""
+    return node
+
+
+def _newest_pod(core: Any, namespace: str, job: str, what: str) -> Any:
     pods: Sequence[Any] = core.list_namespaced_pod(
         namespace, label_selector=f"job-name={job}").items
     if not pods:
-        raise OrderJobError(f"order-app Job {namespace}/{job} has no pod to read the log of")
-    newest = max(pods, key=lambda p: p.metadata.creation_timestamp)
+        raise OrderJobError(f"order-app Job {namespace}/{job} has no pod to read {what} of")
+    return max(pods, key=lambda p: p.metadata.creation_timestamp)
+
+
+def _pod_log(core: Any, namespace: str, job: str) -> str:
+    newest = _newest_pod(core, namespace, job, "the log")
     log: str = core.read_namespaced_pod_log(newest.metadata.name, namespace)
     return log
 
