@@ -136,6 +136,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert not list(out.rglob("*.tmp"))
 
 
+@pytest.mark.cli
 def test_invalid_experiment_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
     bad = tmp_path / "exp.yaml"
     bad.write_text("schedulers: [netmarks, kube-magic]\nnodez: 3\n")
