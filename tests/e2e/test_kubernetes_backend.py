@@ -139,7 +139,9 @@ def test_ctrl_c_uninstalls_the_release(
             try:
                 await b.place("kube_default", 0)  # installs the chart only
                 print("placed", flush=True)
-                await b.place("kube_default", 1000)
+                await b.place("kube_default", 1000,
+                              advance=lambda n: print("redeployed", n, flush=True))
+                print("finished", flush=True)
             finally:
                 await b.close()
         asyncio.run(main())
@@ -151,10 +153,13 @@ def test_ctrl_c_uninstalls_the_release(
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.strip() == "placed", line + proc.stdout.read()
-    time.sleep(1.0)  # somewhere inside the redeploy loop
+    line = proc.stdout.readline()  # the first redeployment is done: inside the loop now
+    assert line.startswith("redeployed"), line + proc.stdout.read()
     os.kill(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
-    assert "KeyboardInterrupt" in out or proc.returncode != 0
+    # Interrupted by that Ctrl-C (Python re-raises SIGINT at exit), not crashed or done.
+    assert proc.returncode == -signal.SIGINT, out
+    assert "KeyboardInterrupt" in out and "finished" not in out, out
     status = Helm(kubeconfig=kwok_cluster.kubeconfig).status(release, namespace)
     assert status is None, out
     assert not kwok_cluster.apps_v1().list_namespaced_deployment(namespace).items

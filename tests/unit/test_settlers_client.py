@@ -40,7 +40,14 @@ async def test_nothing_listening_is_a_quick_connect_error(protocol: str) -> None
     assert str(err.value).startswith(f"{target}: cannot connect")
 
 
-async def test_close_is_idempotent_and_client_reopens() -> None:
-    client = open_client(_closed_port(), "http")
-    await client.close()
-    await client.close()
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+async def test_close_is_idempotent_and_client_reopens(protocol: str) -> None:
+    client = open_client(_closed_port(), protocol, timeout=5)  # type: ignore[arg-type]
+    for _ in range(2):
+        # Used (its session/channel exists), closed twice, then used again: a closed
+        # client reopens instead of failing with "session is closed".
+        with pytest.raises(OrderError) as err:
+            await client.produce("water", 1, 16)
+        assert err.value.kind == "connect"
+        await client.close()
+        await client.close()
