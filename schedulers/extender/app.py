@@ -178,6 +178,14 @@ async def traffic_view(request: web.Request) -> web.Response:
     return web.json_response(source.info())
 
 
+async def placements_view(request: web.Request) -> web.Response:
+    """The pods the scores count and where (from the pod watch and our own binds): what
+    a user or a test checks before expecting a placement to follow a partner pod."""
+    pods = request.app[PLACEMENTS_KEY].snapshot()
+    return web.json_response({"pods": {key: {"node": node, "workload": workload}
+                                       for key, (node, workload) in sorted(pods.items())}})
+
+
 async def metrics_view(request: web.Request) -> web.Response:
     m = request.app[METRICS_KEY]
     m.pods.set(len(request.app[PLACEMENTS_KEY]))
@@ -203,6 +211,7 @@ def make_app(source: TrafficSource, placements: Placements,
         app.router.add_post("/bind", bind)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/traffic", traffic_view)
+    app.router.add_get("/placements", placements_view)
     app.router.add_get("/metrics", metrics_view)
 
     async def close(_: web.Application) -> None:

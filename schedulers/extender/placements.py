@@ -35,6 +35,11 @@ class Placements:
     def __len__(self) -> int:
         return len(self._pods)
 
+    def snapshot(self) -> dict[str, tuple[str, str]]:
+        """Pod key ("ns/name") -> (node, workload), as the scores see them now."""
+        with self.lock:
+            return dict(self._pods)
+
     def set_pod(self, key: str, node: str, workload: str) -> None:
         with self.lock:
             self._set(key, node, workload)

@@ -4,6 +4,7 @@ scheduler binding pods through the API."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,14 +92,31 @@ def _prioritize_calls(extender_url: str) -> float:
     )
 
 
+def _wait_extender_sees(extender_url: str, namespace: str, pods: list[Any]) -> None:
+    """Until the extender's pod watch counts every one of ``pods`` on its node."""
+    want = {f"{namespace}/{p.metadata.name}": p.spec.node_name for p in pods}
+    deadline = time.monotonic() + 30
+    seen: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{extender_url}/placements", timeout=5) as r:
+            seen = {k: v["node"] for k, v in json.load(r)["pods"].items() if k in want}
+        if seen == want:
+            return
+        time.sleep(0.05)  # poll interval, not a wait for the condition
+    raise AssertionError(f"extender still sees {seen}, not {want}")
+
+
 def _place_pairs(
-    cluster: KwokCluster, namespace: str, scheduler: str, pairs: list[tuple[str, str]]
+    cluster: KwokCluster, namespace: str, scheduler: str, pairs: list[tuple[str, str]],
+    extender_url: str | None = None,
 ) -> dict[str, str]:
-    """Deploy each pair's first workload, then (once bound) its partner; app -> node."""
+    """Deploy each pair's first workload, then (once bound, and counted by the extender
+    where it was bound) its partner; app -> node."""
     firsts = [DeploymentSpec(a, cpu_m=200) for a, _ in pairs]
     create_deployments(cluster, namespace, firsts, scheduler)
-    wait_bound(cluster, namespace, len(pairs))
-    time.sleep(1.0)  # let the extender's pod watch see the bound pods
+    bound = wait_bound(cluster, namespace, len(pairs))
+    if extender_url is not None:
+        _wait_extender_sees(extender_url, namespace, bound)
     partners = [DeploymentSpec(b, cpu_m=200) for _, b in pairs]
     create_deployments(cluster, namespace, partners, scheduler)
     pods = wait_bound(cluster, namespace, 2 * len(pairs))
@@ -111,7 +130,7 @@ def test_real_kube_scheduler_calls_extender_and_colocates_pairs(
     netmarks_scheduler: ExtraScheduler,
 ) -> None:
     before = _prioritize_calls(extender_url)
-    where = _place_pairs(kwok_cluster, namespace, NETMARKS_SCHEDULER, PAIRS)
+    where = _place_pairs(kwok_cluster, namespace, NETMARKS_SCHEDULER, PAIRS, extender_url)
     assert _prioritize_calls(extender_url) > before, "kube-scheduler never called /prioritize"
     for a, b in PAIRS:
         assert where[a] == where[b], f"{b} not placed with its traffic partner {a}: {where}"

@@ -105,6 +105,15 @@ async def test_pod_watch_events_move_the_scores() -> None:
                                      {"Host": "node-3", "Score": 10}]
 
 
+async def test_placements_show_what_the_scores_count() -> None:
+    placements = _placements()
+    async with TestClient(TestServer(make_app(StaticTraffic(TRAFFIC), placements))) as c:
+        placements.apply_event("DELETED", PODS[0])
+        body = await (await c.get("/placements")).json()
+    assert body == {"pods": {"settlers/fish-0": {"node": "node-1", "workload": "fish"},
+                             "settlers/water-0": {"node": "node-3", "workload": "water"}}}
+
+
 async def test_filter_passes_everything_through(client: TestClient[Any, Any]) -> None:
     resp = await client.post("/filter", json={"Pod": POD, "Nodes": NODE_LIST, "NodeNames": None})
     body = await resp.json()
