@@ -49,9 +49,9 @@ from rich.progress import Progress
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from harness import provenance  # noqa: E402
-from harness.backends.hostsched import host_schedulers  # noqa: E402
-from harness.backends.kwok import KwokCluster, KwokError, PlacementRound, binaries  # noqa: E402
-from harness.backends.kwok.placements import place_once  # noqa: E402
+from harness.backends.k8s import KwokCluster, KwokError, PlacementRound, binaries  # noqa: E402
+from harness.backends.k8s.hostsched import host_schedulers  # noqa: E402
+from harness.backends.k8s.placements import place_once  # noqa: E402
 from schedulers import (  # noqa: E402
     canonical_layout,
     get_policy,

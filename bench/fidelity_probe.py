@@ -41,8 +41,8 @@ from rich.progress import Progress
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from harness import provenance  # noqa: E402
-from harness.backends.kwok import ExtraScheduler, KwokCluster, binaries  # noqa: E402
-from harness.backends.kwok.placements import place_once  # noqa: E402
+from harness.backends.k8s import ExtraScheduler, KwokCluster, binaries  # noqa: E402
+from harness.backends.k8s.placements import place_once  # noqa: E402
 from schedulers import pods_for_economy, queue_order  # noqa: E402
 from settlers.economy import load_economy  # noqa: E402
 

@@ -32,7 +32,7 @@ from typing import Any
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from harness import provenance  # noqa: E402
-from harness.backends.embedded import LocalBackend  # noqa: E402
+from harness.backends.local import LocalOptions, open_local  # noqa: E402
 from harness.config import build_config  # noqa: E402
 from harness.measure import measure_layout, telemetry_delta  # noqa: E402
 
@@ -63,14 +63,14 @@ async def _one_layout() -> dict[str, Any]:
     from order_app import run_sweep
 
     cfg = build_config()  # the default preset
-    backend = LocalBackend(cfg.load_economy(), cfg.nodes, cfg.link)
-    placements = await backend.place("kube_default", 2, traffic=None, seed=7)
+    placer, planes = open_local(cfg.load_economy(), LocalOptions(cfg.nodes, cfg.link))
+    placements = await placer.place("kube_default", 2, traffic=None, seed=7)
     out: dict[str, Any] = {"items": cfg.item_list(), "sizes": cfg.sizes,
                            "repetitions": cfg.repetitions}
     traffic = None
     for protocol in cfg.protocols:
         t0 = time.perf_counter()
-        plane = await backend.start_data_plane(protocol, placements[0].assignments)
+        plane = await planes.start(protocol, placements[0].assignments)
         start_s = time.perf_counter() - t0
         try:
             if traffic is None:  # a warm-up for part 2, on the first cluster
@@ -107,14 +107,14 @@ async def _scheduling(traffic_rows: list[dict[str, Any]], n: int) -> dict[str, A
     from schedulers import TrafficMatrix
 
     cfg = build_config()
-    backend = LocalBackend(cfg.load_economy(), cfg.nodes, cfg.link)
+    placer, _ = open_local(cfg.load_economy(), LocalOptions(cfg.nodes, cfg.link))
     traffic = TrafficMatrix.from_dataframe(pd.DataFrame(traffic_rows))
     out: dict[str, Any] = {}
     for scheduler in SCHEDULERS:
         t0 = time.perf_counter()
-        placements = await backend.place(scheduler, n, traffic=traffic, seed=1)
+        placements = await placer.place(scheduler, n, traffic=traffic, seed=1)
         seconds = time.perf_counter() - t0
-        distinct = len({backend.canonical(p.assignments) for p in placements})
+        distinct = len({placer.canonical(p.assignments) for p in placements})
         out[scheduler] = {"redeployments": n, "seconds": round(seconds, 2),
                           "distinct_layouts": distinct}
     return out

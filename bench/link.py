@@ -44,15 +44,15 @@ from rich.table import Table
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from harness.backends.local import (  # noqa: E402
+from harness.backends.emulated import (  # noqa: E402
     LINK_PRESETS,
     ClusterSpec,
     EmulatedCluster,
     LinkProfile,
 )
-from harness.backends.local.links import resolve_link  # noqa: E402
-from harness.backends.local.meshctl import MeshProcess  # noqa: E402
-from harness.backends.local.placement import random_placement  # noqa: E402
+from harness.backends.emulated.links import resolve_link  # noqa: E402
+from harness.backends.emulated.meshctl import MeshProcess  # noqa: E402
+from harness.backends.emulated.placement import random_placement  # noqa: E402
 from settlers.client import open_client  # noqa: E402
 from settlers.economy import load_economy  # noqa: E402
 

@@ -1,6 +1,6 @@
 """`harness cluster up|status|down`: an emulated cluster you can poke at by hand.
 
-`up` starts a detached supervisor (harness.backends.local.supervisor) that owns the
+`up` starts a detached supervisor (harness.backends.emulated.supervisor) that owns the
 pods, the mesh and Prometheus; its state file in the run directory is what `status`
 and `down` read, so they work from any shell. With ``--backend kwok`` the same
 commands manage a kwok control plane (real Kubernetes binaries, fake nodes).
@@ -23,10 +23,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.backends.local.links import LINK_PRESETS, resolve_link
-from harness.backends.local.pods import probe_health
-from harness.backends.local.procs import kill_group
-from harness.backends.local.supervisor import SPEC_FILE, STATE_FILE, read_state, write_json
+from harness.backends.emulated.links import LINK_PRESETS, resolve_link
+from harness.backends.emulated.pods import probe_health
+from harness.backends.emulated.procs import kill_group
+from harness.backends.emulated.supervisor import SPEC_FILE, STATE_FILE, read_state, write_json
 from harness.backends.pids import pid_alive
 
 __all__ = ["default_run_dir", "register"]
@@ -134,7 +134,7 @@ def up(
     })
     log = run_dir / "supervisor.log"
     with open(log, "ab") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.backends.local.supervisor",
+        proc = subprocess.Popen([sys.executable, "-m", "harness.backends.emulated.supervisor",
                                  str(run_dir)], stdin=subprocess.DEVNULL, stdout=logf,
                                 stderr=logf, start_new_session=True)
     try:
@@ -282,7 +282,7 @@ def down(run_dir: RunDir = None, backend: BackendOpt = Backend.local) -> None:
 
 
 def _kwok_up(nodes: int) -> None:
-    from harness.backends.kwok import K8sBinariesMissing, KwokCluster, KwokError
+    from harness.backends.k8s import K8sBinariesMissing, KwokCluster, KwokError
     try:
         with console.status(f"starting a kwok control plane with {nodes} nodes ..."):
             cluster = KwokCluster.start(KWOK_NAME, nodes=nodes)
@@ -298,7 +298,7 @@ def _kwok_up(nodes: int) -> None:
 
 
 def _kwok_status() -> None:
-    from harness.backends.kwok import KwokCluster, KwokError
+    from harness.backends.k8s import KwokCluster, KwokError
     try:
         cluster = KwokCluster.attach(KWOK_NAME)
     except KwokError as exc:
@@ -315,7 +315,7 @@ def _kwok_status() -> None:
 
 
 def _kwok_down() -> None:
-    from harness.backends.kwok import KwokCluster
+    from harness.backends.k8s import KwokCluster
     cluster = KwokCluster(KWOK_NAME)
     running = cluster.pids() if cluster.exists() else []
     if cluster.exists():

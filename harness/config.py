@@ -295,7 +295,7 @@ def _available_policies() -> list[str]:
 
 def _link_presets() -> list[str] | None:
     try:
-        from harness.backends.local import LINK_PRESETS
+        from harness.backends.emulated import LINK_PRESETS
     except ImportError:
         return None
     return list(LINK_PRESETS)

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import pandas as pd
 
-from harness.backends.base import Backend, DataPlane, Placement, WireProtocol
+from harness.backends.base import (
+    Backend,
+    DataPlane,
+    DescribesTraffic,
+    Placement,
+    Placer,
+    ReportsPodStatus,
+    WireProtocol,
+)
 from harness.backends.trafficinfo import describe_matrix
 from harness.config import ExperimentConfig
 from harness.layouts import layout_id, measurement_order, plan_units
@@ -88,8 +96,9 @@ class Experiment:
                                        m.get("warmup_since"), m.get("warmup_until"))
         protocol = self.config.protocols[0]
         rng = np.random.default_rng(self.config.seed)
-        nodes = self.backend.node_names
-        placement = {p: nodes[int(rng.integers(len(nodes)))] for p in self.backend.pod_names}
+        placer = self.backend.placer
+        nodes = placer.node_names
+        placement = {p: nodes[int(rng.integers(len(nodes)))] for p in placer.pod_names}
 
         async def work(plane: DataPlane) -> tuple[pd.DataFrame, float, float]:
             # t0 of the paper's F: the traffic averages over everything since it.
@@ -146,12 +155,12 @@ class Experiment:
         used: dict[str, str] = {}  # scheduler -> the traffic it placed with, in words
         for index, scheduler in enumerate(self.config.schedulers):
             advance = self.reporter.stage(f"redeploy under {scheduler}", self.config.deployments)
-            placements = await self.backend.place(
+            placements = await self.backend.placer.place(
                 scheduler, self.config.deployments,
                 traffic=traffic, seed=self.config.seed * 1000 + index, advance=advance,
             )
             rows.extend(self._placement_rows(p) for p in placements)
-            used[scheduler] = scheduler_traffic(self.backend, scheduler, traffic)
+            used[scheduler] = scheduler_traffic(self.backend.placer, scheduler, traffic)
             self.reporter.note(f"{scheduler} traffic: {used[scheduler]}")
         frame = pd.DataFrame(rows)
         self.store.update_manifest(scheduler_traffic=used)
@@ -165,7 +174,7 @@ class Experiment:
                 f"{placement.deployment}: {', '.join(placement.unschedulable)}; give the "
                 "nodes more capacity (--nodes) or the pods smaller requests (economy file)"
             )
-        canonical = self.backend.canonical(placement.assignments)
+        canonical = self.backend.placer.canonical(placement.assignments)
         return {
             "scheduler": placement.scheduler,
             "deployment": placement.deployment,
@@ -266,7 +275,7 @@ class Experiment:
             return self._slot.plane
         await self._stop_plane()
         self.reporter.note(f"starting the {self.backend.name} data plane ({protocol})")
-        self._slot.plane = await self.backend.start_data_plane(protocol, placement)
+        self._slot.plane = await self.backend.planes.start(protocol, placement)
         self._slot.protocol = protocol
         return self._slot.plane
 
@@ -282,10 +291,9 @@ class DataPlaneBroken(RuntimeError):
 
 def _plane_problem(plane: DataPlane) -> str | None:
     # Only data planes that can tell (the emulated cluster) are checked.
-    status = getattr(plane, "pod_status", None)
-    if status is None:
+    if not isinstance(plane, ReportsPodStatus):
         return None
-    broken = {pod: state for pod, state in status().items() if state != "running"}
+    broken = {pod: state for pod, state in plane.pod_status().items() if state != "running"}
     if not broken:
         return None
     return "pods not running: " + ", ".join(f"{p} {s}" for p, s in sorted(broken.items()))
@@ -356,17 +364,16 @@ async def _from_prometheus(url: str, t0: float) -> tuple[TrafficMatrix | None, s
     return None, why
 
 
-def scheduler_traffic(backend: Backend, scheduler: str, traffic: TrafficMatrix | None) -> str:
-    """What traffic ``scheduler`` placed with on ``backend``, in words, for the report.
+def scheduler_traffic(placer: Placer, scheduler: str, traffic: TrafficMatrix | None) -> str:
+    """What traffic ``scheduler`` placed with under ``placer``, in words, for the report.
 
-    Backends that run schedulers of their own say how they fed them
-    (``traffic_description``); otherwise the Python models got the warm-up's matrix.
+    Placers that run schedulers of their own say how they fed them
+    (`DescribesTraffic`); otherwise the Python models got the warm-up's matrix.
     """
     from schedulers.registry import uses_traffic
 
-    describe = getattr(backend, "traffic_description", None)
-    if callable(describe):
-        return str(describe(scheduler, traffic))
+    if isinstance(placer, DescribesTraffic):
+        return placer.traffic_description(scheduler, traffic)
     if not uses_traffic(scheduler):
         return "none (traffic-blind)"
     return f"Python model; the warm-up's traffic matrix: {describe_matrix(traffic)}"

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from harness.backends.base import TELEMETRY_KEYS, DataPlane, WireProtocol
+from harness.backends.base import TELEMETRY_KEYS, DataPlane, SweepsInCluster, WireProtocol
 from settlers.trace import ORDER_CALLER, decode_trace
 
 __all__ = ["Sweep", "default_sweep", "hop_counts", "measure_layout", "telemetry_delta"]
@@ -33,8 +33,8 @@ class Sweep(Protocol):
 def default_sweep(plane: DataPlane | None = None) -> Sweep:
     """The data plane's own sweep if it has one (a real cluster runs the order app as a
     Job inside, where its Service names resolve), else ``order_app.run_sweep``."""
-    own: Sweep | None = getattr(plane, "run_sweep", None)
-    if own is not None:
+    if isinstance(plane, SweepsInCluster):
+        own: Sweep = plane.run_sweep
         return own
     from order_app import run_sweep
 

@@ -22,7 +22,7 @@ from rich.progress import (
 
 from harness import provenance
 from harness.backends.base import Backend, BackendUnavailable
-from harness.backends.registry import open_backend
+from harness.backends.registry import backend_for
 from harness.config import ConfigError, ExperimentConfig, build_config
 from harness.experiment import Experiment, Reporter
 from harness.store import ResultsStore, StoreError
@@ -80,7 +80,7 @@ def run_experiment(
             resumed_at=[*manifest.get("resumed_at", []), provenance.now()],
             resumed_versions=[*manifest.get("resumed_versions", []), provenance.versions()],
         )
-    backend = backend or open_backend(config)
+    backend = backend or backend_for(config)
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet,
@@ -127,7 +127,7 @@ def items_note(origin: Mapping[str, Any]) -> str:
 
 def _link_profile(name: str) -> str:
     try:
-        from harness.backends.local import LINK_PRESETS
+        from harness.backends.emulated import LINK_PRESETS
     except ImportError:
         return ""
     return f"({LINK_PRESETS[name]})" if name in LINK_PRESETS else ""
@@ -219,13 +219,13 @@ def register(app: typer.Typer) -> None:
                                       f"drop {', '.join(given)}")
                 store = ResultsStore.open(resume)
                 cfg = ExperimentConfig.model_validate(store.manifest()["config"])
-                backend_ = open_backend(cfg)
+                backend_ = backend_for(cfg)
                 console.print(f"[bold]resuming[/] {resume} ({len(store.done_chunks())} "
                               "chunks already measured)")
             else:
                 cfg = build_config(preset="quick" if quick else None, file=config,
                                    overrides=overrides)
-                backend_ = open_backend(cfg)  # a missing backend fails before any file
+                backend_ = backend_for(cfg)  # a missing backend fails before any file
                 out = out or _default_out(cfg)
                 store = ResultsStore.create(out, new_manifest(cfg))
                 console.print(f"[bold]results:[/] {out}")

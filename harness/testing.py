@@ -1,6 +1,7 @@
 """A model backend for unit tests of the experiment loop and the analysis: no processes.
 
-It is the seam the real backends plug into, filled with a small analytic model:
+It is the seam the real backends plug into (a placer and a data-plane factory, both
+`ModelCluster`; ``ModelCluster.backend()`` composes them), filled with a small analytic model:
 placements come from a seeded random spread (``kube_default``, ``random``) or a
 chain-grouping heuristic (anything else), and an order's latency grows with the
 inter-node hops of its trace and its size. Every number it produces follows from the
@@ -16,11 +17,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.backends.base import TELEMETRY_KEYS, DataPlane, Placement, WireProtocol
+from harness.backends.base import (
+    TELEMETRY_KEYS,
+    Backend,
+    BackendDescription,
+    DataPlane,
+    Placement,
+    WireProtocol,
+)
 from settlers.economy import Economy
 from settlers.trace import ORDER_CALLER, Hop, encode_trace
 
-__all__ = ["ModelBackend", "ModelPlane"]
+__all__ = ["MODEL_DESCRIPTION", "ModelCluster", "ModelPlane"]
+
+MODEL_DESCRIPTION = BackendDescription(
+    "model", places="a seeded analytic model (tests only)", measures="the same model")
 
 _HOP_MS = 2.0          # added per inter-node transfer
 _MS_PER_MIB = 40.0     # added per MiB crossing nodes
@@ -54,8 +65,8 @@ class ModelPlane:
         self.stopped = True
 
 
-class ModelBackend:
-    name = "model"
+class ModelCluster:
+    """Placer and data-plane factory at once: both halves read one model."""
 
     def __init__(self, economy: Economy, nodes: int, *, noise_ms: float = 0.2,
                  seed: int = 0) -> None:
@@ -110,8 +121,10 @@ class ModelBackend:
                     out[pod] = self._nodes[len(out) % len(self._nodes)]
         return out
 
-    async def start_data_plane(self, protocol: WireProtocol,
-                               placement: Mapping[str, str]) -> DataPlane:
+    def backend(self) -> Backend:
+        return Backend(MODEL_DESCRIPTION, placer=self, planes=self)
+
+    async def start(self, protocol: WireProtocol, placement: Mapping[str, str]) -> DataPlane:
         self.plane = ModelPlane(self.node_names, placement)
         self.planes_started += 1
         return self.plane
@@ -124,7 +137,7 @@ class ModelBackend:
     async def sweep(self, targets: Mapping[str, str], protocol: WireProtocol,
                     items: Sequence[str], sizes: Sequence[int], *, count: int, repeat: int,
                     warmup: int, progress: bool) -> pd.DataFrame:
-        assert self.plane is not None, "start_data_plane first"
+        assert self.plane is not None, "start a data plane first"
         rows = []
         for item in items:
             for size in sizes:

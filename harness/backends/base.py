@@ -1,18 +1,24 @@
 """What a backend gives the experiment: placements under a scheduler, and a data plane.
 
 The experiment loop (``harness.experiment``) never knows which backend it drives.
-A backend splits into the two halves the method needs:
+A backend is composed of the two halves the method needs, plus what it says it is:
 
-- *placement*: redeploy the whole economy N times under a named scheduler and report
+- a *placer*: redeploy the whole economy N times under a named scheduler and report
   where every pod landed (the Python models, the real kube-scheduler on kwok, or a
   real cluster's schedulers);
-- *data plane*: a running copy of the economy that can be put into a given layout,
-  accepts orders, and counts the bytes its mesh carried between workloads and nodes.
+- a *data-plane factory*: starts a running copy of the economy that can be put into a
+  given layout, accepts orders, and counts the bytes its mesh carried between
+  workloads and nodes;
+- a *description*: what places and what measures, in words (the manifest and the
+  report state it).
+
+Capabilities only some halves have are Protocols of their own (`SweepsInCluster`,
+`ReportsPodStatus`, `DescribesTraffic`), checked with ``isinstance``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -24,9 +30,15 @@ if TYPE_CHECKING:
 __all__ = [
     "TELEMETRY_KEYS",
     "Backend",
+    "BackendDescription",
     "BackendUnavailable",
     "DataPlane",
+    "DataPlaneFactory",
+    "DescribesTraffic",
     "Placement",
+    "Placer",
+    "ReportsPodStatus",
+    "SweepsInCluster",
     "WireProtocol",
 ]
 
@@ -52,14 +64,18 @@ class Placement:
     unschedulable: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class BackendDescription:
+    """What a backend is, in the words the run's report uses."""
+
+    name: str
+    places: str    # who places the pods, e.g. "the Python scheduler models"
+    measures: str  # where layouts are measured, e.g. "the emulated cluster"
+
+
 @runtime_checkable
 class DataPlane(Protocol):
-    """A running economy that can be relaid out and measured (an EmulatedCluster).
-
-    A data plane whose entries are not reachable from here (a real cluster) may also
-    offer ``run_sweep`` with the signature of ``order_app.run_sweep``; the experiment
-    then orders through it.
-    """
+    """A running economy that can be relaid out and measured (an EmulatedCluster)."""
 
     node_names: list[str]
     placement: dict[str, str]
@@ -74,8 +90,34 @@ class DataPlane(Protocol):
     async def stop(self) -> None: ...
 
 
-class Backend(Protocol):
-    name: str
+@runtime_checkable
+class SweepsInCluster(Protocol):
+    """A data plane whose entries are not reachable from here (a real cluster) runs the
+    order sweep itself, with the signature of ``order_app.run_sweep``."""
+
+    def run_sweep(
+        self, targets: Mapping[str, str], protocol: WireProtocol, items: Sequence[str],
+        sizes: Sequence[int], *, count: int, repeat: int, warmup: int, progress: bool,
+    ) -> Awaitable[pd.DataFrame]: ...
+
+
+@runtime_checkable
+class ReportsPodStatus(Protocol):
+    """A data plane that can tell whether its pods still run (the emulated cluster)."""
+
+    def pod_status(self) -> dict[str, str]: ...
+
+
+class DataPlaneFactory(Protocol):
+    """Starts data planes, one at a time (one per wire protocol)."""
+
+    async def start(self, protocol: WireProtocol, placement: Mapping[str, str]) -> DataPlane: ...
+
+    async def close(self) -> None: ...
+
+
+class Placer(Protocol):
+    """Redeploys the economy under a scheduler; knows the layout space it places in."""
 
     @property
     def node_names(self) -> list[str]: ...
@@ -99,8 +141,31 @@ class Backend(Protocol):
         """Redeploy ``deployments`` times under ``scheduler``; ``advance(n)`` reports progress."""
         ...
 
-    async def start_data_plane(
-        self, protocol: WireProtocol, placement: Mapping[str, str]
-    ) -> DataPlane: ...
-
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DescribesTraffic(Protocol):
+    """A placer that runs schedulers of its own says how it fed them traffic."""
+
+    def traffic_description(self, scheduler: str, traffic: TrafficMatrix | None) -> str: ...
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A placer, a data-plane factory and a description: what `harness run` drives."""
+
+    description: BackendDescription
+    placer: Placer
+    planes: DataPlaneFactory
+
+    @property
+    def name(self) -> str:
+        return self.description.name
+
+    async def close(self) -> None:
+        """Close the placer, then the data-plane factory (each is idempotent)."""
+        try:
+            await self.placer.close()
+        finally:
+            await self.planes.close()

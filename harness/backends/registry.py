@@ -1,36 +1,131 @@
-"""Pick the backend an experiment names; say clearly why one cannot run here."""
+"""The backends `harness run` can drive: one row each, no if-chain.
+
+A row says what the backend is (its `BackendDescription`, which the manifest and the
+report state: this table is its one home), how its own options are built from an
+experiment's config, and how its two halves open (placer, data-plane factory); the
+registry composes them into a `Backend`. Backends take their options, never the whole
+`ExperimentConfig`; their modules are imported on first use, so choosing ``local``
+never loads the Kubernetes client.
+"""
 
 from __future__ import annotations
 
-from harness.backends.base import Backend, BackendUnavailable
-from harness.config import ExperimentConfig
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-__all__ = ["open_backend"]
+from harness.backends.base import (
+    Backend,
+    BackendDescription,
+    BackendUnavailable,
+    DataPlaneFactory,
+    Placer,
+)
+from settlers.economy import Economy
+
+if TYPE_CHECKING:
+    from harness.backends.kubernetes.options import KubernetesOptions
+    from harness.backends.kwok.backend import KwokOptions
+    from harness.backends.local.backend import LocalOptions
+    from harness.config import ExperimentConfig
+
+__all__ = ["BACKENDS", "BackendEntry", "backend_for", "describe", "open_backend"]
+
+Opts = TypeVar("Opts")
+Halves = tuple[Placer, DataPlaneFactory]
 
 
-def open_backend(config: ExperimentConfig) -> Backend:
-    economy = config.load_economy()
-    if config.backend == "local":
-        from harness.backends.embedded import LocalBackend
+@dataclass(frozen=True)
+class BackendEntry(Generic[Opts]):
+    """One backend: what it is, its options from a config, and how its halves open."""
 
-        return LocalBackend(economy, config.nodes, config.link)
-    if config.backend == "kwok":
-        from harness.backends.kwok import K8sBinariesMissing, binaries
-        from harness.backends.kwok_placement import KWOK_SCHEDULERS, KwokBackend
+    description: BackendDescription
+    options: Callable[[ExperimentConfig], Opts]
+    open: Callable[[Economy, Opts], Halves]
 
-        unsupported = [s for s in config.schedulers if s not in KWOK_SCHEDULERS]
-        if unsupported:
-            raise BackendUnavailable(
-                f"no real-scheduler counterpart on the kwok backend for "
-                f"{', '.join(unsupported)}; choose from {', '.join(KWOK_SCHEDULERS)}"
-            )
-        try:  # fail before the warm-up, not after it
-            binaries()
-        except K8sBinariesMissing as exc:
-            raise BackendUnavailable(
-                f"the kwok backend needs the Kubernetes binaries: {exc} (run tools/k8s/build)"
-            ) from None
-        return KwokBackend(economy, config.nodes, config.link)
-    from harness.backends.kubernetes import open_kubernetes_backend
 
-    return open_kubernetes_backend(config)
+# -- local: the Python models place, the emulated cluster measures --------------------
+def _local_options(config: ExperimentConfig) -> LocalOptions:
+    from harness.backends.local.backend import LocalOptions
+
+    return LocalOptions(nodes=config.nodes, link=config.link)
+
+
+def _open_local(economy: Economy, options: LocalOptions) -> Halves:
+    from harness.backends.local.backend import open_local
+
+    return open_local(economy, options)
+
+
+# -- kwok: the real kube-scheduler places on a kwok control plane -----------------------
+def _kwok_options(config: ExperimentConfig) -> KwokOptions:
+    from harness.backends.kwok.backend import KwokOptions
+
+    return KwokOptions(nodes=config.nodes, link=config.link,
+                       schedulers=tuple(config.schedulers))
+
+
+def _open_kwok(economy: Economy, options: KwokOptions) -> Halves:
+    from harness.backends.kwok.backend import open_kwok
+
+    return open_kwok(economy, options)
+
+
+# -- kubernetes: a real cluster's schedulers place, the cluster measures ----------------
+def _kubernetes_options(config: ExperimentConfig) -> KubernetesOptions:
+    """--kube-context, --kube-namespace and --prometheus-url; the rest from
+    SETTLERS_KUBE_* variables. Flags beat variables."""
+    from harness.backends.kubernetes.options import options_for
+
+    return options_for(config)
+
+
+def _open_kubernetes(economy: Economy, options: KubernetesOptions) -> Halves:
+    from harness.backends.kubernetes.backend import open_kubernetes
+
+    return open_kubernetes(economy, options)
+
+
+BACKENDS: Mapping[str, BackendEntry[Any]] = {
+    "local": BackendEntry(
+        BackendDescription("local", places="the Python scheduler models",
+                           measures="the emulated cluster"),
+        _local_options, _open_local),
+    "kwok": BackendEntry(
+        BackendDescription(
+            "kwok",
+            places=("the real kube-scheduler (NetMARKS as its extender, firmament as a "
+                    "custom scheduler) on a kwok control plane"),
+            measures="the emulated cluster"),
+        _kwok_options, _open_kwok),
+    "kubernetes": BackendEntry(
+        BackendDescription("kubernetes", places="the cluster's schedulers",
+                           measures="the real cluster (Istio telemetry)"),
+        _kubernetes_options, _open_kubernetes),
+}
+
+
+def _entry(name: str) -> BackendEntry[Any]:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise BackendUnavailable(
+            f"no backend {name!r}; choose from {', '.join(BACKENDS)}") from None
+
+
+def describe(name: str) -> BackendDescription:
+    """What backend ``name`` is (for the manifest and the report)."""
+    return _entry(name).description
+
+
+def open_backend(name: str, economy: Economy, options: Any) -> Backend:
+    """Open backend ``name`` with its own options (`LocalOptions`, `KwokOptions`,
+    `KubernetesOptions`); BackendUnavailable says why it cannot run here."""
+    entry = _entry(name)
+    return Backend(entry.description, *entry.open(economy, options))
+
+
+def backend_for(config: ExperimentConfig) -> Backend:
+    """The backend an experiment names, with options built from its config."""
+    entry = _entry(config.backend)
+    return Backend(entry.description, *entry.open(config.load_economy(), entry.options(config)))

@@ -13,9 +13,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from harness.backends.kwok import K8sBinaries, K8sBinariesMissing, KwokCluster, binaries
-from harness.backends.kwok.cluster import KwokError
-from harness.backends.kwok.workloads import delete_namespace
+from harness.backends.k8s import K8sBinaries, K8sBinariesMissing, KwokCluster, binaries
+from harness.backends.k8s.cluster import KwokError
+from harness.backends.k8s.workloads import delete_namespace
 
 E2E_NODES = 5
 

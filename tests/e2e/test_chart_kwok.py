@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from harness.backends.k8s import K8sBinaries, KwokCluster
 from harness.backends.kubernetes import Helm
-from harness.backends.kwok import K8sBinaries, KwokCluster
 from settlers.economy import load_economy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

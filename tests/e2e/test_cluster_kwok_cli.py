@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import pytest
 
-from harness.backends.kwok import K8sBinariesMissing, binaries
+from harness.backends.k8s import K8sBinariesMissing, binaries
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -42,7 +42,7 @@ def test_experiment_on_the_kwok_backend(k8s_binaries: object, tmp_path: Path) ->
 
 
 def test_sigterm_deletes_the_kwok_control_plane(k8s_binaries: object, tmp_path: Path) -> None:
-    from harness.backends.kwok import KwokCluster
+    from harness.backends.k8s import KwokCluster
 
     workdir = tmp_path / "kwok"
     env = {**os.environ, "SETTLERS_KWOK_WORKDIR": str(workdir)}

@@ -23,9 +23,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.backends import open_backend
 from harness.backends.base import BackendUnavailable
-from harness.backends.kubernetes import Helm, KubernetesBackend, KubernetesOptions
-from harness.backends.kwok import NETMARKS_SCHEDULER, KwokCluster
+from harness.backends.k8s import NETMARKS_SCHEDULER, KwokCluster
+from harness.backends.kubernetes import (
+    Helm,
+    KubernetesOptions,
+    KubernetesPlacer,
+    open_kubernetes,
+)
 from settlers.economy import Economy, Item
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -42,7 +48,7 @@ MINI = Economy(
 )
 
 
-def check(backend: KubernetesBackend, placements: list[object], n: int) -> None:
+def check(backend: KubernetesPlacer, placements: list[object], n: int) -> None:
     assert len(placements) == n
     for p in placements:
         assignments = p.assignments  # type: ignore[attr-defined]
@@ -54,8 +60,8 @@ def check(backend: KubernetesBackend, placements: list[object], n: int) -> None:
 
 
 @pytest.fixture
-def mini_backend(kwok_cluster: KwokCluster, namespace: str) -> Iterator[KubernetesBackend]:
-    b = KubernetesBackend(
+def mini_backend(kwok_cluster: KwokCluster, namespace: str) -> Iterator[KubernetesPlacer]:
+    b, _ = open_kubernetes(
         MINI,
         KubernetesOptions(
             kubeconfig=kwok_cluster.kubeconfig,
@@ -69,7 +75,7 @@ def mini_backend(kwok_cluster: KwokCluster, namespace: str) -> Iterator[Kubernet
 
 
 def test_redeploys_under_each_scheduler_and_cleans_up(
-    kwok_cluster: KwokCluster, namespace: str, mini_backend: KubernetesBackend
+    kwok_cluster: KwokCluster, namespace: str, mini_backend: KubernetesPlacer
 ) -> None:
     """kube_default is the cluster's own scheduler. For netmarks and firmament the
     backend runs, on kwok, the real kube-scheduler + NetMARKS extender and the
@@ -93,7 +99,7 @@ def test_redeploys_under_each_scheduler_and_cleans_up(
             columns=["source", "destination", "bytes"],
         )
     )
-    assert backend._scheduler_mode() == "host"
+    assert backend.scheduler_mode() == "host"
     placements = asyncio.run(backend.place("netmarks", 1, traffic=traffic))
     check(backend, placements, 1)
     pods = kwok_cluster.core_v1().list_namespaced_pod(namespace).items
@@ -115,7 +121,7 @@ def test_redeploys_under_each_scheduler_and_cleans_up(
     assert not [c for c in cmdlines if b"schedulers.cli" in c or b"kube-scheduler" in c]
 
     asyncio.run(backend.close())
-    assert backend.helm.status(backend.options.release, namespace) is None
+    assert backend.release.helm.status(backend.options.release, namespace) is None
     assert not kwok_cluster.apps_v1().list_namespaced_deployment(namespace).items
 
 
@@ -129,11 +135,11 @@ def test_ctrl_c_uninstalls_the_release(
         textwrap.dedent(f"""
         import asyncio
         from pathlib import Path
-        from harness.backends.kubernetes import KubernetesBackend, KubernetesOptions
+        from harness.backends.kubernetes import KubernetesOptions, open_kubernetes
         from settlers.economy import load_economy
 
         async def main():
-            b = KubernetesBackend(load_economy(), KubernetesOptions(
+            b, _ = open_kubernetes(load_economy(), KubernetesOptions(
                 kubeconfig=Path({str(kwok_cluster.kubeconfig)!r}), namespace={namespace!r},
                 release={release!r}, timeout_s=90))
             try:
@@ -194,7 +200,8 @@ def test_the_experiment_runs_end_to_end_on_kwok(
         }
     )
     store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
-    backend = KubernetesBackend(
+    backend = open_backend(
+        "kubernetes",
         cfg.load_economy(),
         KubernetesOptions(
             kubeconfig=kwok_cluster.kubeconfig,
@@ -215,7 +222,9 @@ def test_the_experiment_runs_end_to_end_on_kwok(
     # The emulated data plane ran the cluster's layouts: every order's hops are known.
     assert (samples["transfers"] > 0).all()
     # Cleaned up: the release is gone.
-    assert backend.helm.status(backend.options.release, namespace) is None
+    assert isinstance(backend.placer, KubernetesPlacer)
+    release = backend.placer.release
+    assert release.helm.status(release.options.release, namespace) is None
 
 
 def test_cluster_data_plane_pins_layouts_and_starts_the_order_job(
@@ -228,7 +237,7 @@ def test_cluster_data_plane_pins_layouts_and_starts_the_order_job(
 
     from harness.backends.kubernetes import KubernetesDataPlane
 
-    backend = KubernetesBackend(
+    _, planes = open_kubernetes(
         MINI,
         KubernetesOptions(
             kubeconfig=kwok_cluster.kubeconfig,
@@ -250,7 +259,7 @@ def test_cluster_data_plane_pins_layouts_and_starts_the_order_job(
 
     async def flow() -> None:
         first = {"grain-0": "node-1", "water-0": "node-2", "flour-0": "node-1", "bread-0": "node-3"}
-        plane = await backend.start_data_plane("grpc", first)
+        plane = await planes.start("grpc", first)
         assert isinstance(plane, KubernetesDataPlane)
         assert where() == {"grain": ["node-1"], "water": ["node-2"], "flour": ["node-1"],
                            "bread": ["node-3"]}
@@ -274,7 +283,7 @@ def test_cluster_data_plane_pins_layouts_and_starts_the_order_job(
     try:
         asyncio.run(flow())
     finally:
-        asyncio.run(backend.close())
+        asyncio.run(planes.close())
     # close() also deleted the Jobs it labelled as its own.
     left = client.BatchV1Api(kwok_cluster.api_client()).list_namespaced_job(namespace).items
     assert not [j for j in left if j.metadata.deletion_timestamp is None]

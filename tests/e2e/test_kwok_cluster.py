@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness.backends.kwok import K8sBinaries, KwokCluster
-from harness.backends.kwok.cluster import create_args, kwokctl_env, write_kwokctl_config
-from harness.backends.kwok.workloads import (
+from harness.backends.k8s import K8sBinaries, KwokCluster
+from harness.backends.k8s.cluster import create_args, kwokctl_env, write_kwokctl_config
+from harness.backends.k8s.workloads import (
     DeploymentSpec,
     create_deployments,
     delete_deployments,

@@ -26,9 +26,9 @@ from typing import Any, NoReturn
 import pytest
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from harness.backends.kwok import ExtraScheduler, KwokCluster, extender_stanza
-from harness.backends.kwok.process import stop_process, wait_http_ok
-from harness.backends.kwok.workloads import (
+from harness.backends.k8s import ExtraScheduler, KwokCluster, extender_stanza
+from harness.backends.k8s.process import stop_process, wait_http_ok
+from harness.backends.k8s.workloads import (
     DeploymentSpec,
     create_deployments,
     delete_namespace,

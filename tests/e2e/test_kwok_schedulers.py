@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from harness.backends.kwok import (
+from harness.backends.k8s import (
     NETMARKS_SCHEDULER,
     ExtraScheduler,
     KwokCluster,
     KwokError,
     extender_stanza,
 )
-from harness.backends.kwok.process import stop_process, wait_http_ok
-from harness.backends.kwok.workloads import DeploymentSpec, create_deployments, wait_bound
+from harness.backends.k8s.process import stop_process, wait_http_ok
+from harness.backends.k8s.workloads import DeploymentSpec, create_deployments, wait_bound
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

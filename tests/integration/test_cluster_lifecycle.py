@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.local import ClusterError, ClusterSpec, EmulatedCluster
-from harness.backends.local.procs import port_in_use
+from harness.backends.emulated import ClusterError, ClusterSpec, EmulatedCluster
+from harness.backends.emulated.procs import port_in_use
 from harness.backends.pids import pid_alive
 from settlers.client import OrderError, open_client
 from settlers.economy import load_economy
@@ -68,7 +68,7 @@ async def test_a_failed_start_leaves_nothing_behind(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
-    from harness.backends.local import cluster as cluster_module
+    from harness.backends.emulated import cluster as cluster_module
 
     squatter = socket.socket()   # every port the cluster picks is this taken one
     squatter.bind(("127.0.0.1", 0))
@@ -143,7 +143,7 @@ def test_killing_the_supervisor_takes_the_cluster_with_it(tmp_path: Path) -> Non
 _SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-from harness.backends.local import ClusterSpec, EmulatedCluster
+from harness.backends.emulated import ClusterSpec, EmulatedCluster
 from settlers.economy import load_economy
 
 async def main():
@@ -190,8 +190,8 @@ async def test_a_port_taken_meanwhile_is_replaced(
         which: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
-    from harness.backends.local import cluster as cluster_module
-    from harness.backends.local.procs import free_port
+    from harness.backends.emulated import cluster as cluster_module
+    from harness.backends.emulated.procs import free_port
 
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))

@@ -7,8 +7,8 @@ from typing import Literal
 
 import pytest
 
-from harness.backends.local import ClusterSpec, EmulatedCluster, LinkProfile
-from harness.backends.local.procs import port_in_use
+from harness.backends.emulated import ClusterSpec, EmulatedCluster, LinkProfile
+from harness.backends.emulated.procs import port_in_use
 from harness.backends.pids import pid_alive
 from settlers.client import open_client
 from settlers.economy import load_economy

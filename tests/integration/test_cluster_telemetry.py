@@ -15,8 +15,8 @@ from typing import Literal, NoReturn
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.backends.local import ClusterSpec, EmulatedCluster, LinkProfile
-from harness.backends.local.prometheus import find_prometheus
+from harness.backends.emulated import ClusterSpec, EmulatedCluster, LinkProfile
+from harness.backends.emulated.prometheus import find_prometheus
 from settlers.client import open_client
 from settlers.economy import load_economy
 

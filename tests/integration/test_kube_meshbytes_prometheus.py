@@ -11,6 +11,8 @@ from typing import NoReturn
 
 import pytest
 
+from harness.backends.emulated import ClusterSpec, EmulatedCluster, LinkProfile
+from harness.backends.emulated.prometheus import find_prometheus
 from harness.backends.kubernetes.meshbytes import (
     MeshMeter,
     Workloads,
@@ -18,8 +20,6 @@ from harness.backends.kubernetes.meshbytes import (
     parse_vector,
     series_selector,
 )
-from harness.backends.local import ClusterSpec, EmulatedCluster, LinkProfile
-from harness.backends.local.prometheus import find_prometheus
 from harness.measure import telemetry_delta
 from settlers.client import open_client
 from settlers.economy import load_economy

@@ -14,7 +14,7 @@ from harness.config import build_config
 from harness.experiment import Experiment
 from harness.run_cmd import new_manifest
 from harness.store import ResultsStore
-from harness.testing import ModelBackend
+from harness.testing import ModelCluster
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     })
     root = tmp_path_factory.mktemp("results") / "run"
     store = ResultsStore.create(root, new_manifest(cfg))
-    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
-    asyncio.run(Experiment(cfg, store, backend, sweep=backend.sweep).run())
+    backend = ModelCluster(cfg.load_economy(), cfg.nodes)
+    asyncio.run(Experiment(cfg, store, backend.backend(), sweep=backend.sweep).run())
     return root
 
 

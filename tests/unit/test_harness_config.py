@@ -110,7 +110,7 @@ def test_round_trips_through_the_manifest() -> None:
 
 
 def test_kubernetes_flags_beat_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.backends.kubernetes.backend import KubernetesOptions, options_for
+    from harness.backends.kubernetes.options import KubernetesOptions, options_for
 
     monkeypatch.setenv("SETTLERS_KUBE_NAMESPACE", "from-env")
     monkeypatch.setenv("SETTLERS_PROMETHEUS_URL", "http://env:9090")

@@ -14,7 +14,7 @@ from harness.config import ExperimentConfig, build_config
 from harness.experiment import Experiment
 from harness.run_cmd import new_manifest
 from harness.store import ResultsStore
-from harness.testing import ModelBackend
+from harness.testing import ModelCluster
 
 
 class Killed(BaseException):
@@ -31,9 +31,9 @@ def _config(**overrides: Any) -> ExperimentConfig:
     return build_config(overrides=base)
 
 
-def _run(cfg: ExperimentConfig, store: ResultsStore, backend: ModelBackend,
+def _run(cfg: ExperimentConfig, store: ResultsStore, backend: ModelCluster,
          sweep: Any = None) -> None:
-    asyncio.run(Experiment(cfg, store, backend, sweep=sweep or backend.sweep).run())
+    asyncio.run(Experiment(cfg, store, backend.backend(), sweep=sweep or backend.sweep).run())
 
 
 def test_census_run_recovers_the_models_expected_response_time(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_census_run_recovers_the_models_expected_response_time(tmp_path: Path) -
 
     cfg = _config()
     store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
-    backend = ModelBackend(cfg.load_economy(), cfg.nodes, noise_ms=0.0)
+    backend = ModelCluster(cfg.load_economy(), cfg.nodes, noise_ms=0.0)
     _run(cfg, store, backend)
 
     placements = store.read_table("placements")
@@ -65,7 +65,7 @@ def test_census_run_recovers_the_models_expected_response_time(tmp_path: Path) -
 def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     cfg = _config()
     store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
-    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
+    backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     calls = {"n": 0}
 
     async def flaky(*args: Any, **kwargs: Any) -> pd.DataFrame:
@@ -81,7 +81,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
     assert len(first) == 3
     placements = (store.root / "placements.parquet").read_bytes()
 
-    resumed = ModelBackend(cfg.load_economy(), cfg.nodes)
+    resumed = ModelCluster(cfg.load_economy(), cfg.nodes)
     _run(cfg, ResultsStore.open(store.root), resumed)
     after = {p.name: p.stat().st_mtime_ns for p in (store.root / "samples").glob("*.parquet")}
     assert all(after[name] == mtime for name, mtime in first.items())  # not redone
@@ -100,7 +100,7 @@ def test_budget_smaller_than_layouts_samples_and_states_it(tmp_path: Path) -> No
 
     cfg = _config(deployments=30, layout_budget=4, protocols=["http"])
     store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
-    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
+    backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     _run(cfg, store, backend)
     assert store.read_table("layouts")["measure_rank"].notna().sum() <= 4
     report = build_report(store.root, figures=False)
@@ -114,7 +114,7 @@ def test_a_crashed_pod_restarts_the_data_plane_and_the_layout_is_measured_again(
 ) -> None:
     cfg = _config(protocols=["http"])
     store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
-    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
+    backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     calls = {"n": 0}
 
     async def crash_once(*args: Any, **kwargs: Any) -> pd.DataFrame:
@@ -137,7 +137,7 @@ def test_a_data_plane_that_keeps_crashing_stops_the_run(tmp_path: Path) -> None:
 
     cfg = _config(protocols=["http"])
     store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
-    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
+    backend = ModelCluster(cfg.load_economy(), cfg.nodes)
 
     async def always(*args: Any, **kwargs: Any) -> pd.DataFrame:
         frame = await backend.sweep(*args, **kwargs)

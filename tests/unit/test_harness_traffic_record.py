@@ -11,13 +11,18 @@ from pathlib import Path
 import pytest
 
 from analysis.report import build_report
-from harness.backends.kubernetes import KubernetesBackend, KubernetesOptions, PhaseValues
-from harness.backends.kwok_placement import KwokBackend
+from harness.backends.kubernetes import (
+    KubernetesOptions,
+    KubernetesPlacer,
+    PhaseValues,
+    Release,
+)
+from harness.backends.kwok import KwokPlacer
 from harness.config import build_config
 from harness.experiment import Experiment, scheduler_traffic
 from harness.run_cmd import new_manifest
 from harness.store import ResultsStore
-from harness.testing import ModelBackend
+from harness.testing import ModelCluster
 from schedulers import TrafficMatrix
 from settlers.economy import load_economy
 
@@ -34,9 +39,9 @@ def test_the_run_records_the_warm_up_start_and_each_schedulers_traffic(tmp_path:
         "bootstrap": 50, "schedulers": ["netmarks"],
     })
     store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
-    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
+    backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     before = time.time()
-    asyncio.run(Experiment(cfg, store, backend, sweep=backend.sweep).run())
+    asyncio.run(Experiment(cfg, store, backend.backend(), sweep=backend.sweep).run())
     m = store.manifest()
     assert before <= m["warmup_since"] <= m["warmup_until"] <= time.time()
     used = m["scheduler_traffic"]
@@ -44,7 +49,7 @@ def test_the_run_records_the_warm_up_start_and_each_schedulers_traffic(tmp_path:
     assert used["netmarks"].startswith("Python model; the warm-up's traffic matrix: ")
     assert "average since" in used["netmarks"]
     # A resumed run reads the matrix back with its interval.
-    resumed = asyncio.run(Experiment(cfg, store, backend).warmup())
+    resumed = asyncio.run(Experiment(cfg, store, backend.backend()).warmup())
     assert resumed is not None
     assert (resumed.since, resumed.until) == (m["warmup_since"], m["warmup_until"])
     text = build_report(store.root, figures=False).path.read_text()
@@ -53,7 +58,7 @@ def test_the_run_records_the_warm_up_start_and_each_schedulers_traffic(tmp_path:
 
 
 def test_models_without_a_record_of_their_own_say_they_used_the_warm_up_matrix() -> None:
-    backend = ModelBackend(load_economy(), 3)
+    backend = ModelCluster(load_economy(), 3)
     assert scheduler_traffic(backend, "random", WARMUP) == "none (traffic-blind)"
     text = scheduler_traffic(backend, "firmament", WARMUP)
     assert text == ("Python model; the warm-up's traffic matrix: prometheus "
@@ -63,22 +68,24 @@ def test_models_without_a_record_of_their_own_say_they_used_the_warm_up_matrix()
 
 
 def test_kwok_feeds_its_host_schedulers_the_warm_up_matrix() -> None:
-    backend = object.__new__(KwokBackend)  # no cluster: the description needs none
+    backend = object.__new__(KwokPlacer)  # no cluster: the description needs none
     assert backend.traffic_description("kube_default", WARMUP) == "none (traffic-blind)"
     text = backend.traffic_description("netmarks", WARMUP)
     assert text.startswith("NetMARKS extender on this machine (--traffic file): the warm-up's")
     assert "average since 2025-12-01T22:50:03Z (23 s)" in text
 
 
-def _kube(tmp_path: Path, mode: str, values: str | None = None) -> KubernetesBackend:
-    backend = object.__new__(KubernetesBackend)  # no cluster: the description needs none
+def _kube(tmp_path: Path, mode: str, values: str | None = None) -> KubernetesPlacer:
+    release = object.__new__(Release)  # no cluster: the description needs none
     files: tuple[Path, ...] = ()
     if values is not None:
         (tmp_path / "mine.yaml").write_text(values)
         files = (tmp_path / "mine.yaml",)
-    backend.options = KubernetesOptions(schedulers=mode, values_files=files,
+    release.options = KubernetesOptions(schedulers=mode, values_files=files,
                                         prometheus_url="http://prom.monitoring:9090")
-    return backend
+    placer = object.__new__(KubernetesPlacer)
+    placer.release = release
+    return placer
 
 
 def test_kubernetes_in_cluster_schedulers_average_since_the_warm_up(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from harness.config import DEFAULT_ITEMS, PRESETS, ConfigError, build_config
 from harness.experiment import Experiment
 from harness.run_cmd import items_note, new_manifest
 from harness.store import ResultsStore
-from harness.testing import ModelBackend
+from harness.testing import ModelCluster
 from settlers.economy import Economy, load_economy
 from settlers.picks import depths, representative_items, same_graph, shared_inputs
 
@@ -169,8 +169,8 @@ def test_a_quick_run_on_another_economy_reports_its_derived_items(
     manifest: dict[str, Any] = store.manifest()
     assert manifest["items"] == ["lens", "scope", "kit"]
     assert manifest["items_origin"]["how"] == "derived"
-    backend = ModelBackend(cfg.load_economy(), cfg.nodes)
-    asyncio.run(Experiment(cfg, store, backend, sweep=backend.sweep).run())
+    backend = ModelCluster(cfg.load_economy(), cfg.nodes)
+    asyncio.run(Experiment(cfg, store, backend.backend(), sweep=backend.sweep).run())
     text = build_report(store.root, figures=False).path.read_text()
     assert "items derived from economy 'workshop'" in text
     for fragment in ("lens (simple chain: lens <- glass <- sand)",

@@ -8,16 +8,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.backends.kwok import (
+from harness.backends.k8s import (
     K8sBinariesMissing,
     NodeSpec,
     binaries,
     extender_stanza,
     scheduler_config,
 )
-from harness.backends.kwok.binaries import BINARY_NAMES
-from harness.backends.kwok.nodes import node_manifest, node_names
-from harness.backends.kwok.workloads import (
+from harness.backends.k8s.binaries import BINARY_NAMES
+from harness.backends.k8s.nodes import node_manifest, node_names
+from harness.backends.k8s.workloads import (
     DeploymentSpec,
     bound_placement,
     deployment_manifest,

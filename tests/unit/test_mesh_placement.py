@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.local.placement import (
+from harness.backends.emulated.placement import (
     load_placement,
     node_names,
     random_placement,

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from harness.backends.local.links import LinkProfile
-from harness.backends.local.mesh import Endpoint, Mesh
-from harness.backends.local.procs import free_port
-from harness.backends.local.telemetry import MeshCollector
-from harness.backends.local.timer import PreciseScheduler
+from harness.backends.emulated.links import LinkProfile
+from harness.backends.emulated.mesh import Endpoint, Mesh
+from harness.backends.emulated.procs import free_port
+from harness.backends.emulated.telemetry import MeshCollector
+from harness.backends.emulated.timer import PreciseScheduler
 
 
 async def _serve(handler: object) -> tuple[asyncio.Server, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.backends.local.telemetry import MeshCollector, TrafficCounters
+from harness.backends.emulated.telemetry import MeshCollector, TrafficCounters
 
 WORKLOADS = {"flour-0": "flour", "flour-1": "flour", "grain-0": "grain"}
 PLACEMENT = {"flour-0": "node-1", "flour-1": "node-2", "grain-0": "node-2"}

@@ -2,7 +2,8 @@
 layout at a time, orders sent by the chart's order-app Job, bytes from Istio's counters.
 
 It needs nodes that run containers; on kwok the backend measures on the emulated data
-plane instead (`emulated`).
+plane instead (`emulated`). It shares the release with the placer through `Release`
+(its lock, its closed flag, the phase values), not through the backend.
 """
 
 from __future__ import annotations
@@ -12,31 +13,26 @@ import contextlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from harness.backends.base import TELEMETRY_KEYS, WireProtocol
+from harness.backends.k8s.workloads import bound_placement
 from harness.backends.kubernetes.cluster import ClusterError
 from harness.backends.kubernetes.meshbytes import MeshMeter, Workloads, http_query
 from harness.backends.kubernetes.orders import job_node, parse_job_log, wait_job
+from harness.backends.kubernetes.release import SWEEP_LABEL, Release
 from harness.backends.kubernetes.values import pins_by_item
-from harness.backends.kwok.workloads import bound_placement
 
-if TYPE_CHECKING:
-    from harness.backends.kubernetes.backend import KubernetesBackend
-
-__all__ = ["SWEEP_LABEL", "KubernetesDataPlane"]
-
-# Marks the order Jobs the backend creates (deleted at cleanup).
-SWEEP_LABEL = "settlers-testbed.io/sweep"
+__all__ = ["KubernetesDataPlane"]
 
 
 @dataclass
 class KubernetesDataPlane:
     """The producers pinned to one layout at a time; orders run in-cluster as a Job."""
 
-    backend: KubernetesBackend
+    release: Release
     protocol: WireProtocol
     placement: dict[str, str] = field(default_factory=dict)
     node_names: list[str] = field(init=False)
@@ -47,10 +43,10 @@ class KubernetesDataPlane:
     pods: list[str] = field(default_factory=list)  # the producers' pods, once Ready
 
     def __post_init__(self) -> None:
-        self.node_names = self.backend.node_names
-        self.prometheus_url = self.backend.options.prometheus_query_url
-        self.meter = (MeshMeter(http_query(self.prometheus_url), self.backend.options.namespace,
-                                cancelled=self.backend.cluster.cancelled)
+        self.node_names = self.release.node_names
+        self.prometheus_url = self.release.options.prometheus_query_url
+        self.meter = (MeshMeter(http_query(self.prometheus_url), self.release.options.namespace,
+                                cancelled=self.release.cluster.cancelled)
                       if self.prometheus_url else None)
 
     async def relayout(self, placement: Mapping[str, str]) -> None:
@@ -58,9 +54,9 @@ class KubernetesDataPlane:
         await asyncio.to_thread(self._relayout, dict(placement))
 
     def _relayout(self, placement: dict[str, str]) -> None:
-        b = self.backend
-        with b._busy:
-            b.install(b._phase(protocol=self.protocol, placement=placement))
+        b = self.release
+        with b.busy:
+            b.install(b.phase(protocol=self.protocol, placement=placement))
             expected = sum(item.replicas for item in b.economy)
             result = b.cluster.wait_placed(expected, b.options.timeout_s, ready=True)
         got = pins_by_item(bound_placement(result.pods))
@@ -73,8 +69,8 @@ class KubernetesDataPlane:
 
     def entry(self, item: str) -> str:
         """Where in-cluster clients reach ``item`` (the order Job uses these names)."""
-        ns = self.backend.options.namespace
-        return f"{item}.{ns}.svc:{self.backend.options.port}"
+        ns = self.release.options.namespace
+        return f"{item}.{ns}.svc:{self.release.options.port}"
 
     async def run_sweep(
         self,
@@ -99,14 +95,13 @@ class KubernetesDataPlane:
 
     def _sweep(self, protocol: WireProtocol, items: list[str], sizes: list[int], count: int,
                repeat: int, warmup: int, timeout: float) -> pd.DataFrame:
-        b = self.backend
+        b = self.release
         job = self.order_job(protocol, items, sizes, count=count, repeat=repeat, warmup=warmup,
                              timeout=timeout)
         name = job["metadata"]["name"]
         batch, core, ns = b.cluster.batch, b.cluster.core, b.options.namespace
-        with b._busy:
-            if b._closed:
-                raise ClusterError("the kubernetes backend is closed")
+        with b.busy:
+            b.check_open()
             batch.create_namespaced_job(ns, job)
         try:
             per_order = (repeat + warmup) * len(items) * len(sizes)
@@ -122,8 +117,8 @@ class KubernetesDataPlane:
                   count: int = 1, repeat: int = 10, warmup: int = 2,
                   timeout: float = 30.0) -> dict[str, Any]:
         """The chart's order-app Job for this sweep, under a fresh name (not created)."""
-        b = self.backend
-        values = b._phase(protocol=protocol, placement=self.placement).render()
+        b = self.release
+        values = b.phase(protocol=protocol, placement=self.placement).render()
         values["orderApp"] = {"enabled": True, "items": list(items),
                               "sizes": [int(s) for s in sizes], "count": count,
                               "repeat": repeat, "warmup": warmup,

@@ -2,7 +2,7 @@
 
 kwok nodes run no containers, so a layout placed by the real schedulers cannot be
 measured in the cluster. Instead, as the kwok backend does, the layout is executed
-by the emulated cluster (`harness.backends.local.EmulatedCluster`): real producer
+by the emulated cluster (`harness.backends.emulated`): real producer
 processes behind an emulated mesh on this machine. The emulated nodes are called
 node-1..N; the cluster's node names are mapped onto them in sorted order.
 """
@@ -63,10 +63,9 @@ class EmulatedDataPlane:
 async def start_emulated(economy: Economy, nodes: list[str], protocol: WireProtocol,
                          placement: Mapping[str, str], *, link: str) -> EmulatedDataPlane:
     """Start the emulated cluster with one emulated node per cluster node."""
-    from harness.backends.local import ClusterSpec, EmulatedCluster
+    from harness.backends.emulated.planes import EmulatedPlanes
 
     to_emulated = {name: f"node-{i}" for i, name in enumerate(sorted(nodes), start=1)}
-    spec = ClusterSpec(nodes=len(nodes), link=link, economy=economy, protocol=protocol)
     mapped = {pod: to_emulated[node] for pod, node in placement.items()}
-    cluster: DataPlane = await EmulatedCluster.start(spec, mapped)
+    cluster = await EmulatedPlanes(economy, len(nodes), link).start(protocol, mapped)
     return EmulatedDataPlane(cluster, to_emulated)

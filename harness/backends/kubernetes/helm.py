@@ -42,7 +42,7 @@ class HelmNotFound(HelmError):
 
 def find_helm() -> Path:
     """The helm of tools/k8s/build ($SETTLERS_K8S_BIN), else the one on PATH."""
-    from harness.backends.kwok.binaries import bin_dir
+    from harness.backends.k8s.binaries import bin_dir
 
     built = bin_dir() / "helm"
     if built.is_file() and os.access(built, os.X_OK):

@@ -1,39 +1,12 @@
-"""The kwok backend's control plane: real Kubernetes binaries, fake (kwok) nodes.
+"""The ``kwok`` backend: the real kube-scheduler (with the NetMARKS extender, or firmament)
+places on a kwok control plane; the emulated cluster measures.
 
-Public surface:
-
-- `binaries()` / `K8sBinaries` / `K8sBinariesMissing`: the binaries `tools/k8s/build` made;
-- `KwokCluster`: start/attach/stop a kwokctl binary-runtime cluster with N kwok nodes;
-- `ExtraScheduler`, `extender_stanza`, `scheduler_config`: a second real kube-scheduler
-  (e.g. ``netmarks-scheduler`` calling the NetMARKS extender);
-- `collect_placements`: deploy an economy repeatedly and read back where pods landed.
+Public surface: `open_kwok(economy, KwokOptions(...))` (placer and data planes), `KwokPlacer`,
+and `KWOK_SCHEDULERS` (policy -> the schedulerName pods carry on the control plane).
+The Kubernetes pieces it runs on are the shared toolkit ``harness.backends.k8s``.
 """
 
-from harness.backends.kwok.binaries import K8sBinaries, K8sBinariesMissing, bin_dir, binaries
-from harness.backends.kwok.cluster import KwokCluster, KwokError, default_workdir
-from harness.backends.kwok.nodes import NodeSpec
-from harness.backends.kwok.placements import PlacementRound, collect_placements, collect_rounds
-from harness.backends.kwok.scheduler import (
-    NETMARKS_SCHEDULER,
-    ExtraScheduler,
-    extender_stanza,
-    scheduler_config,
-)
+from harness.backends.kwok.backend import KwokOptions, open_kwok
+from harness.backends.kwok.placer import KWOK_SCHEDULERS, KwokPlacer
 
-__all__ = [
-    "NETMARKS_SCHEDULER",
-    "ExtraScheduler",
-    "K8sBinaries",
-    "K8sBinariesMissing",
-    "KwokCluster",
-    "KwokError",
-    "NodeSpec",
-    "PlacementRound",
-    "bin_dir",
-    "binaries",
-    "collect_placements",
-    "collect_rounds",
-    "default_workdir",
-    "extender_stanza",
-    "scheduler_config",
-]
+__all__ = ["KWOK_SCHEDULERS", "KwokOptions", "KwokPlacer", "open_kwok"]

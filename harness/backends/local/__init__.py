@@ -1,14 +1,11 @@
-"""The ``local`` backend: an emulated multi-node cluster on this machine.
+"""The ``local`` backend: the Python scheduler models place, the emulated cluster measures.
 
-Pods are real ``settlers serve`` processes; all pod-to-pod traffic crosses an
-emulated, ztunnel-shaped mesh with per-node links (latency + shared bandwidth)
-and Istio-named metrics, optionally scraped by a real Prometheus. See
-docs/emulated-cluster.md.
+Public surface: `open_local(economy, LocalOptions(nodes, link))` (its placer and data
+planes; ``harness.backends.open_backend("local", ...)`` composes the backend), and
+`ModelPlacer` (the models as a placer, also for tools that only place).
 """
 
-from harness.backends.local.cluster import ClusterError, ClusterSpec, EmulatedCluster
-from harness.backends.local.links import LINK_PRESETS, LinkProfile, resolve_link
-from harness.backends.local.pods import PodInfo
+from harness.backends.local.backend import LocalOptions, open_local
+from harness.backends.local.placer import ModelPlacer
 
-__all__ = ["LINK_PRESETS", "ClusterError", "ClusterSpec", "EmulatedCluster", "LinkProfile",
-           "PodInfo", "resolve_link"]
+__all__ = ["LocalOptions", "ModelPlacer", "open_local"]

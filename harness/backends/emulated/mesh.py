@@ -26,9 +26,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from harness.backends.local.links import LinkModel, LinkProfile
-from harness.backends.local.telemetry import TrafficCounters
-from harness.backends.local.timer import PreciseScheduler
+from harness.backends.emulated.links import LinkModel, LinkProfile
+from harness.backends.emulated.telemetry import TrafficCounters
+from harness.backends.emulated.timer import PreciseScheduler
 
 __all__ = ["Endpoint", "Mesh", "water_marks"]
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.backends.local.errors import ClusterError
+from harness.backends.emulated.errors import ClusterError
 
 __all__ = ["Child", "free_port", "kill_group", "port_in_use", "stop_all"]
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from harness.backends.kwok.cluster import KwokCluster
-from harness.backends.kwok.process import stop_process, wait_http_ok
+from harness.backends.k8s.cluster import KwokCluster
+from harness.backends.k8s.process import stop_process, wait_http_ok
 
 __all__ = ["NETMARKS_SCHEDULER", "ExtraScheduler", "extender_stanza", "scheduler_config"]
 

@@ -28,13 +28,13 @@ from typing import Any, Literal, Self
 
 import pandas as pd
 
-from harness.backends.local.errors import ClusterError
-from harness.backends.local.links import LinkProfile, resolve_link
-from harness.backends.local.meshctl import MeshProcess
-from harness.backends.local.placement import node_names, spread_placement, validate_placement
-from harness.backends.local.pods import PodInfo, PodProcess
-from harness.backends.local.procs import free_port, stop_all
-from harness.backends.local.prometheus import PrometheusServer, find_prometheus
+from harness.backends.emulated.errors import ClusterError
+from harness.backends.emulated.links import LinkProfile, resolve_link
+from harness.backends.emulated.meshctl import MeshProcess
+from harness.backends.emulated.placement import node_names, spread_placement, validate_placement
+from harness.backends.emulated.pods import PodInfo, PodProcess
+from harness.backends.emulated.procs import free_port, stop_all
+from harness.backends.emulated.prometheus import PrometheusServer, find_prometheus
 from settlers.economy import Economy, load_economy
 
 __all__ = ["TRAFFIC_COLUMNS", "ClusterError", "ClusterSpec", "EmulatedCluster"]

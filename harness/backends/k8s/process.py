@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from harness.backends.kwok.cluster import KwokError
+from harness.backends.k8s.cluster import KwokError
 
 __all__ = ["stop_process", "wait_http_ok"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.kwok.cluster import KwokCluster, KwokError
+from harness.backends.k8s.cluster import KwokCluster, KwokError
 
 __all__ = [
     "DeploymentSpec",

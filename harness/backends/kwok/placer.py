@@ -1,6 +1,6 @@
-"""The kwok backend: the real kube-scheduler places, the emulated cluster runs.
+"""The kwok backend's placer: the real kube-scheduler on a kwok control plane.
 
-Placement goes through a real kube-apiserver with kwok nodes (``harness.backends.kwok``):
+Placement goes through a real kube-apiserver with kwok nodes (``harness.backends.k8s``):
 every redeployment creates the economy's Deployments with the scheduler's
 ``schedulerName``, waits until all pods are bound, reads pod -> node back and deletes
 them. The schedulers behind the names:
@@ -10,27 +10,25 @@ them. The schedulers behind the names:
   NetMARKS webhook (``schedulers netmarks-extender``), fed the warm-up traffic matrix;
 - firmament: our min-cost-flow custom scheduler (``schedulers firmament``) binding
   through the API.
-
-The data plane is the same emulated cluster as the local backend's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import BackendUnavailable, Placement
-from harness.backends.embedded import LocalBackend
-from harness.backends.hostsched import host_schedulers
-from harness.backends.signals import sigterm_as_interrupt
+from harness.backends.k8s.hostsched import host_schedulers
+from harness.backends.k8s.signals import sigterm_as_interrupt
+from harness.backends.layoutspace import LayoutSpace
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
 
-__all__ = ["KWOK_SCHEDULERS", "KwokBackend"]
+__all__ = ["KWOK_SCHEDULERS", "KwokPlacer"]
 
 # Our scheduler name -> the schedulerName pods carry on the real control plane.
 KWOK_SCHEDULERS = {
@@ -40,11 +38,15 @@ KWOK_SCHEDULERS = {
 }
 
 
-class KwokBackend(LocalBackend):
-    name = "kwok"
+class KwokPlacer:
+    """Placements by the real schedulers on a kwok cluster of N identical nodes.
 
-    def __init__(self, economy: Economy, nodes: int, link: str) -> None:
-        super().__init__(economy, nodes, link)
+    The control plane starts at the first placement and stops at close().
+    """
+
+    def __init__(self, economy: Economy, nodes: int) -> None:
+        self._economy = economy
+        self.space = LayoutSpace.uniform(economy, nodes)
         self._cluster: Any = None
         self._stops: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -54,20 +56,31 @@ class KwokBackend(LocalBackend):
         # thread can install a signal handler.
         sigterm_as_interrupt()
 
+    @property
+    def node_names(self) -> list[str]:
+        return self.space.node_names
+
+    @property
+    def pod_names(self) -> list[str]:
+        return self.space.pod_names
+
+    def canonical(self, assignments: Mapping[str, str]) -> str:
+        return self.space.canonical(assignments)
+
     def _ensure_cluster(self) -> Any:
         if self._cluster is not None:
             return self._cluster
         try:
-            from harness.backends.kwok import K8sBinariesMissing, KwokCluster, binaries
+            from harness.backends.k8s import K8sBinariesMissing, KwokCluster, binaries
 
             bins = binaries()
         except K8sBinariesMissing as exc:
             raise BackendUnavailable(
                 f"the kwok backend needs the Kubernetes binaries: {exc} (run tools/k8s/build)"
             ) from None
-        node = self._nodes[0]
+        node = self.space.nodes[0]
         cluster = KwokCluster.start(
-            nodes=len(self._nodes), cpu=f"{node.cpu_m}m", memory=str(node.memory),
+            nodes=len(self.space.nodes), cpu=f"{node.cpu_m}m", memory=str(node.memory),
             pods=node.max_pods, bins=bins,
         )
         with self._lock:
@@ -99,7 +112,7 @@ class KwokBackend(LocalBackend):
 
     def _place(self, scheduler: str, deployments: int, traffic: TrafficMatrix | None,
                advance: Callable[[int], None]) -> list[Placement]:
-        from harness.backends.kwok import collect_rounds
+        from harness.backends.k8s import collect_rounds
 
         cluster = self._ensure_cluster()
         name = KWOK_SCHEDULERS[scheduler]

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.kwok.cluster import KwokCluster
-from harness.backends.kwok.workloads import (
+from harness.backends.k8s.cluster import KwokCluster
+from harness.backends.k8s.workloads import (
     DeploymentSpec,
     bound_placement,
     create_deployments,

@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from harness.backends.kwok.binaries import K8sBinaries, binaries
-from harness.backends.kwok.nodes import NodeSpec, node_manifest, node_names
+from harness.backends.k8s.binaries import K8sBinaries, binaries
+from harness.backends.k8s.nodes import NodeSpec, node_manifest, node_names
 from harness.backends.pids import pid_alive
 
 __all__ = [

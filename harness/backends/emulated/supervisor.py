@@ -1,6 +1,6 @@
 """The detached owner of a CLI-started cluster: ``harness cluster up`` runs this.
 
-``python -m harness.backends.local.supervisor RUN_DIR`` reads ``RUN_DIR/spec.json``,
+``python -m harness.backends.emulated.supervisor RUN_DIR`` reads ``RUN_DIR/spec.json``,
 starts an :class:`EmulatedCluster`, keeps ``RUN_DIR/cluster.json`` (the state file
 that ``status`` and ``down`` read) up to date, and stops everything on SIGTERM or
 SIGINT. The cluster's processes are tied to this one (PDEATHSIG), so even a
@@ -20,9 +20,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from harness.backends.local.cluster import ClusterSpec, EmulatedCluster
-from harness.backends.local.links import LinkProfile
-from harness.backends.local.placement import load_placement, node_names, random_placement
+from harness.backends.emulated.cluster import ClusterSpec, EmulatedCluster
+from harness.backends.emulated.links import LinkProfile
+from harness.backends.emulated.placement import load_placement, node_names, random_placement
 from settlers.economy import load_economy
 
 __all__ = ["SPEC_FILE", "STATE_FILE", "read_state", "write_json"]
@@ -99,7 +99,7 @@ async def _run(run_dir: Path) -> int:
 
 def main() -> None:
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m harness.backends.local.supervisor RUN_DIR")
+        sys.exit("usage: python -m harness.backends.emulated.supervisor RUN_DIR")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     sys.exit(asyncio.run(_run(Path(sys.argv[1]))))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from harness.backends.local.procs import Child, free_port
+from harness.backends.emulated.procs import Child, free_port
 
 __all__ = ["PrometheusServer", "find_prometheus"]
 

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 import yaml
 
 from harness.backends.base import BackendUnavailable
-from harness.backends.kwok.cluster import KwokError
-from harness.backends.kwok.process import stop_process, wait_http_ok
-from harness.backends.kwok.scheduler import extender_stanza, scheduler_config
-from harness.backends.local.procs import free_port
+from harness.backends.emulated.procs import free_port
+from harness.backends.k8s.cluster import KwokError
+from harness.backends.k8s.process import stop_process, wait_http_ok
+from harness.backends.k8s.scheduler import extender_stanza, scheduler_config
 
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
@@ -105,7 +105,7 @@ def host_schedulers(policy: str, scheduler_name: str, *, kubeconfig: Path | None
 
 
 def _kube_scheduler() -> Path:
-    from harness.backends.kwok.binaries import bin_dir
+    from harness.backends.k8s.binaries import bin_dir
 
     built = bin_dir() / "kube-scheduler"
     if built.is_file():

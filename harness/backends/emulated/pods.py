@@ -17,7 +17,7 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from harness.backends.local.procs import Child
+from harness.backends.emulated.procs import Child
 
 __all__ = ["PodInfo", "PodProcess", "probe_health"]
 

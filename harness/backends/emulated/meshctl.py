@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from harness.backends.local.errors import ClusterError
-from harness.backends.local.procs import Child
+from harness.backends.emulated.errors import ClusterError
+from harness.backends.emulated.procs import Child
 
 __all__ = ["MeshProcess"]
 
@@ -31,7 +31,7 @@ class MeshProcess:
                     timeout: float = 30.0) -> MeshProcess:
         path = run_dir / "mesh.json"
         path.write_text(json.dumps(config, indent=1))
-        child = Child("mesh", [sys.executable, "-m", "harness.backends.local.meshd", str(path)],
+        child = Child("mesh", [sys.executable, "-m", "harness.backends.emulated.meshd", str(path)],
                       log=run_dir / "logs" / "mesh.log", stdout_pipe=True)
         assert child.proc.stdout is not None
         loop = asyncio.get_running_loop()

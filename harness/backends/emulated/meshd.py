@@ -1,4 +1,4 @@
-"""The mesh as its own process: ``python -m harness.backends.local.meshd CONFIG.json``.
+"""The mesh as its own process: ``python -m harness.backends.emulated.meshd CONFIG.json``.
 
 Running the proxies outside the harness keeps their CPU time away from the order
 app's event loop, and lets a detached ``harness cluster up`` own them. The process
@@ -29,9 +29,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from harness.backends.local.links import LinkProfile
-from harness.backends.local.mesh import Endpoint, Mesh
-from harness.backends.local.telemetry import MeshCollector
+from harness.backends.emulated.links import LinkProfile
+from harness.backends.emulated.mesh import Endpoint, Mesh
+from harness.backends.emulated.telemetry import MeshCollector
 
 __all__ = ["main", "serve"]
 
@@ -113,7 +113,7 @@ async def serve(config: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        sys.exit("usage: python -m harness.backends.local.meshd CONFIG.json")
+        sys.exit("usage: python -m harness.backends.emulated.meshd CONFIG.json")
     config = json.loads(Path(args[0]).read_text())
     try:
         import uvloop  # a faster loop halves the relay's per-hop overhead

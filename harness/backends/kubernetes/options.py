@@ -1,0 +1,83 @@
+"""How the kubernetes backend installs and measures the testbed: `KubernetesOptions`.
+
+Defaults suit `harness run` as is; SETTLERS_KUBE_* / SETTLERS_PROMETHEUS_* variables
+and the experiment's ``--kube-*`` settings override them (`options_for`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.backends.kubernetes.helm import CHART_DIR
+from harness.backends.kubernetes.values import DEFAULT_SCHEDULER_NAMES
+
+if TYPE_CHECKING:
+    from harness.config import ExperimentConfig
+
+__all__ = ["KubernetesOptions", "options_for"]
+
+
+@dataclass(frozen=True)
+class KubernetesOptions:
+    """Where and how to install the testbed. Defaults suit `harness run` as is."""
+
+    context: str | None = None          # kubeconfig context (None = current)
+    kubeconfig: Path | None = None      # None = $KUBECONFIG or ~/.kube/config
+    namespace: str = "settlers"
+    release: str = "settlers"
+    chart: Path = CHART_DIR
+    # The user's own values files (image, Istio, Prometheus, ...): the harness's
+    # phase values go on top of them.
+    values_files: tuple[Path, ...] = ()
+    # Prometheus as the cluster sees it (the chart's prometheus.url, for NetMARKS).
+    prometheus_url: str | None = None
+    # Prometheus as this process reaches it (e.g. a port-forward), for traffic
+    # snapshots; None = no byte counts.
+    prometheus_query_url: str | None = None
+    port: int = 8080
+    scheduler_names: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_SCHEDULER_NAMES))
+    # Who runs netmarks-scheduler/firmament while their policy places: "chart" (the
+    # chart's Deployments), "host" (processes on this machine, `hostsched`), "external"
+    # (already running), or "auto": host when the nodes are kwok's fakes, else chart.
+    schedulers: str = "auto"
+    nodes: tuple[str, ...] | None = None  # restrict to these nodes (default: all usable)
+    # Where layouts are measured: "cluster" (pinned pods + the order-app Job),
+    # "emulated" (the emulated cluster on this machine), or "auto": emulated when the
+    # nodes are kwok's fakes (they run no containers), else cluster.
+    data_plane: str = "auto"
+    link: str = "edge"                  # link preset of the emulated data plane
+    timeout_s: float = 300.0
+    keep: bool = False                  # leave the release installed at close()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> KubernetesOptions:
+        """Defaults, then SETTLERS_KUBE_* / SETTLERS_PROMETHEUS_* variables, then overrides."""
+        env = os.environ
+        opts: dict[str, Any] = {}
+        for key, var in (("namespace", "SETTLERS_KUBE_NAMESPACE"),
+                         ("release", "SETTLERS_KUBE_RELEASE"),
+                         ("schedulers", "SETTLERS_KUBE_SCHEDULERS"),
+                         ("data_plane", "SETTLERS_KUBE_DATA_PLANE"),
+                         ("prometheus_url", "SETTLERS_PROMETHEUS_URL"),
+                         ("prometheus_query_url", "SETTLERS_PROMETHEUS_QUERY_URL")):
+            if env.get(var):
+                opts[key] = env[var]
+        if env.get("SETTLERS_KUBE_KEEP", "").lower() in ("1", "true", "yes"):
+            opts["keep"] = True
+        if env.get("SETTLERS_KUBE_VALUES"):
+            opts["values_files"] = tuple(Path(p) for p in env["SETTLERS_KUBE_VALUES"].split(",")
+                                         if p.strip())
+        opts.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**opts)
+
+
+def options_for(config: ExperimentConfig, **options: Any) -> KubernetesOptions:
+    """Defaults < SETTLERS_KUBE_* variables < the experiment's kube settings < `options`."""
+    return KubernetesOptions.from_env(
+        **{"context": config.kube_context, "namespace": config.kube_namespace,
+           "prometheus_url": config.prometheus_url, **options})

@@ -1,0 +1,183 @@
+"""The kubernetes backend's placer: the cluster's own schedulers place the producers.
+
+``helm upgrade --install`` the chart with the producers under one scheduler
+(``schedulerName``), then N times scale every producer Deployment to 0 and back, wait
+until the scheduler has bound every pod, and read pod -> node from the API. This only
+needs the API server and the schedulers, so it runs (and is tested) on kwok's fake
+nodes too; there NetMARKS and firmament run as processes on this machine
+(``k8s.hostsched``), as the chart's scheduler Deployments never start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.backends.base import BackendUnavailable, Placement
+from harness.backends.k8s.hostsched import host_schedulers
+from harness.backends.k8s.workloads import bound_placement
+from harness.backends.kubernetes.options import KubernetesOptions
+from harness.backends.kubernetes.release import Release
+from harness.backends.layoutspace import LayoutSpace
+
+if TYPE_CHECKING:
+    from schedulers import TrafficMatrix
+
+__all__ = ["KubernetesPlacer"]
+
+
+class KubernetesPlacer:
+    """Placement under the cluster's real schedulers.
+
+    The layout space (pods, nodes, canonical layouts) is the models' one, with the
+    cluster's real nodes in place of identical model nodes.
+    """
+
+    def __init__(self, release: Release) -> None:
+        self.release = release
+        self.space = LayoutSpace(release.economy, release.nodes)
+
+    @property
+    def options(self) -> KubernetesOptions:
+        return self.release.options
+
+    @property
+    def node_names(self) -> list[str]:
+        return self.space.node_names
+
+    @property
+    def pod_names(self) -> list[str]:
+        return self.space.pod_names
+
+    def canonical(self, assignments: Mapping[str, str]) -> str:
+        return self.space.canonical(assignments)
+
+    def scheduler_name(self, policy: str) -> str:
+        """The schedulerName that policy answers to here, or BackendUnavailable."""
+        try:
+            return self.options.scheduler_names[policy]
+        except KeyError:
+            raise BackendUnavailable(
+                f"scheduler {policy!r} has no Kubernetes implementation; on the kubernetes "
+                f"backend use {', '.join(self.options.scheduler_names)}") from None
+
+    async def place(
+        self,
+        scheduler: str,
+        deployments: int,
+        *,
+        traffic: TrafficMatrix | None = None,
+        seed: int = 0,
+        advance: Callable[[int], None] = lambda n: None,
+    ) -> list[Placement]:
+        """Redeploy ``deployments`` times under ``scheduler``; read each placement.
+
+        ``traffic`` feeds the host-process NetMARKS/firmament (kwok); in-cluster they
+        read Istio's metrics from Prometheus themselves. Real schedulers take no ``seed``.
+        """
+        name = self.scheduler_name(scheduler)
+        mode = self.scheduler_mode()
+        chart = mode == "chart"
+        # In-cluster NetMARKS/firmament read Prometheus themselves: the average since the
+        # warm-up's start (unless the user's values choose a sliding traffic.window).
+        since = (traffic.since if chart and traffic is not None
+                 and self.user_traffic_window() is None else None)
+        phase = self.release.phase(
+            scheduler_name=name, netmarks=chart and scheduler == "netmarks",
+            firmament=chart and scheduler == "firmament", traffic_since=since)
+        await asyncio.to_thread(self.release.install, phase)
+        host = (host_schedulers(scheduler, name, kubeconfig=self.options.kubeconfig,
+                                context=self.options.context, traffic=traffic)
+                if mode == "host" else contextlib.nullcontext())
+        out: list[Placement] = []
+        with host:
+            for i in range(deployments):
+                assignments, seconds, unschedulable = await asyncio.to_thread(
+                    self.redeploy_once)
+                out.append(Placement(scheduler=scheduler, deployment=i,
+                                     assignments=assignments, seconds=seconds,
+                                     unschedulable=unschedulable))
+                advance(1)
+        return out
+
+    def user_traffic_window(self) -> float | None:
+        """``traffic.window`` from the user's values files (the last one that sets it)."""
+        import yaml
+
+        window = None
+        for path in self.options.values_files:
+            try:
+                doc = yaml.safe_load(Path(path).read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue  # helm reports unreadable values files itself
+            traffic = doc.get("traffic") if isinstance(doc, dict) else None
+            if isinstance(traffic, dict) and "window" in traffic:
+                try:
+                    window = float(traffic["window"] or 0) or None
+                except (TypeError, ValueError):
+                    continue  # the chart's schema rejects it with the key's name
+        return window
+
+    def traffic_description(self, scheduler: str, traffic: TrafficMatrix | None) -> str:
+        """What traffic ``scheduler`` placed with here (the run's report states it)."""
+        from harness.backends.trafficinfo import describe_matrix
+        from schedulers.promtraffic import iso_time
+        from schedulers.registry import uses_traffic
+
+        if not uses_traffic(scheduler):
+            return "none (traffic-blind)"
+        mode = self.scheduler_mode()
+        what = "NetMARKS extender" if scheduler == "netmarks" else "firmament scheduler"
+        if mode == "host":
+            return (f"{what} on this machine (--traffic file): the warm-up's traffic matrix, "
+                    f"{describe_matrix(traffic)}")
+        if mode == "external":
+            return (f"{what} run outside the harness: its own traffic source and interval "
+                    "(not set by the harness)")
+        prom = (f"Prometheus {self.options.prometheus_url}" if self.options.prometheus_url
+                else "Prometheus at the chart's prometheus.url")
+        window = self.user_traffic_window()
+        if window is not None:
+            return (f"in-cluster {what}: {prom}, sliding window of {window:g} s "
+                    "(traffic.window in your values files)")
+        if traffic is not None and traffic.since is not None:
+            return (f"in-cluster {what}: {prom}, average since the warm-up's start "
+                    f"{iso_time(traffic.since)} (traffic.since)")
+        return f"in-cluster {what}: {prom}, average since the scheduler's start"
+
+    def scheduler_mode(self) -> str:
+        mode = self.options.schedulers
+        if mode not in ("auto", "chart", "host", "external"):
+            raise BackendUnavailable(
+                f"schedulers must be auto, chart, host or external, not {mode!r}")
+        if mode == "auto":
+            return "host" if self.release.nodes_are_fake() else "chart"
+        return mode
+
+    def redeploy_once(self) -> tuple[dict[str, str], float, tuple[str, ...]]:
+        """Scale every producer to 0, wait, scale back: the scheduler places them anew.
+
+        Returns (``<item>-<i>`` -> node, seconds from scale-up to all placed, pods the
+        scheduler reported Unschedulable).
+        """
+        import time
+
+        timeout = self.options.timeout_s
+        replicas = {item.name: item.replicas for item in self.release.economy}
+        cluster = self.release.cluster
+        with self.release.busy:
+            self.release.check_open()
+            cluster.scale_producers(dict.fromkeys(replicas, 0))
+            cluster.delete_producer_pods(timeout)
+            cluster.wait_no_producers(timeout)
+            started = time.monotonic()
+            cluster.scale_producers(replicas)
+            result = cluster.wait_placed(sum(replicas.values()), timeout, started=started)
+        placed = [p for p in result.pods if p.spec.node_name]
+        return bound_placement(placed), result.seconds, result.unschedulable
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.release.cleanup)

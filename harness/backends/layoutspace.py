@@ -1,0 +1,48 @@
+"""The layout space every placer shares: the economy's pods, the nodes, canonical layouts.
+
+The local and kwok backends place on N identical model nodes; the kubernetes backend
+on the cluster's real nodes. Either way, two placements that differ only by swapping
+identical nodes are one layout (``schedulers.canonical_layout``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from settlers.economy import Economy
+
+if TYPE_CHECKING:
+    from schedulers import Node, Pod
+
+__all__ = ["LayoutSpace"]
+
+
+class LayoutSpace:
+    """The economy's pods on ``nodes``."""
+
+    def __init__(self, economy: Economy, nodes: Sequence[Node]) -> None:
+        import schedulers
+
+        self.nodes: list[Node] = list(nodes)
+        self.pods: list[Pod] = schedulers.pods_for_economy(economy)
+
+    @classmethod
+    def uniform(cls, economy: Economy, nodes: int) -> LayoutSpace:
+        """``nodes`` identical nodes ``node-1`` .. ``node-N`` (the models' cluster)."""
+        import schedulers
+
+        return cls(economy, schedulers.uniform_nodes(nodes))
+
+    @property
+    def node_names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+    @property
+    def pod_names(self) -> list[str]:
+        return [p.name for p in self.pods]
+
+    def canonical(self, assignments: Mapping[str, str]) -> str:
+        import schedulers
+
+        return str(schedulers.canonical_layout(dict(assignments), self.nodes))

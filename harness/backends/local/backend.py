@@ -1,0 +1,30 @@
+"""The local backend: the Python scheduler models place, the emulated cluster measures.
+
+The data plane is the emulated cluster (``harness.backends.emulated``: real producer
+processes behind an emulated mesh), relaid out for every layout measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.backends.emulated.planes import EmulatedPlanes
+from harness.backends.local.placer import ModelPlacer
+from settlers.economy import Economy
+
+__all__ = ["LocalOptions", "open_local"]
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    nodes: int = 5
+    link: str = "edge"  # link preset of the emulated cluster
+    # Where the emulated cluster keeps logs (None: a scratch directory of its own).
+    run_dir: Path | None = None
+
+
+def open_local(economy: Economy, options: LocalOptions) -> tuple[ModelPlacer, EmulatedPlanes]:
+    """The two halves (the registry adds the description: `open_backend("local", ...)`)."""
+    return (ModelPlacer(economy, options.nodes),
+            EmulatedPlanes(economy, options.nodes, options.link, options.run_dir))

@@ -1,0 +1,75 @@
+"""The local backend's placer: the Python scheduler models on N identical nodes.
+
+Placement is pure computation (``schedulers``), so 1000 redeployments take seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from harness.backends.base import Placement
+from harness.backends.layoutspace import LayoutSpace
+from settlers.economy import Economy
+
+if TYPE_CHECKING:
+    from schedulers import TrafficMatrix
+
+__all__ = ["ModelPlacer"]
+
+
+class ModelPlacer:
+    """Placements from the Python scheduler models on N identical nodes."""
+
+    def __init__(self, economy: Economy, nodes: int) -> None:
+        self.space = LayoutSpace.uniform(economy, nodes)
+
+    @property
+    def node_names(self) -> list[str]:
+        return self.space.node_names
+
+    @property
+    def pod_names(self) -> list[str]:
+        return self.space.pod_names
+
+    def canonical(self, assignments: Mapping[str, str]) -> str:
+        return self.space.canonical(assignments)
+
+    async def place(
+        self,
+        scheduler: str,
+        deployments: int,
+        *,
+        traffic: TrafficMatrix | None,
+        seed: int,
+        advance: Callable[[int], None] = lambda n: None,
+    ) -> list[Placement]:
+        import schedulers
+
+        policy = schedulers.get_policy(scheduler, traffic=traffic, seed=seed)
+        out: list[Placement] = []
+        batch = 50
+        for start in range(0, deployments, batch):
+            n = min(batch, deployments - start)
+            # A thread keeps the event loop (and any running cluster's proxies) alive
+            # while the CPU-bound models run.
+            results = await asyncio.to_thread(self._schedule_many, policy, n)
+            for offset, result in enumerate(results):
+                out.append(
+                    Placement(
+                        scheduler=scheduler,
+                        deployment=start + offset,
+                        assignments=dict(result.assignments),
+                        seconds=float(result.seconds),
+                        unschedulable=tuple(result.unschedulable),
+                    )
+                )
+            advance(n)
+        return out
+
+    def _schedule_many(self, policy: Any, n: int) -> list[Any]:
+        return [policy.schedule(self.space.pods, self.space.nodes) for _ in range(n)]
+
+    async def close(self) -> None:
+        return None
