@@ -44,15 +44,11 @@ from typing import Any
 
 from rich.progress import Progress
 
-# bench/ holds scripts named like our packages (bench/harness.py, bench/schedulers.py):
-# keep this folder off the import path so the packages are found.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from harness import provenance  # noqa: E402
-from harness.backends.k8s import KwokCluster, KwokError, PlacementRound, binaries  # noqa: E402
-from harness.backends.k8s.hostsched import host_schedulers  # noqa: E402
-from harness.backends.k8s.placements import place_once  # noqa: E402
-from schedulers import (  # noqa: E402
+from harness import provenance
+from harness.backends.k8s import KwokCluster, KwokError, PlacementRound, binaries
+from harness.backends.k8s.hostsched import host_schedulers
+from harness.backends.k8s.placements import place_once
+from schedulers import (
     canonical_layout,
     get_policy,
     inter_node_traffic,
@@ -60,10 +56,10 @@ from schedulers import (  # noqa: E402
     uniform_nodes,
     workload_of_pod_name,
 )
-from schedulers.framework import DEFAULT_QUEUE_JITTER  # noqa: E402
-from schedulers.tiebreak import DEFAULT_STRAGGLE  # noqa: E402
-from schedulers.traffic import traffic_from_economy  # noqa: E402
-from settlers.economy import load_economy  # noqa: E402
+from schedulers.framework import DEFAULT_QUEUE_JITTER
+from schedulers.tiebreak import DEFAULT_STRAGGLE
+from schedulers.traffic import traffic_from_economy
+from settlers.economy import load_economy
 
 RESULTS = Path(__file__).parent / "results" / "fidelity.json"
 NODES = 5

@@ -37,14 +37,11 @@ from typing import Any
 
 from rich.progress import Progress
 
-# bench/ holds scripts named like our packages: keep it off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from harness import provenance  # noqa: E402
-from harness.backends.k8s import ExtraScheduler, KwokCluster, binaries  # noqa: E402
-from harness.backends.k8s.placements import place_once  # noqa: E402
-from schedulers import pods_for_economy, queue_order  # noqa: E402
-from settlers.economy import load_economy  # noqa: E402
+from harness import provenance
+from harness.backends.k8s import ExtraScheduler, KwokCluster, binaries
+from harness.backends.k8s.placements import place_once
+from schedulers import pods_for_economy, queue_order
+from settlers.economy import load_economy
 
 RESULTS = Path(__file__).parent / "results" / "fidelity-probe.json"
 NAMESPACE = "probe"

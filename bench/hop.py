@@ -27,7 +27,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -36,11 +36,11 @@ from rich.table import Table
 
 from settlers.client import ProducerClient, open_client
 from settlers.testing import start_service
+from settlers.wire import PROTOCOLS, WireProtocol, parse_protocol
 
 SIZES = [16, 256, 4096, 65536, 1048576]
 CONCURRENCY = [1, 8, 64]
 RESULTS = Path(__file__).resolve().parent / "results" / "hop.json"
-Proto = Literal["http", "grpc"]
 
 app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
 console = Console()
@@ -113,7 +113,7 @@ def echo(protocol: str) -> None:
 
 
 class _EchoProcess:
-    def __init__(self, protocol: Proto) -> None:
+    def __init__(self, protocol: WireProtocol) -> None:
         self.proc = subprocess.Popen([sys.executable, __file__, "echo", protocol],
                                      stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
@@ -169,7 +169,7 @@ def _summary(samples: list[float]) -> dict[str, float]:
             "max_ms": float(arr.max())}
 
 
-async def _measure_protocol(protocol: Proto, targets: dict[str, str], sizes: list[int],
+async def _measure_protocol(protocol: WireProtocol, targets: dict[str, str], sizes: list[int],
                             requests: int,
                             seconds: float, tp_size: int,
                             progress: Callable[[str], None]) -> dict[str, Any]:
@@ -255,11 +255,12 @@ def run(
                    "tp_size": tp_size, "sizes": sizes_list, "concurrency": CONCURRENCY},
         "protocols": {},
     }
-    protocols: list[Proto] = []
-    for name in protocol or ["http", "grpc"]:
-        if name not in ("http", "grpc"):
-            raise typer.BadParameter(f"--protocol must be http or grpc, got {name!r}")
-        protocols.append("http" if name == "http" else "grpc")
+    protocols: list[WireProtocol] = []
+    for name in protocol or PROTOCOLS:
+        try:
+            protocols.append(parse_protocol(name))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--protocol") from None
     for proto in protocols:
         with ExitStack() as stack:
             svc = start_service("water", proto)  # uvloop when installed (the default)

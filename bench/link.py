@@ -34,33 +34,29 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-# bench/harness.py would shadow the `harness` package: drop this script's folder.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-from harness.backends.emulated import (  # noqa: E402
+from harness.backends.emulated import (
     LINK_PRESETS,
     ClusterSpec,
     EmulatedCluster,
     LinkProfile,
 )
-from harness.backends.emulated.links import resolve_link  # noqa: E402
-from harness.backends.emulated.meshctl import MeshProcess  # noqa: E402
-from harness.backends.emulated.placement import random_placement  # noqa: E402
-from settlers.client import open_client  # noqa: E402
-from settlers.economy import load_economy  # noqa: E402
+from harness.backends.emulated.links import resolve_link
+from harness.backends.emulated.meshctl import MeshProcess
+from harness.backends.emulated.placement import random_placement
+from settlers.client import open_client
+from settlers.economy import load_economy
+from settlers.wire import PROTOCOLS, WireProtocol
 
 RESULTS = Path(__file__).resolve().parent / "results" / "link.json"
 SIZES = [16, 256, 4096, 65536, 1048576]
 PARTS = ["latency", "throughput", "overhead", "relayout", "calibration"]
 PAPER = {"http": 66.0, "grpc": 69.0}
-Proto = Literal["http", "grpc"]
 
 app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
 console = Console()
@@ -240,7 +236,7 @@ async def _order_p50s_ms(*targets: str, n: int = 300) -> list[float]:
     return [statistics.median(s) for s in samples]
 
 
-async def _chain_samples(cluster: EmulatedCluster, protocol: Proto, size: int,
+async def _chain_samples(cluster: EmulatedCluster, protocol: WireProtocol, size: int,
                          n: int) -> tuple[list[float], list[float]]:
     """Order latencies (ms) co-located and split. The layouts alternate order by order
     (a relayout costs milliseconds), so the machine's load drifts over both alike."""
@@ -263,7 +259,7 @@ async def bench_calibration(profile: LinkProfile, n: int) -> dict[str, Any]:
     chain = load_economy().subset(["flour"])
     out: dict[str, Any] = {"link": {"latency_ms": profile.latency_ms,
                                     "bandwidth_mbps": profile.bandwidth_mbps}}
-    for protocol in ("http", "grpc"):
+    for protocol in PROTOCOLS:
         spec = ClusterSpec(nodes=2, link=profile, economy=chain, protocol=protocol,
                            prometheus=False)
         rows = []

@@ -16,17 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# This folder also holds bench/harness.py: keep it off the import path so `import
-# harness` (via schedulers) finds the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from schedulers import (  # noqa: E402
+from schedulers import (
     TrafficMatrix,
     canonical_layout,
     example_traffic_path,
@@ -35,7 +30,7 @@ from schedulers import (  # noqa: E402
     pods_for_economy,
     uniform_nodes,
 )
-from settlers.economy import DEFAULT_ECONOMY, load_economy, parse_cpu, parse_memory  # noqa: E402
+from settlers.economy import DEFAULT_ECONOMY, load_economy, parse_cpu, parse_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "schedule-table.json"

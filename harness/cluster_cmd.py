@@ -28,6 +28,7 @@ from harness.backends.emulated.pods import probe_health
 from harness.backends.emulated.procs import kill_group
 from harness.backends.emulated.supervisor import SPEC_FILE, STATE_FILE, read_state, write_json
 from harness.backends.pids import pid_alive
+from settlers.wire import WireProtocol
 
 __all__ = ["default_run_dir", "register"]
 
@@ -38,11 +39,6 @@ KWOK_NAME = "settlers"
 class Backend(StrEnum):
     local = "local"
     kwok = "kwok"
-
-
-class Proto(StrEnum):
-    http = "http"
-    grpc = "grpc"
 
 
 def default_run_dir() -> Path:
@@ -78,7 +74,7 @@ def up(
         help="Per-node up/downlink bandwidth in Mbit/s (overrides the preset).")] = None,
     economy: Annotated[str | None, typer.Option(
         help="Economy YAML file or shipped name (default: settlers2).")] = None,
-    protocol: Annotated[Proto, typer.Option(help="Wire protocol of every pod.")] = Proto.http,
+    protocol: Annotated[WireProtocol, typer.Option(help="Wire protocol of every pod.")] = "http",
     placement: Annotated[str, typer.Option(
         help="spread (round robin), random, or a YAML/JSON file mapping pod -> node.")] = "random",
     seed: Annotated[int | None, typer.Option(help="Seed for --placement random.")] = None,
@@ -127,7 +123,7 @@ def up(
         "nodes": nodes, "latency_ms": profile.latency_ms,
         "bandwidth_mbps": (None if profile.bandwidth_mbps == float("inf")
                            else profile.bandwidth_mbps),
-        "economy": economy, "protocol": protocol.value,
+        "economy": economy, "protocol": protocol,
         "placement": (placement if placement in ("spread", "random")
                       else str(Path(placement).resolve())),
         "seed": seed, "prometheus": prometheus,

@@ -27,6 +27,7 @@ from pydantic import (
 
 from settlers.economy import DEFAULT_ECONOMY, Economy, EconomyError, load_economy
 from settlers.picks import representative_items, same_graph
+from settlers.wire import PROTOCOLS, WireProtocol
 
 __all__ = [
     "BASELINE",
@@ -50,7 +51,6 @@ _ALIASES = {"default": BASELINE, "kube-default": BASELINE, "kube-scheduler": BAS
 DEFAULT_ITEMS = ["flour", "boat", "bread", "coal", "iron", "coin", "sword", "tools"]
 DEFAULT_SIZES = [16, 256, 4096, 65536, 1048576]
 _MAX_SIZE = 16 * 2**20
-_PROTOCOLS: tuple[Literal["http", "grpc"], ...] = ("http", "grpc")
 _KNOWN_POLICIES = ["kube_default", "netmarks", "firmament", "random", "optimal"]
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -87,7 +87,7 @@ class ExperimentConfig(BaseModel):
     deployments: int = Field(1000, ge=1, le=100_000, description="redeployments per scheduler")
     nodes: int = Field(5, ge=1, le=64)
     link: str = Field("edge", description="link preset of the emulated cluster")
-    protocols: list[Literal["http", "grpc"]] = Field(default_factory=lambda: list(_PROTOCOLS))
+    protocols: list[WireProtocol] = Field(default_factory=lambda: list(PROTOCOLS))
     sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_SIZES))
     items: list[str] | Literal["all"] = Field(default_factory=lambda: list(DEFAULT_ITEMS))
     count: int = Field(1, ge=1, le=1000, description="units per order")

@@ -25,13 +25,13 @@ from harness.backends.base import (
     Placement,
     Placer,
     ReportsPodStatus,
-    WireProtocol,
 )
 from harness.backends.trafficinfo import describe_matrix
 from harness.config import ExperimentConfig
 from harness.layouts import layout_id, measurement_order, plan_units
 from harness.measure import Sweep, default_sweep, measure_layout, telemetry_delta
 from harness.store import ResultsStore, chunk_name
+from settlers.wire import WireProtocol
 
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix

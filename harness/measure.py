@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from harness.backends.base import TELEMETRY_KEYS, DataPlane, SweepsInCluster, WireProtocol
+from harness.backends.base import TELEMETRY_KEYS, DataPlane, SweepsInCluster
 from settlers.trace import ORDER_CALLER, decode_trace
+from settlers.wire import WireProtocol
 
 __all__ = ["Sweep", "default_sweep", "hop_counts", "measure_layout", "telemetry_delta"]
 
@@ -72,7 +73,7 @@ async def measure_layout(
 
 
 def annotate_samples(
-    samples: pd.DataFrame, placement: Mapping[str, str], *, layout_id: str, protocol: str
+    samples: pd.DataFrame, placement: Mapping[str, str], *, layout_id: str, protocol: WireProtocol
 ) -> pd.DataFrame:
     out = samples.copy()
     out.insert(0, "layout_id", layout_id)

@@ -23,10 +23,10 @@ from harness.backends.base import (
     BackendDescription,
     DataPlane,
     Placement,
-    WireProtocol,
 )
 from settlers.economy import Economy
 from settlers.trace import ORDER_CALLER, Hop, encode_trace
+from settlers.wire import WireProtocol
 
 __all__ = ["MODEL_DESCRIPTION", "ModelCluster", "ModelPlane"]
 

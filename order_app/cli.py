@@ -20,7 +20,6 @@ from order_app.openloop import OpenLoopReport, run_open_loop, write_histogram
 from order_app.output import check_table_path, write_table
 from order_app.params import (
     PAPER_SIZES,
-    Protocol,
     UsageError,
     check_count,
     check_protocol,
@@ -33,6 +32,7 @@ from order_app.params import (
 from order_app.probe import TargetError, probe
 from order_app.sweep import run_sweep, summarize, to_frame
 from settlers.client import OrderError, open_client
+from settlers.wire import WireProtocol
 
 __all__ = ["app", "main"]
 
@@ -223,7 +223,7 @@ def rate(
             err.print(f"wrote {path}")
 
 
-async def _rate(target: str, protocol: Protocol, item: str, size: int, count: int,
+async def _rate(target: str, protocol: WireProtocol, item: str, size: int, count: int,
                 rps: float, seconds: float, poisson: bool, seed: int | None,
                 max_in_flight: int, warmup: int, timeout: float) -> OpenLoopReport:
     async with open_client(target, protocol, timeout=timeout) as client:
@@ -306,7 +306,8 @@ def load(
         raise typer.Exit(result.returncode)
 
 
-async def _probe_once(target: str, protocol: Protocol, item: str, size: int, count: int) -> None:
+async def _probe_once(target: str, protocol: WireProtocol, item: str, size: int,
+                      count: int) -> None:
     async with open_client(target, protocol, timeout=10.0) as client:
         await probe(client, item, target, protocol, size=size, count=count)
 

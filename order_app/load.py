@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from order_app.params import Protocol
+from settlers.wire import WireProtocol
 
 __all__ = ["LOCUSTFILE", "LoadResult", "locust_command", "run_locust"]
 
@@ -30,7 +30,7 @@ class LoadResult:
     stats: pd.DataFrame  # locust's PREFIX_stats.csv ("Aggregated" row last)
 
 
-def locust_command(target: str, protocol: Protocol, *, users: int, spawn_rate: float,
+def locust_command(target: str, protocol: WireProtocol, *, users: int, spawn_rate: float,
                    run_time: str, csv_prefix: Path) -> list[str]:
     host = f"http://{target}" if protocol == "http" else target
     return [
@@ -41,7 +41,7 @@ def locust_command(target: str, protocol: Protocol, *, users: int, spawn_rate: f
     ]
 
 
-def run_locust(target: str, protocol: Protocol, *, item: str, size: int, count: int,
+def run_locust(target: str, protocol: WireProtocol, *, item: str, size: int, count: int,
                users: int, spawn_rate: float, run_time: str, csv_prefix: Path,
                quiet: bool = False) -> LoadResult:
     """Run locust to completion; its console output goes to ours unless ``quiet``."""

@@ -40,9 +40,10 @@ grpc.experimental.gevent.init_gevent()
 
 __all__ = ["GrpcOrderUser", "HttpOrderUser"]
 
-PROTOCOL = os.environ.get("PROTOCOL", "http").strip().lower()
-if PROTOCOL not in ("http", "grpc"):
-    raise SystemExit(f"PROTOCOL={PROTOCOL!r} is not a protocol: use http or grpc")
+try:
+    PROTOCOL = wire.parse_protocol(os.environ.get("PROTOCOL", "http"))
+except ValueError as exc:
+    raise SystemExit(f"PROTOCOL: {exc}") from None
 
 _TIMEOUT_S = 30.0
 

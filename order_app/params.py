@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
-from settlers.wire import DEFAULT_MAX_SIZE, MAX_COUNT
+from settlers.wire import DEFAULT_MAX_SIZE, MAX_COUNT, WireProtocol, parse_protocol
 
 __all__ = [
     "MAX_SIZE",
     "PAPER_SIZES",
-    "PROTOCOLS",
-    "Protocol",
     "UsageError",
     "check_count",
     "check_protocol",
@@ -28,9 +25,6 @@ __all__ = [
     "parse_sizes",
     "resolve_targets",
 ]
-
-Protocol = Literal["http", "grpc"]
-PROTOCOLS: tuple[Protocol, ...] = ("http", "grpc")
 
 # The sizes of the NetMARKS message-size sweep (16 B .. 1 MB).
 PAPER_SIZES: tuple[int, ...] = (16, 256, 4096, 65536, 1048576)
@@ -99,11 +93,11 @@ def check_count(count: int, sizes: Sequence[int] = ()) -> int:
     return count
 
 
-def check_protocol(text: str) -> Protocol:
-    value = text.strip().lower()
-    if value not in PROTOCOLS:
-        raise UsageError(f"unknown protocol {text!r}: use one of {', '.join(PROTOCOLS)}")
-    return value  # narrowed to the Literal by the membership test
+def check_protocol(text: str) -> WireProtocol:
+    try:
+        return parse_protocol(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_target(text: str) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from order_app.params import Protocol
 from settlers.client import OrderError, ProducerClient
+from settlers.wire import WireProtocol
 
 __all__ = ["FATAL_KINDS", "TargetError", "describe_failure", "probe"]
 
@@ -15,7 +15,7 @@ class TargetError(RuntimeError):
     """A target is unreachable or refuses the order outright; the message says which."""
 
 
-def describe_failure(item: str, target: str, protocol: Protocol, kind: str, error: str) -> str:
+def describe_failure(item: str, target: str, protocol: WireProtocol, kind: str, error: str) -> str:
     error = error.removeprefix(f"{target}: ")  # the client's messages start with it
     if kind == "connect":
         return (f"cannot reach the {item or 'producer'!r} service at {target} over {protocol}: "
@@ -24,7 +24,7 @@ def describe_failure(item: str, target: str, protocol: Protocol, kind: str, erro
     return f"the {item!r} service at {target} refused the order: {error}"
 
 
-async def probe(client: ProducerClient, item: str, target: str, protocol: Protocol, *,
+async def probe(client: ProducerClient, item: str, target: str, protocol: WireProtocol, *,
                 size: int, count: int = 1) -> None:
     """Send one order; raise :class:`TargetError` if it cannot connect or is refused."""
     try:

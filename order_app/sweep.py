@@ -26,7 +26,6 @@ from rich.progress import (
 )
 
 from order_app.params import (
-    Protocol,
     UsageError,
     check_count,
     check_protocol,
@@ -36,6 +35,7 @@ from order_app.params import (
 from order_app.probe import FATAL_KINDS, TargetError, describe_failure
 from settlers.client import OrderError, ProducerClient, open_client
 from settlers.trace import encode_trace
+from settlers.wire import WireProtocol
 
 __all__ = ["COLUMNS", "ClientFactory", "run_sweep", "summarize", "to_frame"]
 
@@ -45,16 +45,16 @@ COLUMNS = [
     "payload_bytes", "hops", "pods", "trace",
 ]
 
-ClientFactory = Callable[[str, Protocol, float], ProducerClient]
+ClientFactory = Callable[[str, WireProtocol, float], ProducerClient]
 
 
-def _open(target: str, protocol: Protocol, timeout: float) -> ProducerClient:
+def _open(target: str, protocol: WireProtocol, timeout: float) -> ProducerClient:
     return open_client(target, protocol, timeout=timeout)
 
 
 async def run_sweep(
     targets: Mapping[str, str],
-    protocol: Protocol,
+    protocol: WireProtocol,
     items: Sequence[str],
     sizes: Sequence[int],
     *,
@@ -121,7 +121,7 @@ def to_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 async def _order(client: ProducerClient, item: str, size: int, count: int,
-                 protocol: Protocol) -> dict[str, Any]:
+                 protocol: WireProtocol) -> dict[str, Any]:
     row: dict[str, Any] = {"item": item, "size": size, "protocol": protocol, "count": count,
                            "repeat": -1, "ok": True, "error": "", "kind": "",
                            "payload_bytes": 0, "hops": 0, "pods": "", "trace": ""}

@@ -14,6 +14,7 @@ from settlers import wire
 from settlers.economy import DEFAULT_ECONOMY, EconomyError, load_economy
 from settlers.economy_view import draw_economy, economy_tree
 from settlers.serve import ConfigError, ServeConfig, parse_inputs, run
+from settlers.wire import WireProtocol
 
 __all__ = ["app", "main"]
 
@@ -35,11 +36,6 @@ economy_app = typer.Typer(help="Show or check an economy (the items and their in
 app.add_typer(economy_app, name="economy")
 
 _err = Console(stderr=True, soft_wrap=True)  # long error messages stay one line
-
-
-class Proto(StrEnum):
-    http = "http"
-    grpc = "grpc"
 
 
 class Loop(StrEnum):
@@ -70,9 +66,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def serve(
     item: Annotated[str, typer.Option(envvar="SETTLERS_ITEM",
                                       help="The item this service produces.")],
-    protocol: Annotated[Proto, typer.Option(envvar="SETTLERS_PROTOCOL",
-                                            help="Wire protocol, also used to call inputs."
-                                            )] = Proto.http,
+    protocol: Annotated[WireProtocol, typer.Option(
+        envvar="SETTLERS_PROTOCOL", help="Wire protocol, also used to call inputs.")] = "http",
     port: Annotated[int | None, typer.Option(
         envvar="SETTLERS_PORT", show_default=False,
         help="Port to listen on \\[default: 8080 http, 50051 grpc]; 0 picks a free one "
@@ -109,8 +104,8 @@ def serve(
     try:
         given = parse_inputs(inputs or [os.environ.get("SETTLERS_INPUTS", "")])
         config = ServeConfig(
-            item=item, protocol=protocol.value,
-            port=_DEFAULT_PORT[protocol.value] if port is None else port, host=host,
+            item=item, protocol=protocol,
+            port=_DEFAULT_PORT[protocol] if port is None else port, host=host,
             economy=economy, inputs=given, pod_name=pod_name, sequential=sequential,
             timeout=timeout, max_size=max_size, metrics_port=metrics_port,
             loop=loop.value,

@@ -29,6 +29,7 @@ import grpc
 from settlers import wire
 from settlers.proto import settlers_pb2, settlers_pb2_grpc
 from settlers.trace import Hop, decode_trace
+from settlers.wire import WireProtocol
 
 __all__ = ["OrderError", "ProduceResult", "ProducerClient", "open_client"]
 
@@ -67,7 +68,7 @@ class ProducerClient(Protocol):
                         tb: TracebackType | None) -> None: ...
 
 
-def open_client(target: str, protocol: Literal["http", "grpc"], *,
+def open_client(target: str, protocol: WireProtocol, *,
                 timeout: float = 30.0) -> ProducerClient:
     """A client for the service at ``target`` ("host:port"); ``timeout`` is per call."""
     host, sep, port = target.rpartition(":")

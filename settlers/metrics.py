@@ -17,6 +17,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from settlers.wire import WireProtocol
+
 __all__ = ["BUCKETS", "CONTENT_TYPE", "OUTCOMES", "ServiceMetrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -32,7 +34,7 @@ class ServiceMetrics(Collector):
     settlers_upstream_errors_total{item,input}.
     """
 
-    def __init__(self, item: str, protocol: str) -> None:
+    def __init__(self, item: str, protocol: WireProtocol) -> None:
         self.item = item
         self.protocol = protocol
         self.outcomes = dict.fromkeys(OUTCOMES, 0)

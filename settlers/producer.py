@@ -14,13 +14,14 @@ import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from settlers import wire
 from settlers.client import OrderError, ProducerClient, ProduceResult, open_client
 from settlers.economy import Item
 from settlers.metrics import ServiceMetrics
 from settlers.trace import Hop
+from settlers.wire import WireProtocol
 
 __all__ = ["BadRequest", "Order", "Producer", "Product", "UpstreamError", "parse_order"]
 
@@ -98,7 +99,7 @@ class Producer:
     """One pod's producer: ``item`` served as ``pod``, inputs at ``inputs[item]``."""
 
     def __init__(self, item: Item, pod: str, inputs: Mapping[str, str],
-                 protocol: Literal["http", "grpc"], *, sequential: bool = False,
+                 protocol: WireProtocol, *, sequential: bool = False,
                  timeout: float = 10.0, max_size: int = wire.DEFAULT_MAX_SIZE,
                  metrics: ServiceMetrics | None = None) -> None:
         missing = set(item.inputs) - set(inputs)

@@ -21,10 +21,10 @@ from settlers.economy import DEFAULT_ECONOMY, EconomyError, Item, load_economy
 from settlers.grpc_service import build_server
 from settlers.http_service import build_app, build_side_app
 from settlers.producer import Producer
+from settlers.wire import WireProtocol
 
 __all__ = ["ConfigError", "ServeConfig", "parse_inputs", "resolve_inputs", "run", "serve"]
 
-Protocol = Literal["http", "grpc"]
 LoopKind = Literal["auto", "uvloop", "asyncio"]
 
 
@@ -35,7 +35,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ServeConfig:
     item: str
-    protocol: Protocol = "http"
+    protocol: WireProtocol = "http"
     port: int = 8080  # 0 picks a free port (printed in the ready line)
     host: str = "0.0.0.0"
     economy: str = DEFAULT_ECONOMY

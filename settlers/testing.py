@@ -23,10 +23,11 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from settlers.economy import Economy, load_economy
 from settlers.serve import ServeConfig, serve
+from settlers.wire import WireProtocol
 
 __all__ = ["ServiceProcess", "run_chain", "serving", "start_service"]
 
@@ -36,7 +37,7 @@ _READY_RE = re.compile(rb" on (\S+):(\d+) \(inputs")
 @dataclass
 class ServiceProcess:
     item: str
-    protocol: str
+    protocol: WireProtocol
     pod: str
     address: str  # "127.0.0.1:PORT"
     process: subprocess.Popen[bytes]
@@ -70,7 +71,7 @@ class ServiceProcess:
             self.log.unlink(missing_ok=True)
 
 
-def start_service(item: str, protocol: Literal["http", "grpc"], *,
+def start_service(item: str, protocol: WireProtocol, *,
                   economy: str | Path = "settlers2", inputs: Mapping[str, str] | None = None,
                   pod: str | None = None, args: Sequence[str] = (),
                   ready_timeout: float = 30.0) -> ServiceProcess:
@@ -81,7 +82,7 @@ def start_service(item: str, protocol: Literal["http", "grpc"], *,
 class _Starting:
     """A spawned service whose ready line has not been read yet."""
 
-    def __init__(self, item: str, protocol: Literal["http", "grpc"], economy: str | Path,
+    def __init__(self, item: str, protocol: WireProtocol, economy: str | Path,
                  inputs: Mapping[str, str], pod: str | None, args: Sequence[str]) -> None:
         self.item, self.protocol, self.pod = item, protocol, pod or f"{item}-0"
         cmd = [sys.executable, "-m", "settlers", "serve", "--item", item,
@@ -127,7 +128,7 @@ def _read_line(stream: IO[bytes], timeout: float) -> bytes:
 
 
 @contextlib.contextmanager
-def run_chain(economy: str | Path | Economy, protocol: Literal["http", "grpc"], *,
+def run_chain(economy: str | Path | Economy, protocol: WireProtocol, *,
               roots: Sequence[str] | None = None, args: Sequence[str] = (),
               economy_file: str | Path | None = None,
               ready_timeout: float = 30.0) -> Iterator[dict[str, ServiceProcess]]:

@@ -1,10 +1,13 @@
 """Constants of the wire protocol shared by the services and the client.
 
 Kept in one place so that the server and the client can never disagree about a
-header name, a path or a limit.
+header name, a path or a limit, and so that every layer above (the order app, the
+schedulers, the harness, the analysis) names the two protocols with one type.
 """
 
 from __future__ import annotations
+
+from typing import Literal, get_args
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -12,10 +15,18 @@ __all__ = [
     "ERROR_KIND_KEY",
     "MAX_COUNT",
     "PRODUCE_PATH",
+    "PROTOCOLS",
     "TRACE_HEADER",
+    "WireProtocol",
     "grpc_channel_options",
     "grpc_server_options",
+    "parse_protocol",
 ]
+
+# How a service talks to its inputs and its clients. Typer and pydantic accept the
+# Literal as is (a choice / an enum check), so no StrEnum twin is needed.
+WireProtocol = Literal["http", "grpc"]
+PROTOCOLS: tuple[WireProtocol, ...] = get_args(WireProtocol)
 
 PRODUCE_PATH = "/produce"
 TRACE_HEADER = "X-Settlers-Trace"
@@ -51,3 +62,13 @@ def grpc_server_options(max_size: int) -> list[tuple[str, int]]:
 def grpc_channel_options() -> list[tuple[str, int]]:
     # -1: the client accepts whatever the server is willing to send; the server caps it.
     return [("grpc.max_receive_message_length", -1), *_RECONNECT]
+
+
+def parse_protocol(text: str) -> WireProtocol:
+    """A protocol as a user types it (``" GRPC "`` -> ``"grpc"``); ValueError names
+    the valid ones."""
+    value = text.strip().lower()
+    for protocol in PROTOCOLS:  # a loop, not `in`, so the result is typed
+        if value == protocol:
+            return protocol
+    raise ValueError(f"unknown protocol {text!r}: use one of {', '.join(PROTOCOLS)}")

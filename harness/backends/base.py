@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from settlers.wire import WireProtocol
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,10 +41,7 @@ __all__ = [
     "Placer",
     "ReportsPodStatus",
     "SweepsInCluster",
-    "WireProtocol",
 ]
-
-WireProtocol = Literal["http", "grpc"]
 
 # Columns of DataPlane.traffic_snapshot() that identify a counter; the value column
 # is "bytes". Cumulative, so the bytes of an interval are the difference of two.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-from typing import Literal
 
 import pytest
 
@@ -12,6 +11,7 @@ from harness.backends.emulated.procs import port_in_use
 from harness.backends.pids import pid_alive
 from settlers.client import open_client
 from settlers.economy import load_economy
+from settlers.wire import PROTOCOLS, WireProtocol
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ CHAIN = load_economy().subset(["flour"])   # grain -> flour: two pods
 LATENCY_MS = 4.0
 
 
-async def _alternating_ms(cluster: EmulatedCluster, protocol: Literal["http", "grpc"],
+async def _alternating_ms(cluster: EmulatedCluster, protocol: WireProtocol,
                          n: int = 15) -> tuple[float, float]:
     """Median order latency with grain-0 on flour's node and on the other node. The
     layouts alternate order by order, so a busy machine slows both samples alike."""
@@ -34,9 +34,9 @@ async def _alternating_ms(cluster: EmulatedCluster, protocol: Literal["http", "g
     return statistics.median(samples["node-1"]), statistics.median(samples["node-2"])
 
 
-@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_split_pods_pay_the_link_and_relayout_moves_them(
-        protocol: Literal["http", "grpc"]) -> None:
+        protocol: WireProtocol) -> None:
     spec = ClusterSpec(nodes=2, link=LinkProfile(LATENCY_MS, 1000.0), economy=CHAIN,
                        protocol=protocol, prometheus=False)
     cluster = await EmulatedCluster.start(spec, {"grain-0": "node-1", "flour-0": "node-1"})

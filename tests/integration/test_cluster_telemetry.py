@@ -10,7 +10,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Literal, NoReturn
+from typing import NoReturn
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,6 +19,7 @@ from harness.backends.emulated import ClusterSpec, EmulatedCluster, LinkProfile
 from harness.backends.emulated.prometheus import find_prometheus
 from settlers.client import open_client
 from settlers.economy import load_economy
+from settlers.wire import WireProtocol
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ PAYLOAD = SIZE * ORDERS
 FLOUR_FROM_GRAIN = 'reporter="destination",source_workload="flour",destination_workload="grain"'
 
 
-async def _send_orders(cluster: EmulatedCluster, protocol: Literal["http", "grpc"]) -> None:
+async def _send_orders(cluster: EmulatedCluster, protocol: WireProtocol) -> None:
     async with open_client(cluster.entry("flour"), protocol) as client:
         for _ in range(ORDERS):
             result = await client.produce("flour", 1, SIZE)

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 import pytest
@@ -24,6 +23,7 @@ from order_app.sweep import COLUMNS, run_sweep
 from settlers.tables import read_parquet
 from settlers.testing import ServiceProcess, run_chain, start_service
 from settlers.trace import decode_trace
+from settlers.wire import WireProtocol
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ Chain = dict[str, ServiceProcess]
 
 @pytest.fixture(scope="module", params=["http", "grpc"])
 def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
-    protocol: Literal["http", "grpc"] = request.param
+    protocol: WireProtocol = request.param
     with run_chain("settlers2", protocol, roots=["bread"]) as services:
         yield services
 

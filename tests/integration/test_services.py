@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Literal
 
 import aiohttp
 import pytest
@@ -21,10 +20,10 @@ import pytest
 from settlers.client import OrderError, open_client
 from settlers.testing import ServiceProcess, run_chain
 from settlers.trace import decode_trace
+from settlers.wire import PROTOCOLS, WireProtocol
 
 pytestmark = pytest.mark.slow
 
-Proto = Literal["http", "grpc"]
 SIZES = [16, 256, 4096, 65536, 1048576]
 CHAIN = ["bread", "flour", "grain", "water"]
 
@@ -41,13 +40,13 @@ def grpc_chain() -> Iterator[dict[str, ServiceProcess]]:
         yield services
 
 
-@pytest.fixture(params=["http", "grpc"])
+@pytest.fixture(params=PROTOCOLS)
 def chain(request: pytest.FixtureRequest) -> dict[str, ServiceProcess]:
     services: dict[str, ServiceProcess] = request.getfixturevalue(f"{request.param}_chain")
     return services
 
 
-def _protocol(services: dict[str, ServiceProcess]) -> Proto:
+def _protocol(services: dict[str, ServiceProcess]) -> WireProtocol:
     return services["bread"].protocol  # type: ignore[return-value]
 
 
@@ -107,8 +106,8 @@ async def test_bad_input_is_refused_and_service_keeps_serving(
     assert all(s.alive() for s in chain.values())
 
 
-@pytest.mark.parametrize("protocol", ["http", "grpc"])
-async def test_killed_input_gives_a_quick_upstream_error(protocol: Proto) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_killed_input_gives_a_quick_upstream_error(protocol: WireProtocol) -> None:
     with run_chain("settlers2", protocol, roots=["bread"]) as services:
         grain = services["grain"]
         async with open_client(services["bread"].address, protocol, timeout=20) as client:
@@ -135,8 +134,8 @@ async def test_killed_input_gives_a_quick_upstream_error(protocol: Proto) -> Non
         assert services["bread"].alive() and services["flour"].alive()
 
 
-@pytest.mark.parametrize("protocol", ["http", "grpc"])
-def test_configured_by_environment_and_sigterm_exits_cleanly(protocol: Proto) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_configured_by_environment_and_sigterm_exits_cleanly(protocol: WireProtocol) -> None:
     # The Kubernetes way: no flags, only SETTLERS_* variables; the pod name is $HOSTNAME.
     env = {**os.environ, "SETTLERS_ITEM": "water", "SETTLERS_PROTOCOL": protocol,
            "SETTLERS_PORT": "0", "SETTLERS_HOST": "127.0.0.1", "HOSTNAME": "water-7d9f-x2",

@@ -26,7 +26,6 @@ import importlib.util
 import json
 import math
 import re
-import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -134,11 +133,7 @@ def _bench_markdown(script: str) -> Callable[[Any], str]:
     spec = importlib.util.spec_from_file_location(f"_docs_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    saved = sys.path[:]
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved
+    spec.loader.exec_module(module)
     render: Callable[[Any], str] = module.markdown
     return render
 
@@ -241,11 +236,7 @@ def test_the_computed_schedule_table_is_what_the_code_gives() -> None:
                                                   ROOT / "bench" / "schedule_table.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    saved = sys.path[:]
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved
+    spec.loader.exec_module(module)
     committed = _load_json("bench/results/schedule-table.json")["cases"]["600m"]
     for scheduler in ("netmarks", "firmament"):
         assert module.place(scheduler, "600m", 200) == committed["schedulers"][scheduler]

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import grpc
@@ -22,9 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from settlers.client import OrderError, open_client
 from settlers.serve import ServeConfig
 from settlers.testing import serving
-
-Proto = Literal["http", "grpc"]
-PROTOCOLS: list[Proto] = ["http", "grpc"]
+from settlers.wire import PROTOCOLS, WireProtocol
 
 # Quantities other than 1 so that a wrong share (count * quantity) shows up.
 ECONOMY = """
@@ -44,13 +42,13 @@ def economy(tmp_path: Path) -> str:
     return str(path)
 
 
-def _config(item: str, protocol: Proto, economy: str, **kw: Any) -> ServeConfig:
+def _config(item: str, protocol: WireProtocol, economy: str, **kw: Any) -> ServeConfig:
     return ServeConfig(item=item, protocol=protocol, port=0, host="127.0.0.1",
                        economy=economy, pod_name=f"{item}-0", **kw)
 
 
 @contextlib.asynccontextmanager
-async def _bakery(protocol: Proto, economy: str, **kw: Any) -> AsyncIterator[dict[str, str]]:
+async def _bakery(protocol: WireProtocol, economy: str, **kw: Any) -> AsyncIterator[dict[str, str]]:
     async with contextlib.AsyncExitStack() as stack:
         addr: dict[str, str] = {}
         for item in ("grain", "water"):
@@ -91,7 +89,8 @@ def _closed_port() -> str:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("sequential", [False, True])
-async def test_chain_shares_and_trace(economy: str, protocol: Proto, sequential: bool) -> None:
+async def test_chain_shares_and_trace(economy: str, protocol: WireProtocol,
+                                      sequential: bool) -> None:
     async with _bakery(protocol, economy, sequential=sequential) as addr, \
             open_client(addr["bread"], protocol) as client:
         result = await client.produce("bread", count=3, size=100)
@@ -109,7 +108,7 @@ async def test_chain_shares_and_trace(economy: str, protocol: Proto, sequential:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_raw_item_all_paper_sizes(economy: str, protocol: Proto) -> None:
+async def test_raw_item_all_paper_sizes(economy: str, protocol: WireProtocol) -> None:
     async with serving(_config("water", protocol, economy)) as addr, \
             open_client(addr, protocol) as client:
         for size in (16, 256, 4096, 65536, 1048576):
@@ -203,7 +202,7 @@ async def test_grpc_bad_input_is_invalid_argument(economy: str, count: int, size
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_dead_input_is_a_quick_upstream_error_naming_it(economy: str,
-                                                              protocol: Proto) -> None:
+                                                              protocol: WireProtocol) -> None:
     dead = _closed_port()
     async with serving(_config("flour", protocol, economy, inputs={"grain": dead})) as addr, \
             open_client(addr, protocol) as client:
@@ -217,7 +216,7 @@ async def test_dead_input_is_a_quick_upstream_error_naming_it(economy: str,
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_hung_input_times_out_naming_it(economy: str, protocol: Proto) -> None:
+async def test_hung_input_times_out_naming_it(economy: str, protocol: WireProtocol) -> None:
     async with _black_hole() as hole, \
             serving(_config("flour", protocol, economy, inputs={"grain": hole},
                             timeout=0.5)) as addr, \
@@ -283,7 +282,7 @@ async def test_grpc_health_service_and_side_metrics_port(economy: str) -> None:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_concurrent_orders_share_connections(economy: str, protocol: Proto) -> None:
+async def test_concurrent_orders_share_connections(economy: str, protocol: WireProtocol) -> None:
     async with _bakery(protocol, economy) as addr, \
             open_client(addr["bread"], protocol) as client:
         results = await asyncio.gather(*(client.produce("bread", 1, 4096) for _ in range(50)))
@@ -301,7 +300,7 @@ async def test_cpu_work_is_spent(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_an_order_too_big_for_an_input_share_is_refused_up_front(
-        economy: str, protocol: Proto) -> None:
+        economy: str, protocol: WireProtocol) -> None:
     # bread needs 3 water per unit: 4000 bread would ask water for 12000 units.
     async with _bakery(protocol, economy) as addr, \
             open_client(addr["bread"], protocol) as client:

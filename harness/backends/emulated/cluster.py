@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import pandas as pd
 
@@ -36,6 +36,7 @@ from harness.backends.emulated.pods import PodInfo, PodProcess
 from harness.backends.emulated.procs import free_port, stop_all
 from harness.backends.emulated.prometheus import PrometheusServer, find_prometheus
 from settlers.economy import Economy, load_economy
+from settlers.wire import PROTOCOLS, WireProtocol
 
 __all__ = ["TRAFFIC_COLUMNS", "ClusterError", "ClusterSpec", "EmulatedCluster"]
 
@@ -53,7 +54,7 @@ class ClusterSpec:
     nodes: int = 5
     link: str | LinkProfile = "edge"
     economy: Economy | None = None
-    protocol: Literal["http", "grpc"] = "http"
+    protocol: WireProtocol = "http"
     run_dir: Path | None = None
     prometheus: bool | None = None        # None: use it if the binary exists
     start_timeout: float = 120.0          # 19 Python pods on 2 busy cores take a while
@@ -93,7 +94,7 @@ class EmulatedCluster:
         self.link = spec.resolved_link()
         self.economy = spec.economy or load_economy()
         self.node_names = node_names(spec.nodes)
-        if spec.protocol not in ("http", "grpc"):
+        if spec.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be 'http' or 'grpc', got {spec.protocol!r}")
         self.pods = [PodInfo(f"{item.name}-{i}", item.name, "") for item in self.economy
                      for i in range(item.replicas)]

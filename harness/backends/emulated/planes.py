@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from harness.backends.base import DataPlane, WireProtocol
+from harness.backends.base import DataPlane
 from settlers.economy import Economy
+from settlers.wire import WireProtocol
 
 __all__ = ["EmulatedPlanes"]
 

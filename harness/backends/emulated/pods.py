@@ -11,17 +11,16 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness.backends.emulated.procs import Child
+from settlers.wire import WireProtocol
 
 __all__ = ["PodInfo", "PodProcess", "probe_health"]
 
-Protocol = Literal["http", "grpc"]
 
 # `settlers.cli:main` is the agreed console-script entry; calling it through the
 # current interpreter works in a venv or an editable install without PATH lookups.
@@ -43,7 +42,7 @@ class PodInfo:
 class PodProcess:
     """A running ``settlers serve`` for one pod."""
 
-    def __init__(self, pod: PodInfo, *, protocol: Protocol, economy_file: Path,
+    def __init__(self, pod: PodInfo, *, protocol: WireProtocol, economy_file: Path,
                  inputs: Mapping[str, int], log_dir: Path) -> None:
         self.pod = pod
         self.protocol = protocol
@@ -70,7 +69,7 @@ class PodProcess:
         self.child.stop()
 
 
-async def probe_health(target: str, protocol: Protocol, *, timeout: float = 1.0) -> bool:
+async def probe_health(target: str, protocol: WireProtocol, *, timeout: float = 1.0) -> bool:
     """True when the producer at ``target`` says it is ready."""
     try:
         if protocol == "http":

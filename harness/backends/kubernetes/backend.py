@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from harness.backends.base import BackendUnavailable, DataPlane, WireProtocol
+from harness.backends.base import BackendUnavailable, DataPlane
 from harness.backends.kubernetes.dataplane import KubernetesDataPlane
 from harness.backends.kubernetes.helm import Helm
 from harness.backends.kubernetes.options import KubernetesOptions
 from harness.backends.kubernetes.placer import KubernetesPlacer
 from harness.backends.kubernetes.release import Release
 from settlers.economy import Economy
+from settlers.wire import WireProtocol
 
 __all__ = ["KubernetesPlanes", "open_kubernetes"]
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.backends.base import DataPlane, WireProtocol
+from harness.backends.base import DataPlane
 from settlers.economy import Economy
+from settlers.wire import WireProtocol
 
 __all__ = ["EmulatedDataPlane", "start_emulated"]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from schedulers.model import workload_of_pod_name
 from settlers.economy import Economy
+from settlers.wire import WireProtocol
 
 __all__ = [
     "DEFAULT_SCHEDULER_NAMES",
@@ -73,7 +74,7 @@ class PhaseValues:
     """Everything the harness sets in the chart for one phase."""
 
     economy: Economy
-    protocol: str = "http"
+    protocol: WireProtocol = "http"
     scheduler_name: str = ""
     # pod (<item>-<i>) -> node: pin every producer (measurement); empty = schedule.
     placement: Mapping[str, str] = field(default_factory=dict)

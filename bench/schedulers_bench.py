@@ -1,7 +1,7 @@
 """Scheduler benchmarks: extender latency over HTTP, firmament solve time, kube_default rate.
 
-    python3 bench/schedulers.py            # everything, ~3-5 minutes here
-    python3 bench/schedulers.py --quick    # fewer requests / repeats
+    python3 bench/schedulers_bench.py            # everything, ~3-5 minutes here
+    python3 bench/schedulers_bench.py --quick    # fewer requests / repeats
 
 1. ``schedulers netmarks-extender`` as a real process (fed a v1.PodList of N
    running pods and the settlers2 traffic matrix); a client POSTs ExtenderArgs
@@ -34,12 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# This file is named like the package it measures: keep its own folder off the path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+import aiohttp
 
-import aiohttp  # noqa: E402
-
-from schedulers import (  # noqa: E402
+from schedulers import (
     Pod,
     TrafficMatrix,
     example_traffic_path,
@@ -47,7 +44,7 @@ from schedulers import (  # noqa: E402
     pods_for_economy,
     uniform_nodes,
 )
-from settlers.economy import load_economy  # noqa: E402
+from settlers.economy import load_economy
 
 RESULTS = Path(__file__).parent / "results" / "schedulers.json"
 ITEMS = load_economy().names

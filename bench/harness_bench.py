@@ -1,7 +1,7 @@
 """Benchmark of the experiment harness: how long its parts take on this machine.
 
-    python3 bench/harness.py            # all three parts (~5 minutes)
-    python3 bench/harness.py --skip-quick
+    python3 bench/harness_bench.py            # all three parts (~5 minutes)
+    python3 bench/harness_bench.py --skip-quick
 
 Measures (wall time):
 1. `harness run --scheduler netmarks --quick`, end to end, as a user runs it;
@@ -27,14 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-# This script is named like the package it measures: keep its own folder off the
-# import path so `import harness` finds the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from harness import provenance  # noqa: E402
-from harness.backends.local import LocalOptions, open_local  # noqa: E402
-from harness.config import build_config  # noqa: E402
-from harness.measure import measure_layout, telemetry_delta  # noqa: E402
+from harness import provenance
+from harness.backends.local import LocalOptions, open_local
+from harness.config import build_config
+from harness.measure import measure_layout, telemetry_delta
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "harness.json"
