@@ -30,7 +30,8 @@ from schedulers import (
     pods_for_economy,
     uniform_nodes,
 )
-from settlers.economy import DEFAULT_ECONOMY, load_economy, parse_cpu, parse_memory
+from settlers.economy import DEFAULT_ECONOMY, load_economy
+from settlers.quantity import parse_cpu, parse_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "schedule-table.json"

@@ -64,7 +64,7 @@ def schedule(
         uses_traffic,
     )
     from schedulers.traffic import traffic_from_economy
-    from settlers.economy import parse_cpu, parse_memory
+    from settlers.quantity import parse_cpu, parse_memory
 
     console = Console(stderr=True)
     if deployments < 1 or nodes < 1:

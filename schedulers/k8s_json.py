@@ -21,7 +21,7 @@ from schedulers.model import (
     Taint,
     Toleration,
 )
-from settlers.economy import parse_cpu, parse_memory
+from settlers.quantity import parse_cpu, parse_memory
 
 __all__ = ["K8sObjectError", "node_from_json", "pod_from_json", "pod_key", "workload_of"]
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from settlers.quantity import parse_cpu, parse_memory
+
 __all__ = [
     "DEFAULT_ECONOMY",
     "Economy",
@@ -31,8 +33,6 @@ __all__ = [
     "Item",
     "Resources",
     "load_economy",
-    "parse_cpu",
-    "parse_memory",
 ]
 
 DEFAULT_ECONOMY = "settlers2"
@@ -47,39 +47,6 @@ _RESOURCE_KEYS = {"cpu", "memory"}
 
 class EconomyError(ValueError):
     """An economy file or mapping is invalid; the message says where and why."""
-
-
-_CPU_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m?)$")
-_MEM_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
-_MEM_UNITS = {
-    None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-}
-
-
-def parse_cpu(value: str | int | float) -> int:
-    """Kubernetes CPU quantity -> millicores ("100m" -> 100, "1.5" -> 1500)."""
-    if isinstance(value, bool):
-        raise ValueError(f"invalid CPU quantity {value!r}")
-    if isinstance(value, int | float):
-        return round(float(value) * 1000)
-    m = _CPU_RE.match(value.strip())
-    if not m:
-        raise ValueError(f"invalid CPU quantity {value!r} (expected e.g. 100m or 0.5)")
-    number = float(m.group(1))
-    return round(number) if m.group(2) == "m" else round(number * 1000)
-
-
-def parse_memory(value: str | int | float) -> int:
-    """Kubernetes memory quantity -> bytes ("64Mi" -> 67108864)."""
-    if isinstance(value, bool):
-        raise ValueError(f"invalid memory quantity {value!r}")
-    if isinstance(value, int | float):
-        return int(value)
-    m = _MEM_RE.match(value.strip())
-    if not m:
-        raise ValueError(f"invalid memory quantity {value!r} (expected e.g. 64Mi or 1Gi)")
-    return int(float(m.group(1)) * _MEM_UNITS[m.group(2)])
 
 
 @dataclass(frozen=True)

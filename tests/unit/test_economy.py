@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from settlers.economy import Economy, EconomyError, Item, load_economy, parse_cpu, parse_memory
+from settlers.economy import Economy, EconomyError, Item, load_economy
 
 
 def _load(tmp_path: Path, text: str) -> Economy:
@@ -153,21 +153,3 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
 def test_economy_object_validates_its_graph() -> None:
     with pytest.raises(EconomyError, match="unknown input 'x'"):
         Economy(name="e", items={"a": Item("a", inputs={"x": 1})})
-
-
-@pytest.mark.parametrize(("text", "millis"), [("100m", 100), ("0.5", 500), ("2", 2000), (1, 1000)])
-def test_parse_cpu(text: str | int, millis: int) -> None:
-    assert parse_cpu(text) == millis
-
-
-@pytest.mark.parametrize(("text", "nbytes"), [("64Mi", 64 * 2**20), ("1Gi", 2**30),
-                                              ("1k", 1000), ("512", 512)])
-def test_parse_memory(text: str, nbytes: int) -> None:
-    assert parse_memory(text) == nbytes
-
-
-def test_bad_quantities_are_refused() -> None:
-    with pytest.raises(ValueError, match="invalid CPU quantity"):
-        parse_cpu("1 core")
-    with pytest.raises(ValueError, match="invalid memory quantity"):
-        parse_memory("64MB")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from schedulers.model import Node, Taint
-from settlers.economy import parse_cpu, parse_memory
+from settlers.quantity import parse_cpu, parse_memory
 
 __all__ = ["ClusterError", "KubeCluster", "RolloutResult"]
 
