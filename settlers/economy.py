@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from settlers.quantity import parse_cpu, parse_memory
 
@@ -39,14 +40,60 @@ DEFAULT_ECONOMY = "settlers2"
 
 # DNS-1035 label: the item name becomes a Deployment and a Service name.
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-_ITEM_KEYS = {"name", "inputs", "work_ms", "replicas", "resources", "description"}
-_TOP_KEYS = {"name", "description", "defaults", "items"}
-_DEFAULT_KEYS = {"replicas", "work_ms", "resources"}
-_RESOURCE_KEYS = {"cpu", "memory"}
 
 
 class EconomyError(ValueError):
     """An economy file or mapping is invalid; the message says where and why."""
+
+
+# The keys each level of an economy file may have, declared as pydantic models with
+# extra="forbid" like the experiment config, so both files refuse a misspelt key the
+# same way. The values stay `Any` here: they are checked below, where a message can
+# name the item and say what a right value looks like.
+class _Keys(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _TopKeys(_Keys):
+    name: Any = None
+    description: Any = None
+    defaults: Any = None
+    items: Any = None
+
+
+class _DefaultKeys(_Keys):
+    replicas: Any = None
+    work_ms: Any = None
+    resources: Any = None
+
+
+class _ItemKeys(_Keys):
+    name: Any = None
+    inputs: Any = None
+    work_ms: Any = None
+    replicas: Any = None
+    resources: Any = None
+    description: Any = None
+
+
+class _ResourceKeys(_Keys):
+    cpu: Any = None
+    memory: Any = None
+
+
+def _unknown_keys(keys: type[_Keys], data: Mapping[Any, Any]) -> list[Any]:
+    """The keys of ``data`` that ``keys`` does not declare (sorted), [] when none."""
+    try:
+        keys.model_validate(data)
+    except ValidationError as exc:
+        # extra_forbidden: an undeclared name; invalid_key: not a string at all.
+        return sorted((err["loc"][0] for err in exc.errors()
+                       if err["type"] in ("extra_forbidden", "invalid_key")), key=str)
+    return []
+
+
+def _allowed(keys: type[_Keys]) -> list[str]:
+    return sorted(keys.model_fields)
 
 
 @dataclass(frozen=True)
@@ -238,13 +285,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _parse(data: Any, source: str) -> Economy:
     if not isinstance(data, dict):
         raise EconomyError(f"{source}: an economy must be a mapping with an 'items' key")
-    unknown = set(data) - _TOP_KEYS
+    unknown = _unknown_keys(_TopKeys, data)
     if unknown:
-        raise EconomyError(f"{source}: unknown top-level key(s) {sorted(unknown)}; "
-                           f"allowed: {sorted(_TOP_KEYS)}")
+        raise EconomyError(f"{source}: unknown top-level key(s) {unknown}; "
+                           f"allowed: {_allowed(_TopKeys)}")
     defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict) or set(defaults) - _DEFAULT_KEYS:
-        raise EconomyError(f"{source}: 'defaults' may only set {sorted(_DEFAULT_KEYS)}")
+    if not isinstance(defaults, dict):
+        raise EconomyError(f"{source}: 'defaults' may only set {_allowed(_DefaultKeys)}")
+    unknown = _unknown_keys(_DefaultKeys, defaults)
+    if unknown:
+        raise EconomyError(f"{source}: 'defaults' may only set {_allowed(_DefaultKeys)}, "
+                           f"not {unknown}")
     raw_items = data.get("items")
     entries: list[tuple[str, Any]] = []
     if isinstance(raw_items, dict):
@@ -284,10 +335,9 @@ def _parse_item(name: Any, spec: Any, defaults: dict[str, Any], source: str) -> 
                            "(a-z, 0-9, '-', starting with a letter, at most 63 characters)")
     if not isinstance(spec, dict):
         raise EconomyError(f"{where}: must be a mapping")
-    unknown = set(spec) - _ITEM_KEYS
+    unknown = _unknown_keys(_ItemKeys, spec)
     if unknown:
-        raise EconomyError(f"{where}: unknown key(s) {sorted(unknown)}; "
-                           f"allowed: {sorted(_ITEM_KEYS)}")
+        raise EconomyError(f"{where}: unknown key(s) {unknown}; allowed: {_allowed(_ItemKeys)}")
     inputs_raw = spec.get("inputs") or {}
     if isinstance(inputs_raw, list):  # shorthand: [a, b] means one unit of each
         inputs_raw = dict.fromkeys(inputs_raw, 1)
@@ -306,8 +356,10 @@ def _parse_item(name: Any, spec: Any, defaults: dict[str, Any], source: str) -> 
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise EconomyError(f"{where}: replicas must be an integer >= 1, got {replicas!r}")
     res_spec = {**(defaults.get("resources") or {}), **(spec.get("resources") or {})}
-    if set(res_spec) - _RESOURCE_KEYS:
-        raise EconomyError(f"{where}: resources may only set {sorted(_RESOURCE_KEYS)}")
+    unknown = _unknown_keys(_ResourceKeys, res_spec)
+    if unknown:
+        raise EconomyError(f"{where}: resources may only set {_allowed(_ResourceKeys)}, "
+                           f"not {unknown}")
     try:
         res = Resources(
             cpu_m=parse_cpu(res_spec.get("cpu", "100m")),

@@ -46,9 +46,17 @@ def test_items_are_in_topological_order() -> None:
         ("items:\n  w: {replicas: 0}\n", "item 'w': replicas must be an integer >= 1"),
         ("items:\n  w: {work_ms: -1}\n", "item 'w': work_ms must be a number >= 0"),
         ("items:\n  w: {colour: red}\n", "item 'w': unknown key(s) ['colour']"),
+        ("items:\n  w: {colour: red, 1: x}\n",
+         "item 'w': unknown key(s) [1, 'colour']; allowed: ['description', 'inputs', 'name', "
+         "'replicas', 'resources', 'work_ms']"),
+        ("items:\n  w: {resources: {gpu: 1}}\n",
+         "item 'w': resources may only set ['cpu', 'memory'], not ['gpu']"),
+        ("defaults: {cpu: 1}\nitems:\n  w: {}\n",
+         "'defaults' may only set ['replicas', 'resources', 'work_ms'], not ['cpu']"),
         ("items:\n  w: {resources: {cpu: lots}}\n", "item 'w': invalid CPU quantity 'lots'"),
         ("items: {}\n", "the economy has no items"),
-        ("stuff: 1\n", "unknown top-level key(s) ['stuff']"),
+        ("stuff: 1\n", "unknown top-level key(s) ['stuff']; "
+         "allowed: ['defaults', 'description', 'items', 'name']"),
         ("- a\n- b\n", "an economy must be a mapping"),
         ("items: [\n", "not valid YAML"),
     ],
