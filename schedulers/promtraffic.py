@@ -18,18 +18,14 @@ With sidecars both ends report the same call (reporter "source" and
 their sum. Where only L4 metrics exist (ambient meshes, our emulated
 mesh) the TCP counters carry the same two directions:
 ``istio_tcp_received_bytes_total`` (request side) + ``istio_tcp_sent_bytes_total``
-(response side).
+(response side). The names are :mod:`settlers.istio`'s, the client :mod:`settlers.promql`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +34,7 @@ from typing import Any, Literal
 import aiohttp
 
 from schedulers.traffic import TrafficError, TrafficMatrix
+from settlers import istio, promql
 
 __all__ = [
     "Interval",
@@ -51,10 +48,6 @@ __all__ = [
 ]
 
 MetricsKind = Literal["auto", "l7", "l4"]
-
-_L7 = ("istio_request_bytes_sum", "istio_response_bytes_sum")
-_L4 = ("istio_tcp_received_bytes_total", "istio_tcp_sent_bytes_total")
-_IGNORED_WORKLOADS = {"", "unknown"}
 
 
 def iso_time(unix_s: float) -> str:
@@ -132,10 +125,10 @@ def queries(kind: Literal["l7", "l4"], window_s: float) -> list[str]:
     if window_s <= 0:
         raise ValueError(f"window must be > 0 s, got {window_s}")
     window = f"{max(1, round(window_s * 1000))}ms"
+    by = f"{istio.SOURCE_WORKLOAD}, {istio.DESTINATION_WORKLOAD}, {istio.REPORTER}"
     return [
-        f"sum by (source_workload, destination_workload, reporter) "
-        f"(increase({metric}[{window}]))"
-        for metric in (_L7 if kind == "l7" else _L4)
+        f"sum by ({by}) (increase({metric}[{window}]))"
+        for metric in (istio.L7_BYTES if kind == "l7" else istio.L4_BYTES)
     ]
 
 
@@ -161,9 +154,9 @@ def _combine(results: Iterable[list[dict[str, Any]]], window_s: float,
     for result in results:
         for series in result:
             labels = series.get("metric", {})
-            src = labels.get("source_workload", "")
-            dst = labels.get("destination_workload", "")
-            if src in _IGNORED_WORKLOADS or dst in _IGNORED_WORKLOADS:
+            src = labels.get(istio.SOURCE_WORKLOAD, "")
+            dst = labels.get(istio.DESTINATION_WORKLOAD, "")
+            if src in istio.OUTSIDE_WORKLOADS or dst in istio.OUTSIDE_WORKLOADS:
                 continue
             try:
                 value = float(series["value"][1])
@@ -172,7 +165,7 @@ def _combine(results: Iterable[list[dict[str, Any]]], window_s: float,
             if value != value or value < 0:  # NaN (no samples) or counter oddities
                 continue
             rep = per_reporter.setdefault((src, dst), {})
-            reporter = labels.get("reporter", "")
+            reporter = labels.get(istio.REPORTER, "")
             rep[reporter] = rep.get(reporter, 0.0) + value
     rates = {pair: max(by_rep.values()) / window_s for pair, by_rep in per_reporter.items()}
     since = None if until is None else until - window_s
@@ -180,19 +173,10 @@ def _combine(results: Iterable[list[dict[str, Any]]], window_s: float,
 
 
 def _vector(body: Any, url: str) -> list[dict[str, Any]]:
-    if not isinstance(body, dict) or body.get("status") != "success":
-        err = body.get("error") if isinstance(body, dict) else body
-        raise TrafficError(f"{url}: Prometheus query failed: {err}")
-    data = body.get("data") or {}
-    if data.get("resultType") != "vector":
-        raise TrafficError(f"{url}: expected an instant vector, got {data.get('resultType')}")
-    result = data.get("result")
-    return result if isinstance(result, list) else []
-
-
-def _query_url(base: str, promql: str, at: float | None = None) -> str:
-    params = {"query": promql} | ({} if at is None else {"time": f"{at:.3f}"})
-    return base.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode(params)
+    try:
+        return promql.vector_result(body)
+    except promql.PrometheusError as exc:
+        raise TrafficError(f"{url}: {exc}") from None
 
 
 def _interval(span: Interval | float) -> Interval:
@@ -216,15 +200,9 @@ def fetch_sync(url: str, interval: Interval | float, *, timeout_s: float = 2.0,
         out = []
         for q in queries_at(kind, span, at)[0]:
             try:
-                with urllib.request.urlopen(_query_url(url, q, at), timeout=timeout_s) as resp:
-                    body = json.loads(resp.read())
-            except urllib.error.HTTPError as exc:
-                try:
-                    body = json.loads(exc.read())
-                except ValueError:
-                    raise TrafficError(f"{url}: Prometheus answered HTTP {exc.code}") from exc
-            except (OSError, ValueError) as exc:
-                raise TrafficError(f"{url}: cannot query Prometheus: {exc}") from exc
+                body = promql.query_sync(url, q, at, timeout_s=timeout_s)
+            except promql.PrometheusError as exc:
+                raise TrafficError(str(exc)) from exc
             out.append(_vector(body, url))
         return out
 
@@ -240,8 +218,7 @@ async def fetch_async(session: aiohttp.ClientSession, url: str, interval: Interv
     range_s = _range_ms(span, at) / 1000
 
     async def one(q: str) -> list[dict[str, Any]]:
-        async with session.get(_query_url(url, q, at)) as resp:
-            return _vector(await resp.json(content_type=None), url)
+        return _vector(await promql.query_async(session, url, q, at), url)
 
     async def run(kind: Literal["l7", "l4"]) -> list[list[dict[str, Any]]]:
         return list(await asyncio.gather(*(one(q) for q in queries_at(kind, span, at)[0])))
@@ -254,8 +231,8 @@ async def fetch_async(session: aiohttp.ClientSession, url: str, interval: Interv
             l7, l4 = await asyncio.gather(run("l7"), run("l4"))
     except TimeoutError as exc:
         raise TrafficError(f"{url}: Prometheus did not answer within {timeout_s} s") from exc
-    except (aiohttp.ClientError, ValueError) as exc:
-        raise TrafficError(f"{url}: cannot query Prometheus: {exc}") from exc
+    except promql.PrometheusError as exc:
+        raise TrafficError(str(exc)) from exc
     matrix = _combine(l7, range_s, _label(url, "l7", span), until=at)
     return matrix if matrix else _combine(l4, range_s, _label(url, "l4", span), until=at)
 

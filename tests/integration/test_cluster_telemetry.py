@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
@@ -17,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.backends.emulated import ClusterSpec, EmulatedCluster, LinkProfile
 from harness.backends.emulated.prometheus import find_prometheus
+from settlers import promql
 from settlers.client import open_client
 from settlers.economy import load_economy
 from settlers.wire import WireProtocol
@@ -39,10 +39,8 @@ async def _send_orders(cluster: EmulatedCluster, protocol: WireProtocol) -> None
 
 
 def _promql(url: str, query: str) -> float:
-    q = urllib.parse.urlencode({"query": query})
-    with urllib.request.urlopen(f"{url}/api/v1/query?{q}", timeout=5) as resp:
-        result = json.loads(resp.read())["data"]["result"]
-    return float(result[0]["value"][1]) if result else 0.0
+    result = promql.parse_vector(promql.query_sync(url, query, timeout_s=5))
+    return result[0][1] if result else 0.0
 
 
 async def _eventually(read: Callable[[], float], at_least: float, timeout: float = 15) -> float:

@@ -13,16 +13,11 @@ import pytest
 
 from harness.backends.emulated import ClusterSpec, EmulatedCluster, LinkProfile
 from harness.backends.emulated.prometheus import find_prometheus
-from harness.backends.kubernetes.meshbytes import (
-    MeshMeter,
-    Workloads,
-    http_query,
-    parse_vector,
-    series_selector,
-)
+from harness.backends.kubernetes.meshbytes import MeshMeter, Workloads, series_selector
 from harness.measure import telemetry_delta
 from settlers.client import open_client
 from settlers.economy import load_economy
+from settlers.promql import http_query, parse_vector
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 

@@ -34,6 +34,7 @@ import pytest
 
 from schedulers import TrafficMatrix
 from schedulers.promtraffic import Interval, queries_at
+from settlers import promql
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
@@ -154,9 +155,7 @@ def test_record_the_answers_for_the_unit_tests(backfilled: tuple[str, int]) -> N
     for rel, mode, window in EVALUATIONS:
         for kind in ("l7", "l4"):
             for q in queries_at(kind, _interval(t0, mode, window), t0 + rel)[0]:
-                query = urllib.parse.urlencode({"query": q, "time": f"{t0 + rel:.3f}"})
-                with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=10) as r:
-                    body = json.loads(r.read())
+                body = promql.query_sync(url, q, t0 + rel, timeout_s=10)
                 for series in body["data"]["result"]:
                     series["value"][0] -= t0
                 answers[f"{rel} {q}"] = body

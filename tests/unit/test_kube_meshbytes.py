@@ -17,15 +17,13 @@ from harness.backends.kubernetes.meshbytes import (
     ORDER_WORKLOAD,
     CounterTracker,
     MeshMeter,
-    PrometheusError,
-    Series,
     Workloads,
     counter_increase,
     node_split,
     pair_bytes,
-    parse_matrix,
 )
 from harness.measure import telemetry_delta
+from settlers.promql import PrometheusError, Series, parse_matrix
 
 DATA = Path(__file__).parent / "data" / "istio_bytes_sweep.json"
 JOB = "settlers-sweep-s1a2b3c4"

@@ -21,22 +21,15 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["NAMESPACE", "UNKNOWN", "FlowKey", "MeshCollector", "TrafficCounters", "service_fqdn"]
+from settlers import istio
+
+__all__ = ["NAMESPACE", "FlowKey", "MeshCollector", "TrafficCounters", "service_fqdn"]
 
 NAMESPACE = "settlers"
-UNKNOWN = "unknown"
 
 # (source pod, destination pod, source node, destination node); the source pod and
 # node are "" for traffic entering from outside the mesh.
 FlowKey = tuple[str, str, str, str]
-
-_ISTIO_LABELS = [
-    "reporter", "source_workload", "source_workload_namespace", "source_app",
-    "destination_workload", "destination_workload_namespace", "destination_app",
-    "destination_service", "destination_service_name", "destination_service_namespace",
-    "request_protocol",
-]
-
 
 def service_fqdn(workload: str, namespace: str = NAMESPACE) -> str:
     return f"{workload}.{namespace}.svc.cluster.local"
@@ -62,8 +55,8 @@ class TrafficCounters:
             src_pod, dst_pod, src_node, dst_node = key
             req, resp = self.request_bytes.get(key, 0), self.response_bytes.get(key, 0)
             rows.append({
-                "source_workload": workload_of.get(src_pod, UNKNOWN),
-                "destination_workload": workload_of.get(dst_pod, UNKNOWN),
+                "source_workload": workload_of.get(src_pod, istio.UNKNOWN),
+                "destination_workload": workload_of.get(dst_pod, istio.UNKNOWN),
                 "src_node": src_node, "dst_node": dst_node,
                 "source_pod": src_pod, "destination_pod": dst_pod,
                 "request_bytes": req, "response_bytes": resp, "bytes": req + resp,
@@ -81,27 +74,27 @@ class MeshCollector(Collector):
         self._placement = placement
 
     def _istio_labels(self, reporter: str, src_pod: str, dst_pod: str) -> tuple[str, ...]:
-        src = self._workload_of(src_pod) if src_pod else UNKNOWN
+        src = self._workload_of(src_pod) if src_pod else istio.UNKNOWN
         dst = self._workload_of(dst_pod)
-        src_ns = NAMESPACE if src_pod else UNKNOWN
+        src_ns = NAMESPACE if src_pod else istio.UNKNOWN
         return (reporter, src, src_ns, src, dst, NAMESPACE, dst, service_fqdn(dst), dst,
                 NAMESPACE, "tcp")
 
     def collect(self) -> Iterator[Metric]:
         fams = [
-            ("istio_tcp_received_bytes", "Bytes received by the destination (request direction).",
+            (istio.TCP_RECEIVED_BYTES, "Bytes received by the destination (request direction).",
              _pod_pairs(self._c.request_bytes)),
-            ("istio_tcp_sent_bytes", "Bytes sent by the destination (response direction).",
+            (istio.TCP_SENT_BYTES, "Bytes sent by the destination (response direction).",
              _pod_pairs(self._c.response_bytes)),
-            ("istio_tcp_connections_opened", "TCP connections opened.", dict(self._c.opened)),
-            ("istio_tcp_connections_closed", "TCP connections closed.", dict(self._c.closed)),
+            (istio.TCP_CONNECTIONS_OPENED, "TCP connections opened.", dict(self._c.opened)),
+            (istio.TCP_CONNECTIONS_CLOSED, "TCP connections closed.", dict(self._c.closed)),
         ]
         # Pod pairs first (cheap), then merge pods of one workload into one series.
         for name, doc, per_pods in fams:
-            fam = CounterMetricFamily(name, doc, labels=_ISTIO_LABELS)
+            fam = CounterMetricFamily(name, doc, labels=list(istio.LABELS))
             merged: dict[tuple[str, ...], int] = defaultdict(int)
             for (src_pod, dst_pod), n in per_pods.items():
-                for reporter in ("source", "destination"):
+                for reporter in istio.REPORTERS:
                     merged[self._istio_labels(reporter, src_pod, dst_pod)] += n
             for labels, n in sorted(merged.items()):
                 fam.add_metric(list(labels), n)

@@ -20,10 +20,11 @@ import pandas as pd
 from harness.backends.base import TELEMETRY_KEYS
 from harness.backends.k8s.workloads import bound_placement
 from harness.backends.kubernetes.cluster import ClusterError
-from harness.backends.kubernetes.meshbytes import MeshMeter, Workloads, http_query
+from harness.backends.kubernetes.meshbytes import MeshMeter, Workloads
 from harness.backends.kubernetes.orders import job_node, parse_job_log, wait_job
 from harness.backends.kubernetes.release import SWEEP_LABEL, Release
 from harness.backends.kubernetes.values import pins_by_item
+from settlers.promql import http_query
 from settlers.wire import WireProtocol
 
 __all__ = ["KubernetesDataPlane"]

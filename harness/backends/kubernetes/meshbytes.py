@@ -33,109 +33,51 @@ count in the next snapshot's interval.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
 from harness.backends.base import TELEMETRY_KEYS
 from harness.backends.kubernetes.values import pins_by_item
+from settlers import istio
+from settlers.promql import (
+    PrometheusError,
+    Query,
+    Series,
+    parse_matrix,
+    parse_scalar,
+    parse_vector,
+)
 
 __all__ = [
-    "L4_METRICS",
-    "L7_METRICS",
     "ORDER_WORKLOAD",
     "CounterTracker",
     "MeshMeter",
-    "PrometheusError",
-    "Series",
     "Workloads",
     "counter_increase",
-    "http_query",
     "node_split",
     "pair_bytes",
-    "parse_matrix",
-    "parse_vector",
     "series_selector",
     "target_scope",
 ]
 
-L7_METRICS = ("istio_request_bytes_sum", "istio_response_bytes_sum")
-L4_METRICS = ("istio_tcp_received_bytes_total", "istio_tcp_sent_bytes_total")
 # How the order Job's traffic is named in the telemetry (the chart's `app` label).
 ORDER_WORKLOAD = "order-app"
-# Istio's source/destination for peers outside the mesh.
-_OUTSIDE = frozenset({"", "unknown"})
 
 SeriesKey = tuple[tuple[str, str], ...]
 PairKey = tuple[str, str, str, str]  # source item, destination item, src node, dst node
-# (promql, evaluation time or None for "now") -> the decoded JSON answer
-Query = Callable[[str, float | None], Any]
-
-
-class PrometheusError(RuntimeError):
-    """Prometheus refused a query or could not be reached."""
-
-
-@dataclass(frozen=True)
-class Series:
-    """One counter series: its labels (with ``__name__``) and (unix s, value) samples."""
-
-    labels: Mapping[str, str]
-    samples: tuple[tuple[float, float], ...]
-
-    @property
-    def key(self) -> SeriesKey:
-        return tuple(sorted(self.labels.items()))
 
 
 def series_selector(namespace: str) -> str:
     """Every Istio byte counter whose destination is in ``namespace``, both reporters."""
-    names = "|".join(L7_METRICS + L4_METRICS)
-    return f'{{__name__=~"{names}",destination_workload_namespace="{namespace}"}}'
-
-
-def _data(doc: Any, what: str) -> Any:
-    if not isinstance(doc, dict) or doc.get("status") != "success":
-        err = doc.get("error") if isinstance(doc, dict) else doc
-        raise PrometheusError(f"Prometheus refused {what}: {err}")
-    return doc.get("data") or {}
-
-
-def parse_matrix(doc: Any) -> list[Series]:
-    """The series of a range-vector answer (``resultType: matrix``), samples ascending."""
-    data = _data(doc, "a range query")
-    if data.get("resultType") != "matrix":
-        raise PrometheusError(f"expected a range vector, got {data.get('resultType')!r}")
-    out = []
-    for item in data.get("result") or []:
-        samples = []
-        for ts, value in item.get("values") or []:
-            v = float(value)
-            if math.isfinite(v):
-                samples.append((float(ts), v))
-        samples.sort()
-        out.append(Series(dict(item.get("metric") or {}), tuple(samples)))
-    return out
-
-
-def parse_vector(doc: Any) -> list[tuple[dict[str, str], float]]:
-    """(labels, value) of an instant-vector answer."""
-    data = _data(doc, "an instant query")
-    if data.get("resultType") != "vector":
-        raise PrometheusError(f"expected an instant vector, got {data.get('resultType')!r}")
-    return [(dict(item.get("metric") or {}), float(item["value"][1]))
-            for item in data.get("result") or []]
+    names = "|".join(istio.L7_BYTES + istio.L4_BYTES)
+    return f'{{__name__=~"{names}",{istio.DESTINATION_WORKLOAD_NAMESPACE}="{namespace}"}}'
 
 
 def counter_increase(samples: Sequence[tuple[float, float]], start: float | None = None) -> float:
@@ -222,14 +164,14 @@ def pair_bytes(increments: Iterable[tuple[Mapping[str, str], float]],
     per: dict[PairKey, dict[str, dict[str, float]]] = defaultdict(dict)
     for labels, inc in increments:
         name = labels.get("__name__", "")
-        layer = "l7" if name in L7_METRICS else "l4" if name in L4_METRICS else None
-        src_w = labels.get("source_workload", "")
-        dst_w = labels.get("destination_workload", "")
-        if layer is None or src_w in _OUTSIDE or dst_w in _OUTSIDE:
+        layer = "l7" if name in istio.L7_BYTES else "l4" if name in istio.L4_BYTES else None
+        src_w = labels.get(istio.SOURCE_WORKLOAD, "")
+        dst_w = labels.get(istio.DESTINATION_WORKLOAD, "")
+        if layer is None or src_w in istio.OUTSIDE_WORKLOADS or dst_w in istio.OUTSIDE_WORKLOADS:
             continue
         (src, src_node), (dst, dst_node) = workloads.resolve(src_w), workloads.resolve(dst_w)
         by_reporter = per[(src, dst, src_node, dst_node)].setdefault(layer, {})
-        reporter = labels.get("reporter", "")
+        reporter = labels.get(istio.REPORTER, "")
         by_reporter[reporter] = by_reporter.get(reporter, 0.0) + inc
     return {key: max((layers.get("l7") or layers["l4"]).values())
             for key, layers in per.items()}
@@ -245,26 +187,6 @@ def _frame(totals: Mapping[PairKey, float]) -> pd.DataFrame:
     rows = [dict(zip(TELEMETRY_KEYS, key, strict=True), bytes=round(v))
             for key, v in sorted(totals.items())]
     return pd.DataFrame(rows, columns=[*TELEMETRY_KEYS, "bytes"]).astype({"bytes": "int64"})
-
-
-def http_query(base_url: str, timeout_s: float = 10.0) -> Query:
-    """A `Query` against Prometheus' HTTP API at ``base_url`` (``/api/v1/query``)."""
-
-    def query(promql: str, at: float | None) -> Any:
-        params = {"query": promql} | ({} if at is None else {"time": f"{at:.3f}"})
-        url = base_url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode(params)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-                return json.load(resp)
-        except urllib.error.HTTPError as exc:  # 400/422/503 carry a JSON error
-            try:
-                return json.load(exc)
-            except ValueError:
-                raise PrometheusError(f"{base_url}: HTTP {exc.code} for {promql!r}") from exc
-        except (OSError, ValueError) as exc:
-            raise PrometheusError(f"cannot query Prometheus at {base_url}: {exc}") from exc
-
-    return query
 
 
 def _target(labels: Mapping[str, str]) -> tuple[str, str]:
@@ -307,8 +229,7 @@ class MeshMeter:
 
     def prometheus_time(self) -> float:
         """Now, on Prometheus' clock (the one its scrape timestamps use)."""
-        data = _data(self.query("time()", None), "time()")
-        return float(data["result"][1])
+        return parse_scalar(self.query("time()", None), "time()")
 
     def fetch(self, cut: float, asked: float) -> list[Series]:
         """Raw samples of every series, from a little before the previous cut to now."""
