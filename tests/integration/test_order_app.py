@@ -23,14 +23,14 @@ from order_app.sweep import COLUMNS, run_sweep
 from settlers.tables import read_parquet
 from settlers.testing import ServiceProcess, run_chain, start_service
 from settlers.trace import decode_trace
-from settlers.wire import WireProtocol
+from settlers.wire import PROTOCOLS, WireProtocol
 
 pytestmark = pytest.mark.slow
 
 Chain = dict[str, ServiceProcess]
 
 
-@pytest.fixture(scope="module", params=["http", "grpc"])
+@pytest.fixture(scope="module", params=PROTOCOLS)
 def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
     protocol: WireProtocol = request.param
     with run_chain("settlers2", protocol, roots=["bread"]) as services:

@@ -22,6 +22,7 @@ import yaml
 from harness.backends.kubernetes import PhaseValues
 from harness.backends.kubernetes.helm import CHART_DIR, KUBE_VERSION, Helm, HelmError, HelmNotFound
 from settlers.economy import Economy, Item, load_economy
+from settlers.wire import PROTOCOLS
 
 Obj = dict[str, Any]
 
@@ -53,7 +54,7 @@ def producers(objs: list[Obj]) -> dict[str, Obj]:
 ECONOMY = load_economy()
 # protocol x NetMARKS on/off x firmament on/off; per-item overrides in half of them
 # (each scheduler alone), which keeps the matrix at 8 renders.
-MATRIX = [(p, n, f, n != f) for p, n, f in itertools.product(["http", "grpc"], [False, True],
+MATRIX = [(p, n, f, n != f) for p, n, f in itertools.product(PROTOCOLS, [False, True],
                                                              [False, True])]
 
 
@@ -89,7 +90,7 @@ def rendered(request: pytest.FixtureRequest, helm: Helm) -> tuple[Obj, list[Obj]
 
 def test_lint_strict_passes(helm: Helm) -> None:
     helm.lint()
-    for protocol, on in itertools.product(["http", "grpc"], [False, True]):
+    for protocol, on in itertools.product(PROTOCOLS, [False, True]):
         helm.lint([matrix_values(protocol, on, on, on)])
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from settlers.client import OrderError, open_client
+from settlers.wire import PROTOCOLS
 
 
 def _closed_port() -> str:
@@ -27,7 +28,7 @@ def test_bad_protocol_is_refused() -> None:
         open_client("127.0.0.1:1", "udp")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_nothing_listening_is_a_quick_connect_error(protocol: str) -> None:
     target = _closed_port()
     async with open_client(target, protocol, timeout=5) as client:  # type: ignore[arg-type]
@@ -40,7 +41,7 @@ async def test_nothing_listening_is_a_quick_connect_error(protocol: str) -> None
     assert str(err.value).startswith(f"{target}: cannot connect")
 
 
-@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_close_is_idempotent_and_client_reopens(protocol: str) -> None:
     client = open_client(_closed_port(), protocol, timeout=5)  # type: ignore[arg-type]
     for _ in range(2):
