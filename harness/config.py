@@ -51,7 +51,6 @@ _ALIASES = {"default": BASELINE, "kube-default": BASELINE, "kube-scheduler": BAS
 DEFAULT_ITEMS = ["flour", "boat", "bread", "coal", "iron", "coin", "sword", "tools"]
 DEFAULT_SIZES = [16, 256, 4096, 65536, 1048576]
 _MAX_SIZE = 16 * 2**20
-_KNOWN_POLICIES = ["kube_default", "netmarks", "firmament", "random", "optimal"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Finishes within ~3 minutes on a 2-core machine and still shows the comparison:
@@ -116,12 +115,19 @@ class ExperimentConfig(BaseModel):
     @field_validator("schedulers")
     @classmethod
     def _schedulers(cls, value: list[str]) -> list[str]:
-        known = _available_policies()
+        # The policy table (schedulers.registry) is the one list: built-ins and
+        # installed plug-ins. A plug-in is loaded here, so a broken one fails now
+        # (naming its package), not after the warm-up.
+        from schedulers.registry import available_policies, builtin_policies, policy_spec
+
+        known = available_policies()
         out = [BASELINE]
         for name in value:
             name = _ALIASES.get(name.strip(), name.strip())
             if name not in known:
                 raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(known)}")
+            if name not in builtin_policies():
+                policy_spec(name)
             if name not in out:
                 out.append(name)
         return out
@@ -281,16 +287,6 @@ def _validate(
                 msg = f"unknown setting (known settings: {known})"
             lines.append(f"  {where}: {msg}")
         raise ConfigError(f"invalid experiment ({source}):\n" + "\n".join(lines)) from None
-
-
-def _available_policies() -> list[str]:
-    # Ask the schedulers package when it is importable, so a policy added there is
-    # accepted here without editing this file.
-    try:
-        from schedulers import available_policies
-    except ImportError:
-        return list(_KNOWN_POLICIES)
-    return list(available_policies())
 
 
 def _link_presets() -> list[str] | None:

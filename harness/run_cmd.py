@@ -23,9 +23,10 @@ from rich.progress import (
 from harness import provenance
 from harness.backends.base import Backend, BackendUnavailable
 from harness.backends.registry import backend_for
-from harness.config import ConfigError, ExperimentConfig, build_config
+from harness.config import BASELINE, ConfigError, ExperimentConfig, build_config
 from harness.experiment import Experiment, Reporter
 from harness.store import ResultsStore, StoreError
+from schedulers.registry import builtin_policies
 
 __all__ = ["items_note", "new_manifest", "register", "run_experiment"]
 
@@ -151,8 +152,9 @@ def register(app: typer.Typer) -> None:
     @app.command("run", help=HELP)
     def run(
         scheduler: Annotated[list[str] | None, typer.Option(
-            "--scheduler", "-s", help="policy to compare with kube_default (repeatable): "
-            "netmarks, firmament, random, optimal")] = None,
+            "--scheduler", "-s", help=f"policy to compare with {BASELINE} (repeatable): "
+            f"{', '.join(n for n in builtin_policies() if n != BASELINE)}, or an installed "
+            "plug-in's name (`schedulers policies` lists them)")] = None,
         backend: Annotated[str | None, typer.Option(help="local (default) | kwok | kubernetes")]
         = None,
         deployments: Annotated[int | None, typer.Option(help="redeployments per scheduler "

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from schedulers.registry import builtin_policies
 from settlers.economy import DEFAULT_ECONOMY, EconomyError, load_economy
 
 __all__ = ["register", "schedule"]
@@ -26,7 +27,8 @@ __all__ = ["register", "schedule"]
 def schedule(
     scheduler: Annotated[str, typer.Option(
         "--scheduler", "-s",
-        help="kube_default | netmarks | firmament | random | optimal")],
+        help=f"{' | '.join(builtin_policies())} | an installed plug-in's name "
+             "(`schedulers policies` lists them)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="placements Parquet file to write")],
     deployments: Annotated[int, typer.Option(help="redeployments to simulate")] = 1000,
     nodes: Annotated[int, typer.Option(help="identical nodes")] = 5,
@@ -52,6 +54,7 @@ def schedule(
       harness schedule -s netmarks --traffic t.csv --nodes 3 --out nm.parquet
     """
     from schedulers import (
+        PluginError,
         TrafficError,
         TrafficMatrix,
         UnknownPolicyError,
@@ -93,13 +96,13 @@ def schedule(
             matrix = traffic_from_economy(econ)
     except TrafficError as exc:
         raise typer.BadParameter(str(exc), param_hint="--traffic/--prometheus") from None
+    try:
+        get_policy(scheduler)
+    except (UnknownPolicyError, PluginError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scheduler") from None
     if uses_traffic(scheduler) and not matrix:
         console.print(f"[yellow]warning:[/] {matrix.source} has no traffic: {scheduler} "
                       "has nothing to go by")
-    try:
-        get_policy(scheduler)
-    except UnknownPolicyError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--scheduler") from None
 
     rows = []
     layouts: Counter[str] = Counter()

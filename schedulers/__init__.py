@@ -8,7 +8,9 @@
 Policies: kube_default (a model of kube-scheduler's default profile), netmarks
 (kube_default + the NetMARKS traffic score; also a real extender, see
 ``schedulers netmarks-extender``), firmament (min-cost-flow batches), random,
-optimal (CP-SAT bound).
+optimal (CP-SAT bound), and any policy installed as a package under the
+``settlers_testbed.policies`` entry point. ``policy_spec(name)`` says what each
+is; ``schedulers policies`` prints the table.
 """
 
 from __future__ import annotations
@@ -28,18 +30,31 @@ from schedulers.model import (
     uniform_nodes,
     workload_of_pod_name,
 )
-from schedulers.registry import UnknownPolicyError, available_policies, get_policy, uses_traffic
+from schedulers.registry import (
+    PluginError,
+    UnknownPolicyError,
+    available_policies,
+    builtin_policies,
+    get_policy,
+    policy_spec,
+    policy_specs,
+    uses_traffic,
+)
+from schedulers.spec import KubernetesCounterpart, PolicySpec
 from schedulers.state import ClusterState
 from schedulers.traffic import TrafficError, TrafficMatrix, example_traffic_path
 
 __all__ = [
     "ClusterState",
+    "KubernetesCounterpart",
     "Node",
     "NodeSelectorRequirement",
     "NodeSelectorTerm",
+    "PluginError",
     "Pod",
     "PodAffinityTerm",
     "Policy",
+    "PolicySpec",
     "PreferredNodeTerm",
     "ScheduleResult",
     "Taint",
@@ -48,11 +63,14 @@ __all__ = [
     "TrafficMatrix",
     "UnknownPolicyError",
     "available_policies",
+    "builtin_policies",
     "canonical_layout",
     "example_traffic_path",
     "get_policy",
     "inter_node_traffic",
     "pods_for_economy",
+    "policy_spec",
+    "policy_specs",
     "queue_order",
     "uniform_nodes",
     "uses_traffic",

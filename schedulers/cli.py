@@ -12,7 +12,7 @@ import typer
 
 from schedulers import promtraffic
 from schedulers.framework import Policy
-from schedulers.registry import get_policy
+from schedulers.registry import get_policy, policy_spec
 from schedulers.traffic import TrafficError, TrafficMatrix
 
 __all__ = ["app", "main"]
@@ -210,7 +210,9 @@ def netmarks_extender(
 @app.command("firmament")
 def firmament(
     kubeconfig: _Kube = None,
-    scheduler_name: Annotated[str, typer.Option(help="schedulerName of our pods")] = "firmament",
+    scheduler_name: Annotated[str | None, typer.Option(
+        help="schedulerName of our pods (default: the firmament policy's, see "
+             "`schedulers policies`)")] = None,
     interval: Annotated[float, typer.Option(min=0.01, help="seconds between batch rounds")
                         ] = 2.0,
     settle: Annotated[float, typer.Option(
@@ -259,6 +261,10 @@ def firmament(
                 matrix = last_good
         return get_policy("firmament", traffic=matrix, rounds=rounds)
 
+    if scheduler_name is None:
+        counterpart = policy_spec("firmament").kubernetes
+        assert counterpart is not None  # firmament has one: its module says so
+        scheduler_name = counterpart.scheduler_name
     sched = FirmamentScheduler(KubernetesAPI(kubeconfig), policy, scheduler_name=scheduler_name,
                                label_key=label_key)
     if once:
@@ -267,6 +273,50 @@ def firmament(
                    f"{len(r.unschedulable)} unschedulable in {r.seconds:.3f} s")
         return
     sched.run_forever(interval, settle_s=settle)
+
+
+@app.command("policies")
+def policies() -> None:
+    """List every policy the testbed knows: built-in ones and installed plug-ins.
+
+    For each: where it comes from, what it is, whether it places by traffic, and the
+    real scheduler that stands for it on the kwok and kubernetes backends (none: a
+    Python model, measured on the local backend only). A plug-in that cannot load is
+    listed with its error (exit status 1).
+
+    Example: schedulers policies
+    """
+    from schedulers.registry import PluginError, available_policies, policy_origin
+
+    ok = True
+    for name in available_policies():
+        try:
+            spec = policy_spec(name)
+        except PluginError as exc:
+            typer.echo(f"{name}  ({policy_origin(name)})\n    BROKEN: {exc}\n")
+            ok = False
+            continue
+        lines = [f"{name}  ({policy_origin(name)})", f"    {spec.summary}",
+                 f"    traffic:       {'the warm-up matrix' if spec.uses_traffic else 'none'}"]
+        k8s = spec.kubernetes
+        if k8s is None:
+            lines.append("    on Kubernetes: none (a Python model: the local backend only)")
+        else:
+            lines.append(f"    on Kubernetes: schedulerName {k8s.scheduler_name} "
+                         f"({k8s.kind}: {k8s.component})")
+            pad = "                   "
+            if k8s.kind == "default":
+                lines.append(f"{pad}the cluster's own scheduler")
+            if k8s.external:
+                lines.append(f"{pad}run by you: a binary or Deployment answering to it")
+            if k8s.host_command:
+                lines.append(f"{pad}kwok: a process on this machine, schedulers "
+                             f"{' '.join(k8s.host_command)}")
+            if k8s.chart_key:
+                lines.append(f"{pad}in a cluster: the chart's {k8s.chart_key}.enabled")
+        typer.echo("\n".join(lines) + "\n")
+    if not ok:
+        raise typer.Exit(1)
 
 
 @app.command("example-traffic")

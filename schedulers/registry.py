@@ -1,24 +1,53 @@
-"""Policies by name, as kube-scheduler's in-tree registry maps plugin names to factories."""
+"""The one table of policies: name -> the module that says what it is (NAME, SPEC, new()).
+
+As kube-scheduler's in-tree registry maps plugin names to factories. Built-in
+policies are one line each in ``_BUILTIN``; policies installed as packages join
+through the ``settlers_testbed.policies`` entry point (``schedulers.entrypoints``).
+Everything else that lists or describes policies derives from here: the harness's
+help texts and known-policy validation, which policies get the traffic matrix,
+and the real scheduler that stands for each on the kwok and kubernetes backends
+(``PolicySpec.kubernetes``).
+
+Modules load on first use: the batch solvers pull in numpy and OR-Tools, which the
+extender process never needs; names come from this table and entry-point metadata.
+"""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from schedulers.framework import Policy
-from schedulers.traffic import TrafficMatrix
+from schedulers.entrypoints import InstalledPolicy, PluginError, installed_policies
+from schedulers.spec import PolicySpec
 
-__all__ = ["UnknownPolicyError", "available_policies", "get_policy", "uses_traffic"]
+if TYPE_CHECKING:
+    from schedulers.framework import Policy
+    from schedulers.traffic import TrafficMatrix
 
-# name -> (module, takes traffic). Modules load on first use: the batch solvers pull
-# in numpy and OR-Tools, which the extender process never needs.
-_REGISTRY: dict[str, tuple[str, bool]] = {
-    "kube_default": ("schedulers.policies.kube_default", False),
-    "netmarks": ("schedulers.policies.netmarks", True),
-    "firmament": ("schedulers.policies.firmament", True),
-    "random": ("schedulers.policies.random_policy", False),
-    "optimal": ("schedulers.policies.optimal", True),
+__all__ = [
+    "PluginError",
+    "UnknownPolicyError",
+    "available_policies",
+    "builtin_policies",
+    "get_policy",
+    "policy_origin",
+    "policy_spec",
+    "policy_specs",
+    "uses_traffic",
+]
+
+# The built-in policies: name -> module. A new model-only policy is its module and
+# one line here.
+_BUILTIN: dict[str, str] = {
+    "kube_default": "schedulers.policies.kube_default",
+    "netmarks": "schedulers.policies.netmarks",
+    "firmament": "schedulers.policies.firmament",
+    "random": "schedulers.policies.random_policy",
+    "optimal": "schedulers.policies.optimal",
 }
 
 
@@ -26,29 +55,114 @@ class UnknownPolicyError(ValueError):
     """No policy of that name; the message lists the known ones."""
 
 
+@dataclass(frozen=True)
+class _Entry:
+    spec: PolicySpec
+    new: Callable[..., Policy]
+
+
+def builtin_policies() -> list[str]:
+    """The policies this project ships, in table order (no plug-in lookup)."""
+    return list(_BUILTIN)
+
+
 def available_policies() -> list[str]:
-    return list(_REGISTRY)
+    """Built-in policies, then installed plug-ins by name (their modules stay unloaded)."""
+    return [*_BUILTIN, *installed_policies(_BUILTIN)]
+
+
+def policy_spec(name: str) -> PolicySpec:
+    """What ``name`` is (imports its module); UnknownPolicyError / PluginError."""
+    return _entry(name).spec
+
+
+def policy_origin(name: str) -> str:
+    """Where ``name`` comes from: "built-in", or its plug-in's entry point and distribution."""
+    if name in _BUILTIN:
+        return "built-in"
+    plugins = installed_policies(_BUILTIN)
+    if name not in plugins:
+        raise UnknownPolicyError(f"unknown scheduler {name!r}")
+    return plugins[name].origin
+
+
+def policy_specs() -> dict[str, PolicySpec]:
+    """Every available policy's spec, in ``available_policies()`` order (imports them all)."""
+    return {name: policy_spec(name) for name in available_policies()}
 
 
 def uses_traffic(name: str) -> bool:
-    return _REGISTRY.get(name, ("", False))[1]
+    """Whether ``name`` takes the traffic matrix; False for an unknown name."""
+    try:
+        return _entry(name).spec.uses_traffic
+    except UnknownPolicyError:
+        return False
 
 
 def get_policy(name: str, *, traffic: TrafficMatrix | None = None, seed: int | None = None,
                **opts: Any) -> Policy:
     """A fresh policy; ``opts`` go to the policy's ``new()`` (e.g. ``weight=2`` for netmarks)."""
-    try:
-        module_name, takes_traffic = _REGISTRY[name]
-    except KeyError:
-        raise UnknownPolicyError(
-            f"unknown scheduler {name!r}; available: {', '.join(_REGISTRY)}") from None
-    module = importlib.import_module(module_name)
-    if name != module.NAME:
-        raise RuntimeError(f"{module_name} registers as {module.NAME!r}, not {name!r}")
-    factory: Callable[..., Policy] = module.new
-    if takes_traffic:
+    entry = _entry(name)
+    if entry.spec.uses_traffic:
         opts["traffic"] = traffic
     try:
-        return factory(seed=seed, **opts)
+        return entry.new(seed=seed, **opts)
     except TypeError as exc:
         raise ValueError(f"{name}: bad option(s) {sorted(opts)}: {exc}") from None
+
+
+def _entry(name: str) -> _Entry:
+    if name in _BUILTIN:
+        return _builtin(name)
+    plugins = installed_policies(_BUILTIN)
+    if name not in plugins:
+        raise UnknownPolicyError(
+            f"unknown scheduler {name!r}; available: {', '.join([*_BUILTIN, *plugins])}")
+    return _plugin(plugins[name])
+
+
+@cache
+def _builtin(name: str) -> _Entry:
+    module_name = _BUILTIN[name]
+    module = importlib.import_module(module_name)
+    return _checked(name, module, RuntimeError, module_name)
+
+
+@cache
+def _plugin(plugin: InstalledPolicy) -> _Entry:
+    return _checked(plugin.name, plugin.load(), plugin.error, plugin.value)
+
+
+def _checked(name: str, source: object, error: Callable[[str], Exception],
+             where: str) -> _Entry:
+    """``source``'s NAME, new() and SPEC, checked against each other and ``name``."""
+    found = getattr(source, "NAME", None)
+    if not isinstance(found, str):
+        raise error(f"{where} has no NAME (a str: the policy's name, {name!r})")
+    if found != name:
+        raise error(f"{where} registers as {found!r}, not {name!r}")
+    new = getattr(source, "new", None)
+    if not callable(new):
+        raise error(f"{where} has no new() (the factory: new(*, seed=None, ...) -> a Policy)")
+    params = _parameters(new)
+    spec = getattr(source, "SPEC", None)
+    if spec is None:  # a plug-in may leave it out: what it can say is inferred
+        doc = (inspect.getdoc(source) or "").strip().splitlines()
+        spec = PolicySpec(name, doc[0] if doc else "", uses_traffic="traffic" in params)
+    if not isinstance(spec, PolicySpec):
+        raise error(f"{where}.SPEC is a {type(spec).__name__}, not a "
+                    "schedulers.spec.PolicySpec")
+    if spec.name != name:
+        raise error(f"{where}.SPEC names {spec.name!r}, not {name!r}")
+    if spec.uses_traffic and not ("traffic" in params or "**" in params):
+        raise error(f"{where}.SPEC says it uses traffic, but new() takes no traffic=")
+    return _Entry(spec, new)
+
+
+def _parameters(function: Callable[..., object]) -> set[str]:
+    """Keyword names ``function`` takes ("**" if any); empty if it has no signature."""
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    return {"**" if p.kind is p.VAR_KEYWORD else p.name for p in params}

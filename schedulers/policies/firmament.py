@@ -33,12 +33,22 @@ from schedulers.classes import PodClass, allowed_mask, fit_counts, pod_classes
 from schedulers.flownet import FlowProblem, solve
 from schedulers.framework import ScheduleResult
 from schedulers.model import Node, Pod
+from schedulers.spec import KubernetesCounterpart, PolicySpec
 from schedulers.state import ClusterState, nonzero_requests
 from schedulers.traffic import TrafficMatrix
 
-__all__ = ["NAME", "NET_SCALE", "FirmamentPolicy", "new", "round_targets"]
+__all__ = ["NAME", "NET_SCALE", "SPEC", "FirmamentPolicy", "new", "round_targets"]
 
 NAME = "firmament"
+SPEC = PolicySpec(
+    NAME, "min-cost-flow batches with a network-aware cost model", uses_traffic=True,
+    kubernetes=KubernetesCounterpart(
+        "firmament", "custom", "firmament scheduler",
+        # --settle: one redeployment's pods trickle in over ~1 s; wait for them all,
+        # so each redeployment is one batch like the Python model's.
+        host_command=("firmament", "--interval", "0.2", "--settle", "0.5"),
+        chart_key="firmament"),
+)
 NET_SCALE = 1000
 
 

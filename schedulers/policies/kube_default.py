@@ -24,11 +24,17 @@ from schedulers.plugins import (
     pod_topology_spread,
     taint_toleration,
 )
+from schedulers.spec import KubernetesCounterpart, PolicySpec
 from schedulers.tiebreak import FilterRace, TieBreak
 
-__all__ = ["DEFAULT_WEIGHTS", "NAME", "default_filters", "default_scorers", "new"]
+__all__ = ["DEFAULT_WEIGHTS", "NAME", "SPEC", "default_filters", "default_scorers", "new"]
 
 NAME = "kube_default"
+SPEC = PolicySpec(
+    NAME, "a model of kube-scheduler's default profile (filters, weighted scores, ties)",
+    kubernetes=KubernetesCounterpart(
+        "default-scheduler", "default", "kube-scheduler's default profile"),
+)
 
 DEFAULT_WEIGHTS: dict[str, int] = {
     taint_toleration.NAME: 3,

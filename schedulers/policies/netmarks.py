@@ -14,11 +14,21 @@ from collections.abc import Mapping
 from schedulers.framework import DEFAULT_QUEUE_JITTER, ProfilePolicy
 from schedulers.plugins import netmarks as netmarks_plugin
 from schedulers.policies import kube_default
+from schedulers.spec import KubernetesCounterpart, PolicySpec
 from schedulers.traffic import TrafficMatrix
 
-__all__ = ["DEFAULT_WEIGHT", "NAME", "new"]
+__all__ = ["DEFAULT_WEIGHT", "NAME", "SPEC", "new"]
 
 NAME = "netmarks"
+SPEC = PolicySpec(
+    NAME, "kube_default plus the NetMARKS traffic score, weighted like an extender",
+    uses_traffic=True,
+    # On a real control plane: a second kube-scheduler (profile netmarks-scheduler)
+    # whose extender is our webhook, `schedulers netmarks-extender`.
+    kubernetes=KubernetesCounterpart(
+        "netmarks-scheduler", "extender", "NetMARKS extender",
+        host_command=("netmarks-extender",), chart_key="netmarks"),
+)
 DEFAULT_WEIGHT = 1
 
 

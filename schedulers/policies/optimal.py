@@ -32,12 +32,15 @@ from schedulers.classes import allowed_mask, fit_counts, pod_classes
 from schedulers.framework import ScheduleResult
 from schedulers.layout import inter_node_traffic
 from schedulers.model import Node, Pod
+from schedulers.spec import PolicySpec
 from schedulers.state import ClusterState
 from schedulers.traffic import TrafficMatrix
 
-__all__ = ["NAME", "OptimalPolicy", "new"]
+__all__ = ["NAME", "SPEC", "OptimalPolicy", "new"]
 
 NAME = "optimal"
+SPEC = PolicySpec(
+    NAME, "CP-SAT: the fewest bytes crossing nodes (a bound, with its gap)", uses_traffic=True)
 _RESOLUTION = 1_000_000  # the largest pod-pair coefficient, after integer scaling
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from schedulers.framework import DEFAULT_QUEUE_JITTER, ProfilePolicy
 from schedulers.policies import kube_default
+from schedulers.spec import PolicySpec
 
-__all__ = ["NAME", "new"]
+__all__ = ["NAME", "SPEC", "new"]
 
 NAME = "random"
+SPEC = PolicySpec(NAME, "a uniformly random feasible node (kube_default's filters)")
 
 
 def new(*, seed: int | None = None, queue_jitter: float = DEFAULT_QUEUE_JITTER) -> ProfilePolicy:

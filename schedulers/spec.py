@@ -1,0 +1,93 @@
+"""What a policy is, in one typed record each policy module declares next to NAME and new().
+
+The registry (``schedulers.registry``) turns these records into the one table the
+rest of the testbed reads: the harness's help texts and known-policy validation,
+whether a policy gets the warm-up's traffic matrix, and (on the kwok and
+kubernetes backends) which real scheduler stands for it and how it is started.
+
+Reading a ``SPEC`` imports its module, so the registry reads one only when asked
+(names alone come from the registry's table and from entry-point metadata).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["KUBERNETES_KINDS", "KubernetesCounterpart", "KubernetesKind", "PolicySpec"]
+
+# How a policy's real counterpart places pods on a Kubernetes control plane:
+# - "default":  kube-scheduler's default profile, the cluster's own scheduler;
+#               nothing to start (the chart leaves schedulerName unset for it);
+# - "extender": a second kube-scheduler whose one profile (``scheduler_name``) calls
+#               an extender webhook for scores (NetMARKS);
+# - "custom":   a scheduler process of its own that binds pods carrying
+#               ``scheduler_name`` through the Binding API (firmament).
+KubernetesKind = Literal["default", "extender", "custom"]
+KUBERNETES_KINDS: tuple[KubernetesKind, ...] = ("default", "extender", "custom")
+
+# A pod's spec.schedulerName is a DNS-1123 subdomain; a profile name must be one too.
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_POLICY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class KubernetesCounterpart:
+    """The real scheduler that stands for a policy on the kwok and kubernetes backends.
+
+    ``host_command`` and ``chart_key`` say who starts it; with neither (and a kind
+    other than "default") the user runs it: a binary or Deployment of their own
+    that answers to ``scheduler_name``.
+    """
+
+    # The schedulerName pods carry to be placed by it (the profile name for an extender).
+    scheduler_name: str
+    kind: KubernetesKind
+    # What places the pods, in words, for the run's report ("NetMARKS extender").
+    component: str
+    # On clusters whose pods cannot run it (kwok's fake nodes) the harness runs it on
+    # this machine as ``schedulers <host_command...>``, adding per phase:
+    # extender: --traffic FILE --host 127.0.0.1 --port P --kubeconfig KC (and starts a
+    #           kube-scheduler whose profile calls it);
+    # custom:   --kubeconfig KC --scheduler-name NAME --traffic FILE.
+    # Empty: nothing of ours to start.
+    host_command: tuple[str, ...] = ()
+    # The chart component that deploys it in the cluster (``<chart_key>.enabled``);
+    # None: the chart has none.
+    chart_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KUBERNETES_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KUBERNETES_KINDS)}, "
+                             f"got {self.kind!r}")
+        if not _DNS_SUBDOMAIN.match(self.scheduler_name):
+            raise ValueError(f"scheduler_name {self.scheduler_name!r} is not a valid "
+                             "schedulerName (lowercase DNS subdomain)")
+        if self.kind == "default" and (self.host_command or self.chart_key):
+            raise ValueError("kube-scheduler's default profile is the cluster's own: "
+                             "no host_command or chart_key")
+
+    @property
+    def external(self) -> bool:
+        """True when neither the harness nor the chart starts it: the user runs it."""
+        return self.kind != "default" and not self.host_command and self.chart_key is None
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """What a policy is: its name, one line about it, its inputs, its real counterpart."""
+
+    name: str
+    summary: str
+    # True: new() takes ``traffic=`` and the harness passes the warm-up's matrix.
+    uses_traffic: bool = False
+    # None: a Python model only (the local backend); no real scheduler stands for it.
+    kubernetes: KubernetesCounterpart | None = None
+
+    def __post_init__(self) -> None:
+        if not _POLICY_NAME.match(self.name):
+            raise ValueError(f"policy name {self.name!r}: a letter, then letters, digits, "
+                             "'_', '-' or '.' (at most 63)")
+        if "\n" in self.summary:
+            raise ValueError(f"{self.name}: summary is one line")
