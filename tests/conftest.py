@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -65,3 +66,47 @@ def missing_tool() -> Callable[[str], NoReturn]:
         pytest.skip(reason)
 
     return missing
+
+
+
+# The worked example of docs/schedulers.md ("Bring your own scheduler").
+BYO_POLICY = Path(__file__).resolve().parents[1] / "examples" / "byo-policy"
+
+
+def _install_like_pip(project: Path, site: Path) -> Path:
+    """Install a pure-Python project into ``site`` as pip would, without pip or a build.
+
+    What an installed package is to importlib.metadata: its packages on a path entry
+    and a ``<name>-<version>.dist-info`` with METADATA and entry_points.txt (here
+    written from the project's pyproject.toml). Milliseconds instead of a build; a slow
+    test in tests/integration checks that a real ``pip install`` gives the same.
+    """
+    import tomllib
+
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    site.mkdir(parents=True, exist_ok=True)
+    for package in project.iterdir():
+        if (package / "__init__.py").is_file():
+            shutil.copytree(package, site / package.name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+    dist = site / f"{meta['name'].replace('-', '_')}-{meta['version']}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {meta['name']}\nVersion: {meta['version']}\n")
+    groups = meta.get("entry-points", {})
+    (dist / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in eps.items()) + "\n"
+        for group, eps in groups.items()))
+    return site
+
+
+@pytest.fixture(scope="session")
+def install_like_pip() -> Callable[[Path, Path], Path]:
+    """``install_like_pip(project_dir, site_dir)``: see `_install_like_pip`."""
+    return _install_like_pip
+
+
+@pytest.fixture
+def pack_site(tmp_path: Path) -> Path:
+    """A path entry where examples/byo-policy (the ``pack`` policy) is installed."""
+    return _install_like_pip(BYO_POLICY, tmp_path / "site")

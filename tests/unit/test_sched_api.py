@@ -23,9 +23,10 @@ def test_exports_are_sorted_and_exist() -> None:
 
 
 def test_registry_has_every_policy_and_rejects_unknown_names() -> None:
-    assert available_policies() == ["kube_default", "netmarks", "firmament", "random",
-                                    "optimal"]
-    for name in available_policies():
+    # Built-ins first; plug-ins a developer has installed may follow.
+    assert available_policies()[:5] == ["kube_default", "netmarks", "firmament", "random",
+                                        "optimal"]
+    for name in available_policies()[:5]:
         policy = get_policy(name, seed=1)
         assert isinstance(policy, Policy) and policy.name == name
     with pytest.raises(UnknownPolicyError, match="available: kube_default, netmarks"):

@@ -1,0 +1,1 @@
+"""pack: a placement policy kept outside the testbed, found through its entry point."""
