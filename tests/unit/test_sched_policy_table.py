@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from harness.config import ConfigError, build_config
@@ -167,7 +168,7 @@ def test_a_broken_plugin_names_its_distribution_and_entry_point(
     assert "kube_default  (built-in)" in result.output
 
 
-def _schedulers_app() -> object:
+def _schedulers_app() -> typer.Typer:
     from schedulers.cli import app
 
     return app
@@ -218,3 +219,28 @@ def test_harness_schedule_measures_a_plugin_like_a_builtin(
 
     # Every deployment fills one node (which one is a tie among the idle nodes).
     assert (pd.read_parquet(out).groupby("deployment")["node"].nunique() == 1).all()
+
+
+def test_the_firmament_process_answers_to_the_spec_schedulername(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import schedulers.firmament_k8s as k8s
+
+    seen: dict[str, object] = {}
+
+    class Fake:
+        def __init__(self, api: object, policy: object, *, scheduler_name: str,
+                     label_key: str) -> None:
+            seen["name"] = scheduler_name
+
+        def run_once(self) -> object:
+            class R:
+                pending, bound, failed, unschedulable, seconds = 0, [], [], [], 0.0
+            return R()
+
+    monkeypatch.setattr(k8s, "FirmamentScheduler", Fake)
+    monkeypatch.setattr(k8s, "KubernetesAPI", lambda kubeconfig: None)
+    app = _schedulers_app()
+    for args, name in (([], "firmament"), (["--scheduler-name", "mine"], "mine")):
+        result = CliRunner().invoke(app, ["firmament", "--once", *args])
+        assert result.exit_code == 0, result.output
+        assert seen["name"] == name
