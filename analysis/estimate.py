@@ -1,6 +1,6 @@
 """Scheduler-level estimates from per-layout measurements, with bootstrap intervals.
 
-Every estimate is the mean over a scheduler's *units* (see ``harness.layouts``) of the
+Every estimate is the mean over a scheduler's *units* (see ``results.layouts``) of the
 value measured on each unit's layout: the layout-frequency-weighted mean for a census,
 the Hansen-Hurwitz estimator for a PPS sample. Intervals come from a two-stage
 bootstrap that mirrors how the numbers were produced: units are resampled (which

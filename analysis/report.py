@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from analysis import plots, render, tables
+from results.config import ItemsOrigin
+from results.manifest import Manifest
 
 __all__ = ["PAPER", "Report", "build_report", "headline"]
 
@@ -148,25 +149,13 @@ def _fmt(x: float, unit: str = " %") -> str:
     return "n/a" if not math.isfinite(x) else f"{x:.1f}{unit}"
 
 
-# backend -> (who places, where it is measured)
-_BACKENDS = {
-    "local": ("the Python scheduler models", "the emulated cluster"),
-    "kwok": ("the real kube-scheduler (NetMARKS as its extender, firmament as a custom "
-             "scheduler) on a kwok control plane", "the emulated cluster"),
-    "kubernetes": ("the cluster's schedulers", "the real cluster (Istio telemetry)"),
-}
-
-
 def _paper(applies: bool, text: str) -> str:
     return text if applies else "— (not in the paper)"
 
 
 def _status_text(run: tables.RunData) -> str:
     """Completeness and failures: what a reader must know before trusting the numbers."""
-    from harness.layouts import measurement_order
-
-    protocols = list(run.config["protocols"])
-    planned = len(measurement_order(run.units)) * len(protocols)
+    planned = run.plan.chunks(run.config.protocols)
     done = run.samples.groupby(["layout_id", "protocol"]).ngroups
     lines = [f"- measured {done} of {planned} planned (layout, protocol) chunks"
              + ("" if done >= planned else
@@ -180,26 +169,35 @@ def _status_text(run: tables.RunData) -> str:
     return "\n".join(lines)
 
 
-def _items_origin_text(origin: Any) -> str:
-    """How the items were chosen (manifest ``items_origin``, harness.config.items_origin)."""
-    if not isinstance(origin, dict):
+def _items_origin_text(origin: ItemsOrigin | None) -> str:
+    """How the items were chosen (manifest ``items_origin``)."""
+    if origin is None:
         return ""  # runs from before the record
-    if origin.get("how") == "paper":
+    if origin.how == "paper":
         return " (the paper's items)"
-    if origin.get("how") != "derived":
+    if origin.how != "derived":
         return ""
-    picks = "; ".join(f"{p['item']} ({'; '.join(p['why'])})" for p in origin["picks"])
-    return (f"\n  items derived from economy {origin['economy']!r} (its default: the paper's "
+    picks = "; ".join(f"{p.item} ({'; '.join(p.why)})" for p in origin.picks)
+    return (f"\n  items derived from economy {origin.economy!r} (its default: the paper's "
             f"items are Settlers items): {picks}")
 
 
-def _scheduler_traffic_text(manifest: dict[str, Any]) -> str:
+def _scheduler_traffic_text(manifest: Manifest) -> str:
     """Per scheduler, the traffic it placed with (manifest ``scheduler_traffic``)."""
-    used = manifest.get("scheduler_traffic")
-    if not isinstance(used, dict) or not used:
+    used = manifest.scheduler_traffic
+    if not used:
         return ""  # runs from before the record
     lines = "".join(f"\n  - {s}: {how}" for s, how in used.items())
     return f"\n- traffic each scheduler placed with (source and interval):{lines}"
+
+
+def _link_profile_text(manifest: Manifest) -> str:
+    """The profile the link preset stood for, in the manifest's words (emulated links)."""
+    return "" if manifest.link_profile is None else f"({manifest.link_profile})"
+
+
+def _or(value: object, missing: str) -> object:
+    return missing if value is None else value
 
 
 def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
@@ -207,8 +205,8 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
     m, c = run.manifest, run.config
     base = run.baseline
     others = [s for s in run.schedulers if s != base]
-    machine: dict[str, Any] = m.get("machine", {})
-    est = run.units.groupby("scheduler")["estimator"].first().to_dict()
+    machine = m.machine
+    est = {s: p.estimator for s, p in run.plan.schedulers.items()}
     status = _status_text(run)
     fig_lines = "\n".join(
         f"![{p.stem}](figures/{p.name})  \n`figures/{p.stem}.svg`" for p in figures
@@ -253,40 +251,40 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
 ## What was run
 
 - schedulers: {', '.join(run.schedulers)} (baseline: {base})
-- backend: {c['backend']} — placements by {_BACKENDS.get(c['backend'], ('?', '?'))[0]},
-  measured on {_BACKENDS.get(c['backend'], ('?', '?'))[1]};
-  {c['nodes']} identical nodes, link preset `{c['link']}`
-  {m.get('link_profile', '')}
-- economy: {m.get('economy_name', c.get('economy') or 'settlers2')}; items ordered:
-  {', '.join(m.get('items', []))}{_items_origin_text(m.get('items_origin'))}
-- sizes (bytes per unit): {', '.join(str(s) for s in c['sizes'])}; protocols:
-  {', '.join(c['protocols'])}; {c['count']} unit(s) per order
-- {c['deployments']} redeployments per scheduler; layout budget {c['layout_budget']};
-  {c['repetitions']} orders per item x size per layout; seed {c['seed']}
-- warm-up: {c['warmup_orders']} orders per item x size on a random layout;
-  traffic matrix from {m.get('traffic_source', 'n/a')}{_scheduler_traffic_text(m)}
+- backend: {m.backend.name} — placements by {m.backend.places},
+  measured on {m.backend.measures};
+  {c.nodes} identical nodes, link preset `{c.link}`
+  {_link_profile_text(m)}
+- economy: {m.economy_name or c.economy or 'settlers2'}; items ordered:
+  {', '.join(m.items)}{_items_origin_text(m.items_origin)}
+- sizes (bytes per unit): {', '.join(str(s) for s in c.sizes)}; protocols:
+  {', '.join(c.protocols)}; {c.count} unit(s) per order
+- {c.deployments} redeployments per scheduler; layout budget {c.layout_budget};
+  {c.repetitions} orders per item x size per layout; seed {c.seed}
+- warm-up: {c.warmup_orders} orders per item x size on a random layout;
+  traffic matrix from {m.traffic_source or 'n/a'}{_scheduler_traffic_text(m)}
 
 ## Where
 
-- machine: {machine.get('cpu', 'n/a')}, {machine.get('cores', '?')} cores,
-  {machine.get('memory_gib', '?')} GiB, {machine.get('platform', '')}
-- started {m.get('started_at', '?')}, finished {m.get('finished_at', '(not finished)')}
-- versions: {', '.join(f'{k} {v}' for k, v in m.get('versions', {}).items())}
+- machine: {machine.cpu}, {_or(machine.cores, '?')} cores,
+  {_or(machine.memory_gib, '?')} GiB, {machine.platform}
+- started {m.started_at}, finished {m.finished_at or '(not finished)'}
+- versions: {', '.join(f'{k} {v}' for k, v in m.versions.items())}
 
 ## How
 
 1. Warm-up orders through the mesh (random layout); NetMARKS reads the traffic
-   matrix from it ({m.get('traffic_source', 'n/a')}).
-2. {c['deployments']} redeployments per scheduler, every placement recorded
+   matrix from it ({m.traffic_source or 'n/a'}).
+2. {c.deployments} redeployments per scheduler, every placement recorded
    (`placements.parquet`), reduced to canonical layouts (identical nodes are
    interchangeable, `layouts.parquet`).
 3. Each measured layout: the cluster is relaid out and every item x size x protocol is
-   ordered {c['repetitions']} times; raw samples in `samples/`, mesh byte counters per
+   ordered {c.repetitions} times; raw samples in `samples/`, mesh byte counters per
    layout in `telemetry/`.
 4. Estimator (units in `units.parquet`):
 {chr(10).join(estimator)}
-5. Intervals: {float(c.get('confidence', 0.95)) * 100:.0f} % percentile bootstrap
-   ({c.get('bootstrap', 1000)} resamples) over units and over each layout's raw samples;
+5. Intervals: {c.confidence * 100:.0f} % percentile bootstrap
+   ({c.bootstrap} resamples) over units and over each layout's raw samples;
    reductions are computed pairwise within each resample.
 6. Inter-node transfers are counted from each order's trace with the layout's placement;
    inter-node bytes come from the mesh's telemetry (byte counters per source/destination

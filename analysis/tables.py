@@ -1,4 +1,8 @@
-"""The paper's tables, computed from a results directory (long format, one row per value)."""
+"""The paper's tables, computed from a results directory (long format, one row per value).
+
+Results are read through the ``results`` package only: the typed manifest (with the
+config it embeds and the measurement plan) and the tables of the results directory.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.estimate import Estimate, estimate_cell
-from harness.store import ResultsStore
+from results.config import ExperimentConfig
+from results.layouts import measurement_plan
+from results.manifest import Manifest, MeasurementPlan
+from results.store import ResultsStore
 
 __all__ = [
     "RunData",
@@ -26,7 +33,7 @@ __all__ = [
 @dataclass
 class RunData:
     root: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     placements: pd.DataFrame
     layouts: pd.DataFrame
     units: pd.DataFrame
@@ -35,21 +42,51 @@ class RunData:
     traffic: pd.DataFrame
 
     @property
-    def config(self) -> dict[str, Any]:
-        config: dict[str, Any] = self.manifest["config"]
-        return config
+    def config(self) -> ExperimentConfig:
+        return self.manifest.config
 
     @property
     def baseline(self) -> str:
-        return str(self.config["schedulers"][0])
+        return self.config.schedulers[0]
 
     @property
     def items(self) -> list[str]:
-        return [str(i) for i in self.manifest.get("items", [])]
+        return self.manifest.items
 
     @property
     def schedulers(self) -> list[str]:
-        return [str(s) for s in self.config["schedulers"]]
+        return list(self.config.schedulers)
+
+    @property
+    def plan(self) -> MeasurementPlan:
+        """The measurement plan the run recorded (derived from its units for runs from
+        before the record, as the experiment derived it)."""
+        if self.manifest.plan is not None:
+            return self.manifest.plan
+        return measurement_plan(self.units, layout_budget=self.config.layout_budget,
+                                seed=self.config.seed)
+
+    @property
+    def producers(self) -> set[str] | None:
+        """The economy's items (producer workloads); None if unknown (an old run whose
+        economy cannot be loaded any more)."""
+        if self.manifest.producers is not None:
+            return set(self.manifest.producers)
+        try:
+            return set(self.config.load_economy().names)
+        except ValueError:  # the economy file is gone: count every workload
+            return None
+
+    def producer_telemetry(self) -> pd.DataFrame:
+        """Telemetry rows between two producers: bytes the placement decides about.
+        Clients in the mesh (the kubernetes backend's order Job, ``order-app``) are left
+        out on every backend, as the local backend never records its order app."""
+        tel, producers = self.telemetry, self.producers
+        if tel.empty or producers is None:
+            return tel
+        keep = tel["source_workload"].isin(producers) & tel["destination_workload"].isin(
+            producers)
+        return tel[keep]
 
     def units_by_scheduler(self) -> dict[str, list[str]]:
         return {
@@ -100,8 +137,7 @@ def _rows(
 def _estimate(run: RunData, values: dict[str, list[float]], seed: int) -> list[Estimate]:
     return estimate_cell(
         values, run.units_by_scheduler(), baseline=run.baseline,
-        resamples=int(run.config.get("bootstrap", 1000)),
-        confidence=float(run.config.get("confidence", 0.95)), seed=seed,
+        resamples=run.config.bootstrap, confidence=run.config.confidence, seed=seed,
     )
 
 
@@ -132,8 +168,9 @@ def transfers_table(run: RunData) -> pd.DataFrame:
 
 
 def bytes_table(run: RunData) -> pd.DataFrame:
-    """Mesh bytes per measured chunk: inter-node (mean, CI, reduction) and their share."""
-    tel = run.telemetry
+    """Mesh bytes between producers per measured chunk: inter-node (mean, CI, reduction)
+    and their share."""
+    tel = run.producer_telemetry()
     rows: list[dict[str, Any]] = []
     if tel.empty:
         return pd.DataFrame()

@@ -44,10 +44,10 @@ from typing import Any
 
 from rich.progress import Progress
 
-from harness import provenance
 from harness.backends.k8s import KwokCluster, KwokError, PlacementRound, binaries
 from harness.backends.k8s.hostsched import host_schedulers
 from harness.backends.k8s.placements import place_once
+from results import provenance
 from schedulers import (
     canonical_layout,
     get_policy,

@@ -37,9 +37,9 @@ from typing import Any
 
 from rich.progress import Progress
 
-from harness import provenance
 from harness.backends.k8s import ExtraScheduler, KwokCluster, binaries
 from harness.backends.k8s.placements import place_once
+from results import provenance
 from schedulers import pods_for_economy, queue_order
 from settlers.economy import load_economy
 

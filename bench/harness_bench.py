@@ -27,10 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import provenance
 from harness.backends.local import LocalOptions, open_local
-from harness.config import build_config
 from harness.measure import measure_layout, telemetry_delta
+from results import provenance
+from results.config import build_config
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "harness.json"

@@ -40,15 +40,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.backends.emulated import (
-    LINK_PRESETS,
-    ClusterSpec,
-    EmulatedCluster,
-    LinkProfile,
-)
-from harness.backends.emulated.links import resolve_link
+from harness.backends.emulated import ClusterSpec, EmulatedCluster
 from harness.backends.emulated.meshctl import MeshProcess
 from harness.backends.emulated.placement import random_placement
+from results.links import LINK_PRESETS, LinkProfile, resolve_link
 from settlers.client import open_client
 from settlers.economy import load_economy
 from settlers.wire import PROTOCOLS, WireProtocol

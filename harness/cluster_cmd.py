@@ -23,11 +23,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.backends.emulated.links import LINK_PRESETS, resolve_link
 from harness.backends.emulated.pods import probe_health
 from harness.backends.emulated.procs import kill_group
 from harness.backends.emulated.supervisor import SPEC_FILE, STATE_FILE, read_state, write_json
 from harness.backends.pids import pid_alive
+from results.links import LINK_PRESETS, resolve_link
 from settlers.wire import WireProtocol
 
 __all__ = ["default_run_dir", "register"]

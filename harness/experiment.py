@@ -27,10 +27,11 @@ from harness.backends.base import (
     ReportsPodStatus,
 )
 from harness.backends.trafficinfo import describe_matrix
-from harness.config import ExperimentConfig
-from harness.layouts import layout_id, measurement_order, plan_units
 from harness.measure import Sweep, default_sweep, measure_layout, telemetry_delta
-from harness.store import ResultsStore, chunk_name
+from results.config import ExperimentConfig
+from results.layouts import layout_id, measurement_order, measurement_plan, plan_units
+from results.manifest import MeasurementPlan
+from results.store import ResultsStore, chunk_name
 from settlers.wire import WireProtocol
 
 if TYPE_CHECKING:
@@ -80,8 +81,8 @@ class Experiment:
             stack.push_async_callback(self._stop_plane)
             traffic = await self.warmup()
             placements = await self.redeploy(traffic)
-            units = self.plan(placements)
-            await self.measure(units)
+            plan = self.plan(placements)
+            await self.measure(plan)
         self.store.consolidate_telemetry()
 
     # -- stage 1: warm-up traffic -> traffic matrix ------------------------------
@@ -92,8 +93,7 @@ class Experiment:
         if self.store.has("traffic"):
             m = self.store.manifest()
             return _traffic_from_table(self.store.read_table("traffic"),
-                                       m.get("warmup_traffic_source"),
-                                       m.get("warmup_since"), m.get("warmup_until"))
+                                       m.warmup_traffic_source, m.warmup_since, m.warmup_until)
         protocol = self.config.protocols[0]
         rng = np.random.default_rng(self.config.seed)
         placer = self.backend.placer
@@ -186,9 +186,14 @@ class Experiment:
 
     # -- stage 3: which layouts to measure --------------------------------------------
 
-    def plan(self, placements: pd.DataFrame) -> pd.DataFrame:
+    def plan(self, placements: pd.DataFrame) -> MeasurementPlan:
+        """Choose the units and layouts to measure; record them (``units.parquet``,
+        ``layouts.parquet``'s measure_rank, the manifest's ``plan``) and return the plan."""
         if self.store.has("units") and self.store.has("layouts"):
-            return self.store.read_table("units")
+            recorded = self.store.manifest().plan
+            if recorded is not None:
+                return recorded
+            return self._record_plan(self.store.read_table("units"))  # a run from before it
         by_scheduler = {
             s: list(g.sort_values("deployment")["layout_id"])
             for s, g in placements.groupby("scheduler", sort=False)
@@ -207,14 +212,20 @@ class Experiment:
         layouts["measure_rank"] = layouts["layout_id"].map(rank).astype("Int64")
         self.store.write_table("layouts", layouts)
         self.store.write_table("units", units)
-        return units
+        return self._record_plan(units)
+
+    def _record_plan(self, units: pd.DataFrame) -> MeasurementPlan:
+        plan = measurement_plan(units, layout_budget=self.config.layout_budget,
+                                seed=self.config.seed)
+        self.store.update_manifest(plan=plan)
+        return plan
 
     # -- stage 4: measurement ---------------------------------------------------------
 
-    async def measure(self, units: pd.DataFrame) -> None:
+    async def measure(self, plan: MeasurementPlan) -> None:
         layouts = self.store.read_table("layouts").set_index("layout_id")
-        order = measurement_order(units)
-        total = len(order) * len(self.config.protocols)
+        order = plan.layouts
+        total = plan.chunks(self.config.protocols)
         advance = self.reporter.stage("measure layouts", total)
         advance(sum(self.store.chunk_done(chunk_name(lid, p))
                     for lid in order for p in self.config.protocols))

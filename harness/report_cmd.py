@@ -11,7 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness.store import StoreError
+from results.store import StoreError
 
 __all__ = ["print_report", "register"]
 

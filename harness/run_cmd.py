@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,15 +20,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness import provenance
 from harness.backends.base import Backend, BackendUnavailable
 from harness.backends.registry import backend_for
-from harness.config import BASELINE, ConfigError, ExperimentConfig, build_config
 from harness.experiment import Experiment, Reporter
-from harness.store import ResultsStore, StoreError
+from results import provenance
+from results.config import BASELINE, ConfigError, ExperimentConfig, build_config, items_note
+from results.manifest import new_manifest
+from results.store import ResultsStore, StoreError
 from schedulers.registry import builtin_policies
 
-__all__ = ["items_note", "new_manifest", "register", "run_experiment"]
+__all__ = ["register", "run_experiment"]
 
 HELP = """Redeploy the Settlers economy many times under each scheduler, measure every
 distinct layout (or a stated sample), and write tables, plots and report.md.
@@ -78,8 +79,8 @@ def run_experiment(
     if store.has("traffic") or store.done_chunks():
         # The code may have changed between the start and a resume: record both.
         store.update_manifest(
-            resumed_at=[*manifest.get("resumed_at", []), provenance.now()],
-            resumed_versions=[*manifest.get("resumed_versions", []), provenance.versions()],
+            resumed_at=[*manifest.resumed_at, provenance.now()],
+            resumed_versions=[*manifest.resumed_versions, provenance.versions()],
         )
     backend = backend or backend_for(config)
     progress = Progress(
@@ -90,48 +91,6 @@ def run_experiment(
     with progress:
         asyncio.run(Experiment(config, store, backend, RichReporter(progress)).run())
     store.update_manifest(finished_at=provenance.now())
-
-
-def new_manifest(config: ExperimentConfig) -> dict[str, Any]:
-    economy = config.load_economy()
-    manifest: dict[str, Any] = {
-        "kind": "settlers-testbed results",
-        "format": 1,
-        "config": config.model_dump(mode="json"),
-        "items": config.item_list(),
-        "items_origin": config.items_origin(),
-        "economy_name": economy.name,
-        "seeds": {"experiment": config.seed, "placement": "seed*1000 + scheduler index",
-                  "sampling": config.seed, "bootstrap": "per table cell"},
-        "started_at": provenance.now(),
-        "machine": provenance.machine(),
-        "versions": provenance.versions(),
-    }
-    link = _link_profile(config.link)
-    if link:
-        manifest["link_profile"] = link
-    return manifest
-
-
-# The earlier private name, still used by tests/e2e/test_kubernetes_backend.py.
-_new_manifest = new_manifest
-
-
-def items_note(origin: Mapping[str, Any]) -> str:
-    """One line saying which items were picked from the economy's graph, and why;
-    empty when the user gave the items or the paper's items were used."""
-    if origin.get("how") != "derived":
-        return ""
-    picks = "; ".join(f"{p['item']} ({', '.join(p['roles'])})" for p in origin["picks"])
-    return f"items derived from economy {origin['economy']!r}: {picks}"
-
-
-def _link_profile(name: str) -> str:
-    try:
-        from harness.backends.emulated import LINK_PRESETS
-    except ImportError:
-        return ""
-    return f"({LINK_PRESETS[name]})" if name in LINK_PRESETS else ""
 
 
 def _split(text: str | None, cast: Callable[[str], Any] = str) -> list[Any] | None:
@@ -220,7 +179,9 @@ def register(app: typer.Typer) -> None:
                     raise ConfigError("--resume continues a run with its stored settings; "
                                       f"drop {', '.join(given)}")
                 store = ResultsStore.open(resume)
-                cfg = ExperimentConfig.model_validate(store.manifest()["config"])
+                # The stored config was read for its shape; a run needs it fully valid.
+                cfg = ExperimentConfig.model_validate(
+                    store.manifest().config.model_dump(mode="json"))
                 backend_ = backend_for(cfg)
                 console.print(f"[bold]resuming[/] {resume} ({len(store.done_chunks())} "
                               "chunks already measured)")
@@ -229,7 +190,7 @@ def register(app: typer.Typer) -> None:
                                    overrides=overrides)
                 backend_ = backend_for(cfg)  # a missing backend fails before any file
                 out = out or _default_out(cfg)
-                store = ResultsStore.create(out, new_manifest(cfg))
+                store = ResultsStore.create(out, new_manifest(cfg, backend_.description))
                 console.print(f"[bold]results:[/] {out}")
                 derived = items_note(cfg.items_origin())
                 if derived:

@@ -17,13 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.backends.base import (
-    TELEMETRY_KEYS,
-    Backend,
-    BackendDescription,
-    DataPlane,
-    Placement,
-)
+from harness.backends.base import TELEMETRY_KEYS, Backend, DataPlane, Placement
+from results.manifest import BackendDescription
 from settlers.economy import Economy
 from settlers.trace import ORDER_CALLER, Hop, encode_trace
 from settlers.wire import WireProtocol
@@ -31,7 +26,7 @@ from settlers.wire import WireProtocol
 __all__ = ["MODEL_DESCRIPTION", "ModelCluster", "ModelPlane"]
 
 MODEL_DESCRIPTION = BackendDescription(
-    "model", places="a seeded analytic model (tests only)", measures="the same model")
+    name="model", places="a seeded analytic model (tests only)", measures="the same model")
 
 _HOP_MS = 2.0          # added per inter-node transfer
 _MS_PER_MIB = 40.0     # added per MiB crossing nodes

@@ -259,7 +259,7 @@ def _rate_table(report: OpenLoopReport) -> Table:
     epilog=(
         "Example:\n\n"
         "  order-app load -t 127.0.0.1:9002 -i flour --size 4096 --users 20 "
-        "--spawn-rate 10 --run-time 30s --csv results/flour"
+        "--spawn-rate 10 --run-time 30s --csv runs/flour"
     ),
 )
 def load(

@@ -19,7 +19,7 @@ An item that fills several roles is listed once, with all its roles; a role no i
 fills (no shared input anywhere, or every item is raw) is left out. The result is in
 the economy's (topological) order and depends on nothing but the graph. On the
 Settlers economy it gives boat, coal and tools (the paper's ``--quick`` items are
-kept there; see ``harness.config``).
+kept there; see ``results.config``).
 """
 
 from __future__ import annotations

@@ -9,16 +9,16 @@
 Shared parts: ``emulated`` (the emulated cluster), ``k8s`` (the Kubernetes toolkit of
 the kwok and kubernetes backends). Public surface: the registry table `BACKENDS`,
 `open_backend(name, economy, options)`, `backend_for(config)`, `describe(name)`, and
-`Backend` / `BackendUnavailable` (``base`` has the Protocols).
+`Backend` / `BackendUnavailable` (``base`` has the Protocols). A backend's description
+is a `results.manifest.BackendDescription`: the results record it.
 """
 
-from harness.backends.base import Backend, BackendDescription, BackendUnavailable
+from harness.backends.base import Backend, BackendUnavailable
 from harness.backends.registry import BACKENDS, backend_for, describe, open_backend
 
 __all__ = [
     "BACKENDS",
     "Backend",
-    "BackendDescription",
     "BackendUnavailable",
     "backend_for",
     "describe",

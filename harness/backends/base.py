@@ -9,8 +9,8 @@ A backend is composed of the two halves the method needs, plus what it says it i
 - a *data-plane factory*: starts a running copy of the economy that can be put into a
   given layout, accepts orders, and counts the bytes its mesh carried between
   workloads and nodes;
-- a *description*: what places and what measures, in words (the manifest and the
-  report state it).
+- a *description*: what places and what measures, in words (a
+  `results.manifest.BackendDescription`: the manifest records it, the report states it).
 
 Capabilities only some halves have are Protocols of their own (`SweepsInCluster`,
 `ReportsPodStatus`, `DescribesTraffic`), checked with ``isinstance``.
@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from results.manifest import BackendDescription
 from settlers.wire import WireProtocol
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = [
     "TELEMETRY_KEYS",
     "Backend",
-    "BackendDescription",
     "BackendUnavailable",
     "DataPlane",
     "DataPlaneFactory",
@@ -61,15 +61,6 @@ class Placement:
     assignments: Mapping[str, str]
     seconds: float
     unschedulable: tuple[str, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class BackendDescription:
-    """What a backend is, in the words the run's report uses."""
-
-    name: str
-    places: str    # who places the pods, e.g. "the Python scheduler models"
-    measures: str  # where layouts are measured, e.g. "the emulated cluster"
 
 
 @runtime_checkable

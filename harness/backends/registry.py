@@ -14,20 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from harness.backends.base import (
-    Backend,
-    BackendDescription,
-    BackendUnavailable,
-    DataPlaneFactory,
-    Placer,
-)
+from harness.backends.base import Backend, BackendUnavailable, DataPlaneFactory, Placer
+from results.manifest import BackendDescription
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
     from harness.backends.kubernetes.options import KubernetesOptions
     from harness.backends.kwok.backend import KwokOptions
     from harness.backends.local.backend import LocalOptions
-    from harness.config import ExperimentConfig
+    from results.config import ExperimentConfig
 
 __all__ = ["BACKENDS", "BackendEntry", "backend_for", "describe", "open_backend"]
 
@@ -88,18 +83,18 @@ def _open_kubernetes(economy: Economy, options: KubernetesOptions) -> Halves:
 
 BACKENDS: Mapping[str, BackendEntry[Any]] = {
     "local": BackendEntry(
-        BackendDescription("local", places="the Python scheduler models",
+        BackendDescription(name="local", places="the Python scheduler models",
                            measures="the emulated cluster"),
         _local_options, _open_local),
     "kwok": BackendEntry(
         BackendDescription(
-            "kwok",
+            name="kwok",
             places=("the real kube-scheduler (NetMARKS as its extender, firmament as a "
                     "custom scheduler) on a kwok control plane"),
             measures="the emulated cluster"),
         _kwok_options, _open_kwok),
     "kubernetes": BackendEntry(
-        BackendDescription("kubernetes", places="the cluster's schedulers",
+        BackendDescription(name="kubernetes", places="the cluster's schedulers",
                            measures="the real cluster (Istio telemetry)"),
         _kubernetes_options, _open_kubernetes),
 }

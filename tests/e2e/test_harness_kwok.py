@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from harness.backends.pids import pid_alive
-from harness.config import build_config
-from harness.run_cmd import new_manifest, run_experiment
-from harness.store import ResultsStore
+from harness.backends.registry import describe
+from harness.run_cmd import run_experiment
+from results.config import build_config
+from results.manifest import new_manifest
+from results.store import ResultsStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -28,7 +30,7 @@ def test_experiment_on_the_kwok_backend(k8s_binaries: object, tmp_path: Path) ->
         "protocols": ["http"], "repetitions": 1, "layout_budget": 3, "warmup_orders": 1,
         "warmup_seconds": 2, "bootstrap": 100,
     })
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
     run_experiment(cfg, store, quiet=True)
 
     placements = store.read_table("placements")

@@ -176,10 +176,11 @@ def test_the_experiment_runs_end_to_end_on_kwok(
 ) -> None:
     """What `harness run --backend kubernetes --scheduler netmarks` does against kwok:
     warm-up, redeployments under kube_default and netmarks, measured layouts."""
-    from harness.config import build_config
+    from harness.backends.registry import describe
     from harness.experiment import Experiment
-    from harness.run_cmd import new_manifest
-    from harness.store import ResultsStore
+    from results.config import build_config
+    from results.manifest import new_manifest
+    from results.store import ResultsStore
 
     # The four-item economy keeps the emulated data plane (one process per pod) small.
     economy = tmp_path / "mini.yaml"
@@ -199,7 +200,7 @@ def test_the_experiment_runs_end_to_end_on_kwok(
             "bootstrap": 100,
         }
     )
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
     backend = open_backend(
         "kubernetes",
         cfg.load_economy(),

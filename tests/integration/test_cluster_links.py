@@ -6,9 +6,10 @@ import statistics
 
 import pytest
 
-from harness.backends.emulated import ClusterSpec, EmulatedCluster, LinkProfile
+from harness.backends.emulated import ClusterSpec, EmulatedCluster
 from harness.backends.emulated.procs import port_in_use
 from harness.backends.pids import pid_alive
+from results.links import LinkProfile
 from settlers.client import open_client
 from settlers.economy import load_economy
 from settlers.wire import PROTOCOLS, WireProtocol

@@ -14,8 +14,9 @@ from typing import NoReturn
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.backends.emulated import ClusterSpec, EmulatedCluster, LinkProfile
+from harness.backends.emulated import ClusterSpec, EmulatedCluster
 from harness.backends.emulated.prometheus import find_prometheus
+from results.links import LinkProfile
 from settlers import promql
 from settlers.client import open_client
 from settlers.economy import load_economy

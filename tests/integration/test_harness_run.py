@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from analysis.report import build_report
-from harness.config import build_config
-from harness.run_cmd import new_manifest, run_experiment
-from harness.store import ResultsStore
+from harness.backends.registry import describe
+from harness.run_cmd import run_experiment
+from results.config import build_config
+from results.manifest import new_manifest
+from results.store import ResultsStore
 from settlers.tables import read_parquet
 
 pytestmark = pytest.mark.slow
@@ -35,7 +37,7 @@ TINY = {
 
 def test_tiny_experiment_end_to_end(tmp_path: Path) -> None:
     cfg = build_config(overrides=TINY)
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
     run_experiment(cfg, store, quiet=True)
 
     placements = store.read_table("placements")
@@ -56,7 +58,7 @@ def test_tiny_experiment_end_to_end(tmp_path: Path) -> None:
         assert tel_inter[lid] >= traced
         assert (tel_inter[lid] == 0) == (traced == 0)
     manifest = store.manifest()
-    assert manifest["finished_at"] and manifest["traffic_source"]
+    assert manifest.finished_at and manifest.traffic_source
     report = build_report(store.root, figures=False)
     assert list(report.headline["scheduler"]) == ["kube_default", "netmarks"]
 
@@ -115,7 +117,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert not [p for p in children if _alive(p)]
     before = {p.name: p.stat().st_mtime_ns for p in samples_dir.glob("*.parquet")}
     units = read_parquet(out / "units.parquet")
-    from harness.layouts import measurement_order
+    from results.layouts import measurement_order
 
     planned = measurement_order(units)
     assert 1 <= len(before) < len(planned), "killed too late to test resuming"
@@ -132,7 +134,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert not samples.duplicated(["layout_id", "protocol", "item", "size", "repeat"]).any()
     assert len(samples) == len(planned) * 3 * 2 * 2  # layouts x items x sizes x reps
     manifest = ResultsStore.open(out).manifest()
-    assert manifest["resumed_at"] and manifest["finished_at"]
+    assert manifest.resumed_at and manifest.finished_at
     assert not list(out.rglob("*.tmp"))
 
 
@@ -182,8 +184,8 @@ def test_quick_on_an_economy_the_paper_never_named(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = ResultsStore.open(out).manifest()
-    assert manifest["items"] == ["malt", "wort", "keg"]
-    assert manifest["items_origin"]["how"] == "derived"
+    assert manifest.items == ["malt", "wort", "keg"]
+    assert manifest.items_origin is not None and manifest.items_origin.how == "derived"
     assert "items derived from economy 'brewery'" in " ".join(done.stderr.split())
     samples = ResultsStore.open(out).samples()
     assert samples["ok"].all() and set(samples["item"]) == {"malt", "wort", "keg"}

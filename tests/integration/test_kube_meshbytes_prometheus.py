@@ -11,10 +11,11 @@ from typing import NoReturn
 
 import pytest
 
-from harness.backends.emulated import ClusterSpec, EmulatedCluster, LinkProfile
+from harness.backends.emulated import ClusterSpec, EmulatedCluster
 from harness.backends.emulated.prometheus import find_prometheus
 from harness.backends.kubernetes.meshbytes import MeshMeter, Workloads, series_selector
 from harness.measure import telemetry_delta
+from results.links import LinkProfile
 from settlers.client import open_client
 from settlers.economy import load_economy
 from settlers.promql import http_query, parse_vector

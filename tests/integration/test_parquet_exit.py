@@ -33,7 +33,7 @@ root = Path(sys.argv[1])
 """
 
 READERS = {
-    "results store": "from harness.store import ResultsStore\n"
+    "results store": "from results.store import ResultsStore\n"
                      "assert len(ResultsStore(root).read_table('placements')) == 3",
     "order-app table": "from order_app import read_table\n"
                        "assert len(read_table(root / 'orders.parquet')) == 3",

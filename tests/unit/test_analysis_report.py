@@ -1,4 +1,5 @@
-"""A report rebuilt from a stored results directory alone: tables, figures, report.md."""
+"""A report rebuilt from a stored results directory alone: tables, figures, report.md;
+what it reads from the manifest (backend, measurement plan) and which bytes it counts."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis import tables
 from analysis.report import build_report
-from harness.config import build_config
+from harness.backends.registry import describe
 from harness.experiment import Experiment
-from harness.run_cmd import new_manifest
-from harness.store import ResultsStore
 from harness.testing import ModelCluster
+from results.config import build_config
+from results.layouts import measurement_order
+from results.manifest import BackendDescription, new_manifest
+from results.store import ResultsStore
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +30,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "bootstrap": 200, "schedulers": ["netmarks", "random"],
     })
     root = tmp_path_factory.mktemp("results") / "run"
-    store = ResultsStore.create(root, new_manifest(cfg))
+    store = ResultsStore.create(root, new_manifest(cfg, describe(cfg.backend)))
     backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     asyncio.run(Experiment(cfg, store, backend.backend(), sweep=backend.sweep).run())
     return root
@@ -64,6 +68,72 @@ def test_tables_are_consistent_with_the_raw_samples(results: Path) -> None:
 
 
 def test_report_refuses_an_empty_run(tmp_path: Path) -> None:
-    ResultsStore.create(tmp_path / "empty", {"config": {}})
+    ResultsStore.create(tmp_path / "empty", new_manifest(build_config(),
+                                                         describe("local")))
     with pytest.raises(Exception, match=r"placements\.parquet is missing|no measurements"):
         build_report(tmp_path / "empty")
+
+
+def _copy(results: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(results, copy)
+    for built in ("tables", "figures", "report.md"):
+        path = copy / built
+        if path.is_dir():
+            shutil.rmtree(path)
+        path.unlink(missing_ok=True)
+    return copy
+
+
+def test_the_report_describes_the_backend_the_manifest_records(results: Path,
+                                                               tmp_path: Path) -> None:
+    copy = _copy(results, tmp_path)
+    store = ResultsStore.open(copy)
+    store.update_manifest(backend=BackendDescription(
+        name="mine", places="my placer", measures="my data plane"))
+    text = build_report(copy, figures=False).path.read_text()
+    assert "- backend: mine — placements by my placer,\n  measured on my data plane;" in text
+
+
+def test_the_report_reads_the_recorded_plan_and_derives_it_for_older_runs(
+    results: Path, tmp_path: Path,
+) -> None:
+    copy = _copy(results, tmp_path)
+    store = ResultsStore.open(copy)
+    plan = store.manifest().plan
+    assert plan is not None
+    units = store.read_table("units")
+    assert plan.layouts == measurement_order(units)
+    assert {s: p.units for s, p in plan.schedulers.items()} == dict(
+        units.groupby("scheduler", sort=False).size())
+    done = len(store.done_chunks())
+    text = build_report(copy, figures=False).path.read_text()
+    assert f"- measured {done} of {plan.chunks(['http'])} planned" in text
+    # The report takes the plan from the record: one more planned layout shows.
+    store.update_manifest(plan=plan.model_copy(update={"layouts": [*plan.layouts, "Lnew"]}))
+    text = build_report(copy, figures=False).path.read_text()
+    assert f"- measured {done} of {len(plan.layouts) + 1} planned" in text
+    # A run from before the record: derived from its units, as the experiment did.
+    store.update_manifest(plan=None)
+    text = build_report(copy, figures=False).path.read_text()
+    assert f"- measured {done} of {len(plan.layouts)} planned" in text
+
+
+def test_inter_node_bytes_count_producers_only_on_every_backend(results: Path) -> None:
+    # The kubernetes backend's telemetry also has the in-cluster order Job's bytes
+    # (workload "order-app"); the local backend's has producer-to-producer bytes only.
+    run = tables.load_run(results)
+    before = tables.bytes_table(run)
+    tel = run.telemetry
+    first = tel.iloc[0]
+    order_job = pd.DataFrame([
+        {**first.to_dict(), "source_workload": "order-app", "destination_workload": item,
+         "src_node": "node-0", "dst_node": "node-1", "bytes": 10**9}
+        for item in ("boat", "coal")
+    ] + [{**first.to_dict(), "source_workload": "coal", "destination_workload": "order-app",
+          "src_node": "node-1", "dst_node": "node-2", "bytes": 10**9}])
+    run.telemetry = pd.concat([tel, order_job], ignore_index=True)
+    after = tables.bytes_table(run)
+    pd.testing.assert_frame_equal(before, after)
+    # Counted, they would have dominated: the client rows are what the table leaves out.
+    assert after["mean"].max() * 2**20 < 10**9

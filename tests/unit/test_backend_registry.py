@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import build_config
+from results.config import build_config
 
 
 def test_schedulers_without_a_real_counterpart_are_refused() -> None:

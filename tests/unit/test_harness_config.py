@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import BASELINE, DEFAULT_ITEMS, ConfigError, ExperimentConfig, build_config
+from results.config import BASELINE, DEFAULT_ITEMS, ConfigError, ExperimentConfig, build_config
 
 
 def test_defaults_follow_the_paper_and_always_include_the_baseline() -> None:

@@ -10,11 +10,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.config import ExperimentConfig, build_config
+from harness.backends.registry import describe
 from harness.experiment import Experiment
-from harness.run_cmd import new_manifest
-from harness.store import ResultsStore
 from harness.testing import ModelCluster
+from results.config import ExperimentConfig, build_config
+from results.manifest import new_manifest
+from results.store import ResultsStore
 
 
 class Killed(BaseException):
@@ -40,7 +41,7 @@ def test_census_run_recovers_the_models_expected_response_time(tmp_path: Path) -
     from analysis.tables import load_run, response_time_table
 
     cfg = _config()
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
     backend = ModelCluster(cfg.load_economy(), cfg.nodes, noise_ms=0.0)
     _run(cfg, store, backend)
 
@@ -64,7 +65,7 @@ def test_census_run_recovers_the_models_expected_response_time(tmp_path: Path) -
 
 def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     cfg = _config()
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
     backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     calls = {"n": 0}
 
@@ -99,7 +100,7 @@ def test_budget_smaller_than_layouts_samples_and_states_it(tmp_path: Path) -> No
     from analysis.report import build_report
 
     cfg = _config(deployments=30, layout_budget=4, protocols=["http"])
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
     backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     _run(cfg, store, backend)
     assert store.read_table("layouts")["measure_rank"].notna().sum() <= 4
@@ -113,7 +114,7 @@ def test_a_crashed_pod_restarts_the_data_plane_and_the_layout_is_measured_again(
     tmp_path: Path,
 ) -> None:
     cfg = _config(protocols=["http"])
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
     backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     calls = {"n": 0}
 
@@ -136,7 +137,7 @@ def test_a_data_plane_that_keeps_crashing_stops_the_run(tmp_path: Path) -> None:
     from harness.experiment import DataPlaneBroken
 
     cfg = _config(protocols=["http"])
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
     backend = ModelCluster(cfg.load_economy(), cfg.nodes)
 
     async def always(*args: Any, **kwargs: Any) -> pd.DataFrame:

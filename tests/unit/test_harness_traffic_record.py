@@ -18,11 +18,12 @@ from harness.backends.kubernetes import (
     Release,
 )
 from harness.backends.kwok import KwokPlacer
-from harness.config import build_config
+from harness.backends.registry import describe
 from harness.experiment import Experiment, scheduler_traffic
-from harness.run_cmd import new_manifest
-from harness.store import ResultsStore
 from harness.testing import ModelCluster
+from results.config import build_config
+from results.manifest import new_manifest
+from results.store import ResultsStore
 from schedulers import TrafficMatrix
 from settlers.economy import load_economy
 
@@ -38,20 +39,21 @@ def test_the_run_records_the_warm_up_start_and_each_schedulers_traffic(tmp_path:
         "repetitions": 1, "layout_budget": 10, "warmup_orders": 1, "warmup_seconds": 0,
         "bootstrap": 50, "schedulers": ["netmarks"],
     })
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
     backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     before = time.time()
     asyncio.run(Experiment(cfg, store, backend.backend(), sweep=backend.sweep).run())
     m = store.manifest()
-    assert before <= m["warmup_since"] <= m["warmup_until"] <= time.time()
-    used = m["scheduler_traffic"]
+    assert m.warmup_since is not None and m.warmup_until is not None
+    assert before <= m.warmup_since <= m.warmup_until <= time.time()
+    used = m.scheduler_traffic
     assert used["kube_default"] == "none (traffic-blind)"
     assert used["netmarks"].startswith("Python model; the warm-up's traffic matrix: ")
     assert "average since" in used["netmarks"]
     # A resumed run reads the matrix back with its interval.
     resumed = asyncio.run(Experiment(cfg, store, backend.backend()).warmup())
     assert resumed is not None
-    assert (resumed.since, resumed.until) == (m["warmup_since"], m["warmup_until"])
+    assert (resumed.since, resumed.until) == (m.warmup_since, m.warmup_until)
     text = build_report(store.root, figures=False).path.read_text()
     assert "traffic each scheduler placed with (source and interval):" in text
     assert f"  - netmarks: {used['netmarks']}" in text

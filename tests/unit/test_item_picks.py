@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from analysis.report import build_report
-from harness.config import DEFAULT_ITEMS, PRESETS, ConfigError, build_config
+from harness.backends.registry import describe
 from harness.experiment import Experiment
-from harness.run_cmd import items_note, new_manifest
-from harness.store import ResultsStore
 from harness.testing import ModelCluster
+from results.config import (
+    DEFAULT_ITEMS,
+    PRESETS,
+    ConfigError,
+    ItemsOrigin,
+    build_config,
+    items_note,
+)
+from results.manifest import new_manifest
+from results.store import ResultsStore
 from settlers.economy import Economy, load_economy
 from settlers.picks import depths, representative_items, same_graph, shared_inputs
 
@@ -106,7 +113,7 @@ def test_settlers_keeps_the_papers_items_for_the_default_and_quick() -> None:
     assert build_config(preset="quick").items == PRESETS["quick"]["items"]
     assert build_config(preset="quick", overrides={"economy": "settlers2"}).items == [
         "boat", "bread", "coal", "sword"]
-    assert build_config().items_origin() == {"how": "paper"}
+    assert build_config().items_origin() == ItemsOrigin(how="paper")
 
 
 @pytest.mark.parametrize("preset", [None, "quick"])
@@ -115,8 +122,8 @@ def test_another_economy_gets_items_from_its_graph(workshop_file: Path,
     cfg = build_config(preset=preset, overrides={"economy": str(workshop_file), "nodes": 4})
     assert cfg.items == ["lens", "scope", "kit"]
     origin = cfg.items_origin()
-    assert origin["how"] == "derived" and origin["economy"] == "workshop"
-    assert [(p["item"], p["roles"]) for p in origin["picks"]] == [
+    assert origin.how == "derived" and origin.economy == "workshop"
+    assert [(p.item, p.roles) for p in origin.picks] == [
         ("lens", ["simple chain"]), ("scope", ["shared supply"]), ("kit", ["deepest"])]
     assert items_note(origin) == ("items derived from economy 'workshop': lens (simple "
                                   "chain); scope (shared supply); kit (deepest)")
@@ -132,7 +139,7 @@ def test_an_economy_from_a_config_file_also_gets_derived_items(workshop_file: Pa
 def test_given_items_are_kept_and_checked(workshop_file: Path) -> None:
     cfg = build_config(preset="quick", overrides={"economy": str(workshop_file),
                                                   "items": ["glass"]})
-    assert cfg.items == ["glass"] and cfg.items_origin() == {"how": "given"}
+    assert cfg.items == ["glass"] and cfg.items_origin() == ItemsOrigin(how="given")
     with pytest.raises(ConfigError) as err:
         build_config(preset="quick", overrides={"economy": str(workshop_file),
                                                 "items": ["boat", "lens"]})
@@ -165,10 +172,10 @@ def test_a_quick_run_on_another_economy_reports_its_derived_items(
         "economy": str(workshop_file), "nodes": 4, "deployments": 20, "warmup_seconds": 0,
         "bootstrap": 200,
     })
-    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg))
-    manifest: dict[str, Any] = store.manifest()
-    assert manifest["items"] == ["lens", "scope", "kit"]
-    assert manifest["items_origin"]["how"] == "derived"
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
+    manifest = store.manifest()
+    assert manifest.items == ["lens", "scope", "kit"]
+    assert manifest.items_origin is not None and manifest.items_origin.how == "derived"
     backend = ModelCluster(cfg.load_economy(), cfg.nodes)
     asyncio.run(Experiment(cfg, store, backend.backend(), sweep=backend.sweep).run())
     text = build_report(store.root, figures=False).path.read_text()

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.backends.emulated.links import LINK_PRESETS, LinkModel, LinkProfile, resolve_link
+from harness.backends.emulated.links import LinkModel
+from results.links import LINK_PRESETS, LinkProfile, resolve_link
 
 MB = 1_000_000
 

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from harness.backends.emulated.links import LinkProfile
 from harness.backends.emulated.mesh import Endpoint, Mesh
 from harness.backends.emulated.procs import free_port
 from harness.backends.emulated.telemetry import MeshCollector
 from harness.backends.emulated.timer import PreciseScheduler
+from results.links import LinkProfile
 
 
 async def _serve(handler: object) -> tuple[asyncio.Server, int]:

@@ -8,9 +8,7 @@ docs/emulated-cluster.md.
 """
 
 from harness.backends.emulated.cluster import ClusterError, ClusterSpec, EmulatedCluster
-from harness.backends.emulated.links import LINK_PRESETS, LinkProfile, resolve_link
 from harness.backends.emulated.planes import EmulatedPlanes
 from harness.backends.emulated.pods import PodInfo
 
-__all__ = ["LINK_PRESETS", "ClusterError", "ClusterSpec", "EmulatedCluster", "EmulatedPlanes",
-           "LinkProfile", "PodInfo", "resolve_link"]
+__all__ = ["ClusterError", "ClusterSpec", "EmulatedCluster", "EmulatedPlanes", "PodInfo"]

@@ -29,12 +29,12 @@ from typing import Any, Self
 import pandas as pd
 
 from harness.backends.emulated.errors import ClusterError
-from harness.backends.emulated.links import LinkProfile, resolve_link
 from harness.backends.emulated.meshctl import MeshProcess
 from harness.backends.emulated.placement import node_names, spread_placement, validate_placement
 from harness.backends.emulated.pods import PodInfo, PodProcess
 from harness.backends.emulated.procs import free_port, stop_all
 from harness.backends.emulated.prometheus import PrometheusServer, find_prometheus
+from results.links import LinkProfile, resolve_link
 from settlers.economy import Economy, load_economy
 from settlers.wire import PROTOCOLS, WireProtocol
 

@@ -26,9 +26,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from harness.backends.emulated.links import LinkModel, LinkProfile
+from harness.backends.emulated.links import LinkModel
 from harness.backends.emulated.telemetry import TrafficCounters
 from harness.backends.emulated.timer import PreciseScheduler
+from results.links import LinkProfile
 
 __all__ = ["Endpoint", "Mesh", "water_marks"]
 

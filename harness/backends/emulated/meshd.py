@@ -29,9 +29,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from harness.backends.emulated.links import LinkProfile
 from harness.backends.emulated.mesh import Endpoint, Mesh
 from harness.backends.emulated.telemetry import MeshCollector
+from results.links import LinkProfile
 
 __all__ = ["main", "serve"]
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.emulated.cluster import ClusterSpec, EmulatedCluster
-from harness.backends.emulated.links import LinkProfile
 from harness.backends.emulated.placement import load_placement, node_names, random_placement
+from results.links import LinkProfile
 from settlers.economy import load_economy
 
 __all__ = ["SPEC_FILE", "STATE_FILE", "read_state", "write_json"]

@@ -16,7 +16,7 @@ from harness.backends.kubernetes.helm import CHART_DIR
 from harness.backends.kubernetes.values import DEFAULT_SCHEDULER_NAMES
 
 if TYPE_CHECKING:
-    from harness.config import ExperimentConfig
+    from results.config import ExperimentConfig
 
 __all__ = ["KubernetesOptions", "options_for"]
 

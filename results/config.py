@@ -5,6 +5,13 @@ preset, ``--config experiment.yaml``, explicit command-line flags. Everything th
 can be checked before any process starts is checked here, so a typo in a scheduler,
 item or link preset fails in a second with a message naming the bad value, not
 twenty minutes into a run.
+
+It lives in the results package because every results directory embeds it (the
+manifest's ``config``): the experiment that writes results and the analysis that
+reads them both take it from here. A config read back from results
+(:meth:`ExperimentConfig.recorded`) is checked for its shape only: a record stays
+readable when its economy file has moved or this checkout no longer knows one of
+its policies or link presets.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from results.links import LINK_PRESETS
 from settlers.economy import DEFAULT_ECONOMY, Economy, EconomyError, load_economy
 from settlers.picks import representative_items, same_graph
 from settlers.wire import PROTOCOLS, WireProtocol
@@ -33,11 +41,19 @@ __all__ = [
     "BASELINE",
     "DEFAULT_ITEMS",
     "PRESETS",
+    "RECORDED",
     "ConfigError",
     "ExperimentConfig",
+    "ItemPick",
+    "ItemsOrigin",
     "build_config",
     "is_paper_economy",
+    "items_note",
 ]
+
+# Validation context of a config read back from results: check the shape, not
+# whether this checkout still has the economy file, the policies and link presets.
+RECORDED: Mapping[str, Any] = {"recorded": True}
 
 # The scheduler every other one is compared with; always measured.
 BASELINE = "kube_default"
@@ -70,6 +86,40 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 class ConfigError(ValueError):
     """The experiment definition is invalid; the message lists every problem."""
+
+
+class ItemPick(BaseModel):
+    """One item picked from an economy's graph, with the roles it stands for and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    item: str
+    roles: list[str]
+    why: list[str]
+
+
+class ItemsOrigin(BaseModel):
+    """How the items relate to the defaults (:meth:`ExperimentConfig.items_origin`).
+
+    ``paper``: the paper's default or quick items, on the Settlers graph; ``derived``:
+    picked from another economy's graph (the default there), with the ``picks``;
+    ``given``: anything else.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    how: Literal["paper", "derived", "given"]
+    economy: str | None = None
+    picks: list[ItemPick] = Field(default_factory=list)
+
+
+def items_note(origin: ItemsOrigin) -> str:
+    """One line saying which items were picked from the economy's graph, and why;
+    empty when the user gave the items or the paper's items were used."""
+    if origin.how != "derived":
+        return ""
+    picks = "; ".join(f"{p.item} ({', '.join(p.roles)})" for p in origin.picks)
+    return f"items derived from economy {origin.economy!r}: {picks}"
 
 
 class ExperimentConfig(BaseModel):
@@ -112,21 +162,28 @@ class ExperimentConfig(BaseModel):
         description="kubernetes backend only: Prometheus as the cluster reaches it (NetMARKS)",
     )
 
+    @classmethod
+    def recorded(cls, data: Mapping[str, Any]) -> ExperimentConfig:
+        """A config as stored in results, checked for its shape only (see the module doc)."""
+        return cls.model_validate(dict(data), context=dict(RECORDED))
+
     @field_validator("schedulers")
     @classmethod
-    def _schedulers(cls, value: list[str]) -> list[str]:
+    def _schedulers(cls, value: list[str], info: ValidationInfo) -> list[str]:
         # The policy table (schedulers.registry) is the one list: built-ins and
         # installed plug-ins. A plug-in is loaded here, so a broken one fails now
-        # (naming its package), not after the warm-up.
+        # (naming its package), not after the warm-up. A config read back from
+        # results is checked for its shape only (the plug-in may not be installed).
         from schedulers.registry import available_policies, builtin_policies, policy_spec
 
-        known = available_policies()
+        recorded = _recorded(info)
+        known = None if recorded else available_policies()
         out = [BASELINE]
         for name in value:
             name = _ALIASES.get(name.strip(), name.strip())
-            if name not in known:
+            if known is not None and name not in known:
                 raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(known)}")
-            if name not in builtin_policies():
+            if not recorded and name not in builtin_policies():
                 policy_spec(name)
             if name not in out:
                 out.append(name)
@@ -149,10 +206,9 @@ class ExperimentConfig(BaseModel):
 
     @field_validator("link")
     @classmethod
-    def _link(cls, value: str) -> str:
-        presets = _link_presets()
-        if presets is not None and value not in presets:
-            raise ValueError(f"unknown link preset {value!r}; known: {', '.join(presets)}")
+    def _link(cls, value: str, info: ValidationInfo) -> str:
+        if not _recorded(info) and value not in LINK_PRESETS:
+            raise ValueError(f"unknown link preset {value!r}; known: {', '.join(LINK_PRESETS)}")
         return value
 
     @model_validator(mode="before")
@@ -176,7 +232,9 @@ class ExperimentConfig(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _items_in_economy(self) -> ExperimentConfig:
+    def _items_in_economy(self, info: ValidationInfo) -> ExperimentConfig:
+        if _recorded(info):
+            return self
         economy = self.load_economy()
         if self.items != "all":
             missing = [i for i in self.items if i not in economy]
@@ -199,30 +257,24 @@ class ExperimentConfig(BaseModel):
         """The items to order, in the economy's topological order when 'all'."""
         return self.load_economy().names if self.items == "all" else list(self.items)
 
-    def items_origin(self) -> dict[str, Any]:
+    def items_origin(self) -> ItemsOrigin:
         """How the items relate to the defaults, as the manifest and the report say it.
 
-        ``{"how": "paper"}`` (the paper's default or quick items, on the Settlers graph),
-        ``{"how": "derived", "economy": ..., "picks": [{"item", "roles", "why"}, ...]}``
-        (the items picked from another economy's graph, the default there) or
-        ``{"how": "given"}`` (anything else). Read from the settings alone, so a stored
-        config tells the same.
+        Read from the settings alone, so a stored config tells the same.
         """
         if self.items == "all":
-            return {"how": "given"}
+            return ItemsOrigin(how="given")
         economy = self.load_economy()
         if is_paper_economy(economy):
             paper = self.items in (DEFAULT_ITEMS, PRESETS["quick"]["items"])
-            return {"how": "paper" if paper else "given"}
+            return ItemsOrigin(how="paper" if paper else "given")
         picks = representative_items(economy)
         if self.items != [p.item for p in picks]:
-            return {"how": "given"}
-        return {
-            "how": "derived",
-            "economy": economy.name,
-            "picks": [{"item": p.item, "roles": list(p.roles), "why": list(p.why)}
-                      for p in picks],
-        }
+            return ItemsOrigin(how="given")
+        return ItemsOrigin(
+            how="derived", economy=economy.name,
+            picks=[ItemPick(item=p.item, roles=list(p.roles), why=list(p.why)) for p in picks],
+        )
 
 
 def is_paper_economy(economy: Economy) -> bool:
@@ -289,9 +341,6 @@ def _validate(
         raise ConfigError(f"invalid experiment ({source}):\n" + "\n".join(lines)) from None
 
 
-def _link_presets() -> list[str] | None:
-    try:
-        from harness.backends.emulated import LINK_PRESETS
-    except ImportError:
-        return None
-    return list(LINK_PRESETS)
+def _recorded(info: ValidationInfo) -> bool:
+    return isinstance(info.context, Mapping) and bool(info.context.get("recorded"))
+

@@ -15,6 +15,10 @@ measured on the unit's layout.
 The budget is shared water-filling style: schedulers that need fewer layouts than an
 equal share take only what they need, the rest is split among the others. Layouts
 drawn by several schedulers are measured once.
+
+The experiment records the plan it used (units in ``units.parquet``, the summary in
+the manifest's ``plan``, :func:`measurement_plan`); the analysis reads it from there
+and derives it with :func:`measurement_plan` only for runs from before the record.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["layout_id", "measurement_order", "plan_units"]
+from results.manifest import MeasurementPlan, SchedulerPlan
+
+__all__ = ["layout_id", "measurement_order", "measurement_plan", "plan_units"]
 
 
 def layout_id(canonical: str) -> str:
@@ -100,3 +106,14 @@ def measurement_order(units: pd.DataFrame) -> list[str]:
             if position < len(queue):
                 order.setdefault(queue[position], None)
     return list(order)
+
+
+def measurement_plan(units: pd.DataFrame, *, layout_budget: int, seed: int) -> MeasurementPlan:
+    """The plan ``units`` (of :func:`plan_units`) stand for, as the manifest records it."""
+    schedulers = {
+        str(scheduler): SchedulerPlan.model_validate(
+            {"estimator": str(group["estimator"].iloc[0]), "units": len(group)})
+        for scheduler, group in units.groupby("scheduler", sort=False)
+    }
+    return MeasurementPlan(layout_budget=layout_budget, seed=seed,
+                           layouts=measurement_order(units), schedulers=schedulers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.layouts import layout_id, measurement_order, plan_units
+from results.layouts import layout_id, measurement_order, plan_units
 
 
 def test_layout_id_is_stable_and_short() -> None:

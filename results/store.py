@@ -2,7 +2,8 @@
 
 Layout of a results directory::
 
-    manifest.json          config, versions, machine, seeds, stage times
+    manifest.json          config, backend, versions, machine, seeds, stage times,
+                           measurement plan (results.manifest.Manifest)
     traffic.parquet        the traffic matrix NetMARKS scheduled with (from the warm-up)
     placements.parquet     every pod of every redeployment: scheduler, deployment, pod, node
     layouts.parquet        distinct layouts: id, canonical form, a representative placement
@@ -26,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
+
+from results.manifest import Manifest
 
 # Never pd.read_parquet: its threads can abort `harness run` at exit (settlers.tables).
 from settlers.tables import read_parquet
@@ -50,7 +54,7 @@ class ResultsStore:
     # -- creation / opening -------------------------------------------------
 
     @classmethod
-    def create(cls, root: Path, manifest: dict[str, Any]) -> ResultsStore:
+    def create(cls, root: Path, manifest: Manifest) -> ResultsStore:
         root = Path(root)
         if root.exists() and any(root.iterdir()):
             raise StoreError(
@@ -74,19 +78,19 @@ class ResultsStore:
 
     # -- manifest -----------------------------------------------------------
 
-    def manifest(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.root / MANIFEST).read_text())
-        return data
+    def manifest(self) -> Manifest:
+        path = self.root / MANIFEST
+        try:
+            return Manifest.read(json.loads(path.read_text()))
+        except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+            raise StoreError(f"{path} is not a manifest this version reads: {exc}") from None
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
-        _atomic_write_bytes(
-            self.root / MANIFEST, json.dumps(manifest, indent=2, default=str).encode()
-        )
+    def write_manifest(self, manifest: Manifest) -> None:
+        _atomic_write_bytes(self.root / MANIFEST, manifest.to_json().encode())
 
     def update_manifest(self, **fields: Any) -> None:
-        manifest = self.manifest()
-        manifest.update(fields)
-        self.write_manifest(manifest)
+        """Set manifest fields (by their names in :class:`Manifest`), validated."""
+        self.write_manifest(self.manifest().updated(**fields))
 
     # -- whole tables -------------------------------------------------------
 
