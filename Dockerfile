@@ -22,6 +22,7 @@ COPY pyproject.toml README.md* ./
 COPY settlers ./settlers
 COPY order_app ./order_app
 COPY schedulers ./schedulers
+COPY results ./results
 COPY harness ./harness
 COPY analysis ./analysis
 RUN pip install . \
