@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from analysis.report import build_report
-from harness.store import ResultsStore
+from results.store import ResultsStore
 
 pytestmark = pytest.mark.slow
 

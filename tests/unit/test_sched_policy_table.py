@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from harness.config import ConfigError, build_config
+from results.config import ConfigError, build_config
 from schedulers import (
     KubernetesCounterpart,
     PluginError,
