@@ -45,6 +45,7 @@ from typing import Any
 from rich.progress import Progress
 
 from harness.backends.k8s import KwokCluster, KwokError, PlacementRound, binaries
+from harness.backends.k8s.counterparts import counterpart
 from harness.backends.k8s.hostsched import host_schedulers
 from harness.backends.k8s.placements import place_once
 from results import provenance
@@ -125,7 +126,7 @@ def measure_real(deployments: int, max_minutes: float, random_ties: bool) -> dic
         KwokCluster.start(nodes=NODES, cpu="4", memory="8Gi", bins=bins) as cluster,
         # random_ties: the NetMARKS extender with no traffic scores every node 0, behind
         # a second kube-scheduler; otherwise nothing is started.
-        host_schedulers("netmarks" if random_ties else "kube_default", scheduler_name,
+        host_schedulers(counterpart("netmarks") if random_ties else None, scheduler_name,
                         kubeconfig=cluster.kubeconfig, context=None, traffic=None),
     ):
         core: Any = cluster.core_v1()

@@ -48,6 +48,11 @@ Examples:
   harness run --config experiment.yaml --out runs/mine
 
   harness run --resume runs/20260101T120000-kube_default+netmarks   # after Ctrl-C / a crash
+
+  harness run --backend kwok --external-scheduler mine=my-scheduler \\
+      --external-command "mine=./my-scheduler --kubeconfig {kubeconfig}"   # yours, as "mine"
+
+  harness run --backend kwok --external-extender mine=http://127.0.0.1:9000/,weight=2
 """
 
 
@@ -102,6 +107,49 @@ def _split(text: str | None, cast: Callable[[str], Any] = str) -> list[Any] | No
         raise typer.BadParameter(f"{text!r}: {exc}") from None
 
 
+def _pairs(values: list[str] | None, flag: str, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values or []:
+        name, sep, rest = value.partition("=")
+        if not sep or not name.strip() or not rest.strip():
+            raise ConfigError(f"{flag} {value!r}: expected NAME={what}")
+        out[name.strip()] = rest.strip()
+    return out
+
+
+def _externals(schedulers: list[str] | None, commands: list[str] | None,
+               extenders: list[str] | None) -> dict[str, Any]:
+    """--external-scheduler/-command/-extender as the config's external_* settings
+    (absent when not given, so a --config file's stay)."""
+    import shlex
+
+    out: dict[str, Any] = {}
+    named = _pairs(schedulers, "--external-scheduler", "SCHEDULER_NAME")
+    programs = _pairs(commands, "--external-command", "COMMAND")
+    stray = [n for n in programs if n not in named]
+    if stray:
+        raise ConfigError(f"--external-command {stray[0]}=...: no --external-scheduler "
+                          f"{stray[0]}=SCHEDULER_NAME")
+    if named:
+        out["external_schedulers"] = {
+            n: {"scheduler_name": s, "command": shlex.split(programs.get(n, ""))}
+            for n, s in named.items()}
+    calls: dict[str, Any] = {}
+    for name, text in _pairs(extenders, "--external-extender", "URL[,weight=N]").items():
+        url, *opts = text.split(",")
+        call: dict[str, Any] = {"url": url}
+        for opt in opts:
+            key, sep, value = opt.partition("=")
+            if key.strip() != "weight" or not sep or not value.strip().isdigit():
+                raise ConfigError(f"--external-extender {name}={text}: after the URL only "
+                                  "',weight=N' (N a whole number); set more in --config")
+            call["weight"] = int(value)
+        calls[name] = call
+    if calls:
+        out["external_extenders"] = calls
+    return out
+
+
 def _default_out(config: ExperimentConfig) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return Path("runs") / f"{stamp}-{'+'.join(config.schedulers)}"
@@ -147,6 +195,19 @@ def register(app: typer.Typer) -> None:
         prometheus_url: Annotated[str | None, typer.Option(
             help="kubernetes backend: Prometheus URL as seen from the cluster, for "
                  "NetMARKS (default: the chart's, or $SETTLERS_PROMETHEUS_URL)")] = None,
+        external_scheduler: Annotated[list[str] | None, typer.Option(
+            "--external-scheduler", metavar="NAME=SCHEDULER_NAME",
+            help="kwok/kubernetes: measure a scheduler you run as policy NAME; its pods "
+                 "carry SCHEDULER_NAME (repeatable)")] = None,
+        external_command: Annotated[list[str] | None, typer.Option(
+            "--external-command", metavar="NAME=COMMAND",
+            help="the program of --external-scheduler NAME, started on this machine while "
+                 "NAME places, with $KUBECONFIG and {kubeconfig} / {scheduler_name} set "
+                 "(how a scheduler reaches kwok's control plane) (repeatable)")] = None,
+        external_extender: Annotated[list[str] | None, typer.Option(
+            "--external-extender", metavar="NAME=URL[,weight=N]",
+            help="kwok: measure an extender you serve at URL as policy NAME: a "
+                 "kube-scheduler profile NAME calls it (repeatable)")] = None,
         quick: Annotated[bool, typer.Option(
             "--quick", help="small preset: ~100 redeployments, 3 sizes, http; items "
             "boat,bread,coal,sword on the Settlers economy, picked from the graph "
@@ -160,6 +221,11 @@ def register(app: typer.Typer) -> None:
         report: Annotated[bool, typer.Option(help="write the report at the end")] = True,
     ) -> None:
         console = Console(stderr=True)
+        try:
+            externals = _externals(external_scheduler, external_command, external_extender)
+        except ConfigError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
         overrides: dict[str, Any] = {
             "schedulers": scheduler or None, "backend": backend, "deployments": deployments,
             "nodes": nodes, "link": link, "protocols": protocol or None,
@@ -169,6 +235,7 @@ def register(app: typer.Typer) -> None:
             "warmup_orders": warmup_orders, "warmup_seconds": warmup_seconds, "seed": seed,
             "economy": economy, "kube_context": kube_context,
             "kube_namespace": kube_namespace, "prometheus_url": prometheus_url,
+            **externals,
         }
         try:
             if resume is not None:

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from results.links import LINK_PRESETS
+from schedulers.spec import ExtenderCall, KubernetesCounterpart
 from settlers.economy import DEFAULT_ECONOMY, Economy, EconomyError, load_economy
 from settlers.picks import representative_items, same_graph
 from settlers.wire import PROTOCOLS, WireProtocol
@@ -44,6 +45,8 @@ __all__ = [
     "RECORDED",
     "ConfigError",
     "ExperimentConfig",
+    "ExternalExtender",
+    "ExternalScheduler",
     "ItemPick",
     "ItemsOrigin",
     "build_config",
@@ -122,11 +125,74 @@ def items_note(origin: ItemsOrigin) -> str:
     return f"items derived from economy {origin.economy!r}: {picks}"
 
 
+class ExternalScheduler(BaseModel):
+    """A scheduler you run, measured as a policy of its own: pods carry its schedulerName.
+
+    In a file, ``mine: my-scheduler`` or ``mine: {scheduler_name: ..., command: [...]}``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheduler_name: str
+    # Started by the harness on this machine while the policy places, with $KUBECONFIG
+    # (and "{kubeconfig}", "{scheduler_name}" in the arguments) pointing at the cluster:
+    # the way in to the kwok backend's control plane, which lives only during the run.
+    command: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, data: Any) -> Any:
+        return {"scheduler_name": data} if isinstance(data, str) else data
+
+    def counterpart(self) -> KubernetesCounterpart:
+        return KubernetesCounterpart(
+            self.scheduler_name, "custom", f"your scheduler {self.scheduler_name}",
+            command=tuple(self.command))
+
+
+class ExternalExtender(BaseModel):
+    """An extender you serve at a URL: the harness runs a kube-scheduler profile named
+    after the policy that calls it (the kwok backend). ``mine: URL`` or ``mine: {url: ...,
+    weight: 2}`` in a file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(pattern=r"^https?://[^\s/]+\S*$")
+    weight: int = Field(1, ge=1, le=100)
+    prioritize_verb: str = "prioritize"
+    filter_verb: str | None = None
+    # A failing extender fails the scheduling cycle (pods stay pending, the run says so)
+    # rather than silently measuring kube-scheduler's default profile.
+    ignorable: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, data: Any) -> Any:
+        return {"url": data} if isinstance(data, str) else data
+
+    def counterpart(self, name: str) -> KubernetesCounterpart:
+        call = ExtenderCall(self.url, self.weight, self.prioritize_verb, self.filter_verb,
+                            self.ignorable)
+        return KubernetesCounterpart(name, "extender", f"your extender at {self.url}",
+                                     extender=call)
+
+
 class ExperimentConfig(BaseModel):
     """What to run. Field docs double as the reference for ``experiment.yaml``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Before `schedulers`, whose validator accepts their names.
+    external_schedulers: dict[str, ExternalScheduler] = Field(
+        default_factory=dict,
+        description="kwok/kubernetes: NAME -> the schedulerName of a scheduler you run; "
+                    "measured as policy NAME",
+    )
+    external_extenders: dict[str, ExternalExtender] = Field(
+        default_factory=dict,
+        description="kwok: NAME -> the URL of an extender you serve; a kube-scheduler "
+                    "profile NAME calls it, measured as policy NAME",
+    )
     schedulers: list[str] = Field(
         default_factory=lambda: ["netmarks"],
         validate_default=True,
@@ -178,15 +244,72 @@ class ExperimentConfig(BaseModel):
 
         recorded = _recorded(info)
         known = None if recorded else available_policies()
+        externals = [*info.data.get("external_schedulers", {}),
+                     *info.data.get("external_extenders", {})]
         out = [BASELINE]
         for name in value:
             name = _ALIASES.get(name.strip(), name.strip())
-            if known is not None and name not in known:
-                raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(known)}")
-            if not recorded and name not in builtin_policies():
+            if name in externals:
+                pass  # yours: checked with the backend in _externals
+            elif known is not None and name not in known:
+                raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(known)}"
+                                 + (f"; yours: {', '.join(externals)}" if externals else ""))
+            elif not recorded and name not in builtin_policies():
                 policy_spec(name)
             if name not in out:
                 out.append(name)
+        return out
+
+    @model_validator(mode="before")
+    @classmethod
+    def _measure_externals(cls, data: Any) -> Any:
+        # A scheduler you name is measured: added to the schedulers (alone with the
+        # baseline when no scheduler is named at all, not beside the default netmarks).
+        if not isinstance(data, Mapping):
+            return data
+        names = [*(data.get("external_schedulers") or {}),
+                 *(data.get("external_extenders") or {})]
+        if not names:
+            return data
+        given = data.get("schedulers")
+        listed = list(given) if isinstance(given, list | tuple) else []
+        return {**data, "schedulers": [*listed, *(n for n in names if n not in listed)]}
+
+    @model_validator(mode="after")
+    def _externals(self, info: ValidationInfo) -> ExperimentConfig:
+        from schedulers.registry import available_policies
+
+        if _recorded(info):
+            return self  # a record: its shape only (a plug-in may be gone since)
+        known = available_policies()
+        externals = [*self.external_schedulers, *self.external_extenders]
+        both = set(self.external_schedulers) & set(self.external_extenders)
+        clash = [n for n in externals if n in known or n in both or n == BASELINE]
+        if clash:
+            raise ValueError(f"external scheduler name {clash[0]!r} is taken (a policy, or "
+                             "named twice); choose another")
+        if externals and self.backend == "local":
+            raise ValueError(
+                f"{', '.join(externals)}: a scheduler you run places pods on a Kubernetes "
+                "control plane, and the local backend has no model of it; use --backend "
+                "kwok (or kubernetes)")
+        for name, sched in self.external_schedulers.items():
+            try:
+                sched.counterpart()
+            except ValueError as exc:
+                raise ValueError(f"external scheduler {name!r}: {exc}") from None
+        for name, ext in self.external_extenders.items():
+            try:
+                ext.counterpart(name)
+            except ValueError as exc:
+                raise ValueError(f"external extender {name!r} (its name is the profile's "
+                                 f"schedulerName): {exc}") from None
+        return self
+
+    def counterparts(self) -> dict[str, KubernetesCounterpart]:
+        """The real schedulers of the external schedulers and extenders, by policy name."""
+        out = {n: e.counterpart() for n, e in self.external_schedulers.items()}
+        out.update({n: e.counterpart(n) for n, e in self.external_extenders.items()})
         return out
 
     @field_validator("protocols", "sizes")

@@ -15,7 +15,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["KUBERNETES_KINDS", "KubernetesCounterpart", "KubernetesKind", "PolicySpec"]
+__all__ = [
+    "KUBERNETES_KINDS",
+    "ExtenderCall",
+    "KubernetesCounterpart",
+    "KubernetesKind",
+    "PolicySpec",
+]
 
 # How a policy's real counterpart places pods on a Kubernetes control plane:
 # - "default":  kube-scheduler's default profile, the cluster's own scheduler;
@@ -33,12 +39,32 @@ _POLICY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
 
 
 @dataclass(frozen=True)
+class ExtenderCall:
+    """An extender already serving at ``url`` (yours): the harness runs the kube-scheduler
+    profile that calls it (one ``extenders:`` entry, k8s.io/kube-scheduler/config/v1)."""
+
+    url: str
+    weight: int = 1
+    prioritize_verb: str = "prioritize"
+    filter_verb: str | None = None
+    # False: a failing extender fails the pod's scheduling cycle instead of being
+    # skipped, so what is measured is your extender, never the default profile alone.
+    ignorable: bool = False
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^https?://[^\s/]+", self.url):
+            raise ValueError(f"extender url must be http(s)://host[:port][/path], got {self.url!r}")
+        if self.weight < 1:
+            raise ValueError(f"extender weight must be >= 1, got {self.weight}")
+
+
+@dataclass(frozen=True)
 class KubernetesCounterpart:
     """The real scheduler that stands for a policy on the kwok and kubernetes backends.
 
-    ``host_command`` and ``chart_key`` say who starts it; with neither (and a kind
-    other than "default") the user runs it: a binary or Deployment of their own
-    that answers to ``scheduler_name``.
+    ``host_command``, ``chart_key``, ``extender`` and ``command`` say who starts it;
+    with none of them (and a kind other than "default") the user runs it: a binary
+    or Deployment of their own that answers to ``scheduler_name`` (``external``).
     """
 
     # The schedulerName pods carry to be placed by it (the profile name for an extender).
@@ -56,6 +82,13 @@ class KubernetesCounterpart:
     # The chart component that deploys it in the cluster (``<chart_key>.enabled``);
     # None: the chart has none.
     chart_key: str | None = None
+    # extender: the user's extender at a URL; the harness runs the profile calling it
+    # (on this machine: the kwok backend, the kubernetes backend's host mode).
+    extender: ExtenderCall | None = None
+    # A program of the user's that the harness runs on this machine while the policy
+    # places (argv; "{kubeconfig}" and "{scheduler_name}" are filled in and
+    # $KUBECONFIG is set): how a scheduler reaches kwok's short-lived control plane.
+    command: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KUBERNETES_KINDS:
@@ -64,14 +97,19 @@ class KubernetesCounterpart:
         if not _DNS_SUBDOMAIN.match(self.scheduler_name):
             raise ValueError(f"scheduler_name {self.scheduler_name!r} is not a valid "
                              "schedulerName (lowercase DNS subdomain)")
-        if self.kind == "default" and (self.host_command or self.chart_key):
+        if self.kind == "default" and (self.host_command or self.chart_key or self.extender
+                                       or self.command):
             raise ValueError("kube-scheduler's default profile is the cluster's own: "
-                             "no host_command or chart_key")
+                             "no host_command, chart_key, extender or command")
+        if self.extender is not None and (self.kind != "extender" or self.host_command):
+            raise ValueError("extender= is the URL of an extender of kind \"extender\" "
+                             "that the harness does not start itself (no host_command)")
 
     @property
     def external(self) -> bool:
         """True when neither the harness nor the chart starts it: the user runs it."""
-        return self.kind != "default" and not self.host_command and self.chart_key is None
+        return (self.kind != "default" and not self.host_command and self.chart_key is None
+                and self.extender is None and not self.command)
 
 
 @dataclass(frozen=True)

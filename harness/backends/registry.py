@@ -57,7 +57,7 @@ def _kwok_options(config: ExperimentConfig) -> KwokOptions:
     from harness.backends.kwok.backend import KwokOptions
 
     return KwokOptions(nodes=config.nodes, link=config.link,
-                       schedulers=tuple(config.schedulers))
+                       schedulers=tuple(config.schedulers), extra=config.counterparts())
 
 
 def _open_kwok(economy: Economy, options: KwokOptions) -> Halves:

@@ -18,16 +18,19 @@ from typing import Any
 import pytest
 
 from harness.backends.k8s import (
-    NETMARKS_SCHEDULER,
     ExtraScheduler,
     KwokCluster,
     KwokError,
+    counterpart,
     extender_stanza,
 )
 from harness.backends.k8s.process import stop_process, wait_http_ok
 from harness.backends.k8s.workloads import DeploymentSpec, create_deployments, wait_bound
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+# The profile the netmarks policy's table entry names (netmarks-scheduler).
+NETMARKS_SCHEDULER = getattr(counterpart("netmarks"), "scheduler_name", "")
 
 # Heavy traffic inside each pair, none across pairs: NetMARKS must co-locate each pair.
 PAIRS = [("alpha", "beta"), ("gamma", "delta"), ("kappa", "omega")]

@@ -297,7 +297,7 @@ def test_a_custom_economy(helm: Helm) -> None:
 def test_scheduling_phase_renders_the_scheduler_and_the_economy(helm: Helm) -> None:
     economy = load_economy()
     phase = PhaseValues(economy=economy, protocol="grpc", scheduler_name="netmarks-scheduler",
-                        netmarks=True, prometheus_url="http://prom.monitoring:9090")
+                        component="netmarks", prometheus_url="http://prom.monitoring:9090")
     deps = kinds(helm.template([phase.render()]), "Deployment")
     assert set(economy.names) <= set(deps)
     for item in economy:

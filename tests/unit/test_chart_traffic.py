@@ -87,7 +87,7 @@ def test_both_schedulers_get_the_same_interval(helm: Helm, traffic: Obj,
 
 def test_the_harness_phase_passes_the_warm_up_start(helm: Helm) -> None:
     phase = PhaseValues(economy=load_economy(), scheduler_name="netmarks-scheduler",
-                        netmarks=True, traffic_since=1764629403.25)
+                        component="netmarks", traffic_since=1764629403.25)
     objs = helm.template([phase.render()], release="exp", namespace="bench")
     (ext,) = [o for o in objs if o["kind"] == "Deployment"
               and o["metadata"]["name"] == EXTENDER]

@@ -110,7 +110,7 @@ def test_kubernetes_in_cluster_schedulers_average_since_the_warm_up(tmp_path: Pa
 
 def test_phase_values_pass_the_warm_up_start_to_the_chart() -> None:
     phase = PhaseValues(economy=load_economy(), scheduler_name="netmarks-scheduler",
-                        netmarks=True, traffic_since=T0 + 0.25)
+                        component="netmarks", traffic_since=T0 + 0.25)
     assert phase.render()["traffic"] == {"since": "2025-12-01T22:50:03.250Z"}
     assert "traffic" not in PhaseValues(economy=load_economy()).render()
 

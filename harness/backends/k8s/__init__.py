@@ -9,18 +9,28 @@ Public surface:
 - `ExtraScheduler`, `extender_stanza`, `scheduler_config`: a second real kube-scheduler
   (e.g. ``netmarks-scheduler`` calling the NetMARKS extender);
 - `collect_placements`: deploy an economy repeatedly and read back where pods landed;
-- `host_schedulers`: NetMARKS (extender + kube-scheduler) or firmament as processes on
-  this machine while a placement phase runs (`hostsched`);
+- `host_schedulers`: a policy's real counterpart (NetMARKS: extender + kube-scheduler;
+  firmament; a user's extender by URL or program) as processes on this machine while
+  a placement phase runs (`hostsched`);
+- `counterpart`, `require_counterpart`, `scheduler_names`, `chart_scheduler_name`,
+  `chart_keys`: which real scheduler stands for a policy, from the policy table
+  (`counterparts`);
 - `sigterm_as_interrupt`: unwind on SIGTERM like on Ctrl-C (`signals`).
 """
 
 from harness.backends.k8s.binaries import K8sBinaries, K8sBinariesMissing, bin_dir, binaries
 from harness.backends.k8s.cluster import KwokCluster, KwokError, default_workdir
+from harness.backends.k8s.counterparts import (
+    chart_keys,
+    chart_scheduler_name,
+    counterpart,
+    require_counterpart,
+    scheduler_names,
+)
 from harness.backends.k8s.hostsched import host_schedulers, pinned_kubeconfig
 from harness.backends.k8s.nodes import NodeSpec
 from harness.backends.k8s.placements import PlacementRound, collect_placements, collect_rounds
 from harness.backends.k8s.scheduler import (
-    NETMARKS_SCHEDULER,
     ExtraScheduler,
     extender_stanza,
     scheduler_config,
@@ -28,7 +38,6 @@ from harness.backends.k8s.scheduler import (
 from harness.backends.k8s.signals import sigterm_as_interrupt
 
 __all__ = [
-    "NETMARKS_SCHEDULER",
     "ExtraScheduler",
     "K8sBinaries",
     "K8sBinariesMissing",
@@ -38,12 +47,17 @@ __all__ = [
     "PlacementRound",
     "bin_dir",
     "binaries",
+    "chart_keys",
+    "chart_scheduler_name",
     "collect_placements",
     "collect_rounds",
+    "counterpart",
     "default_workdir",
     "extender_stanza",
     "host_schedulers",
     "pinned_kubeconfig",
+    "require_counterpart",
     "scheduler_config",
+    "scheduler_names",
     "sigterm_as_interrupt",
 ]

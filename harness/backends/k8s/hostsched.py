@@ -2,12 +2,16 @@
 run them (kwok: pods are fake, so the chart's scheduler Deployments never start). Used by
 the kwok backend and by the kubernetes backend's ``schedulers: host`` mode.
 
-`host_schedulers(...)` runs, for the duration of a placement phase:
+`host_schedulers(...)` runs, for the duration of a placement phase, what a policy's
+real counterpart (``schedulers.spec.KubernetesCounterpart``) says, by its kind:
 
-- netmarks: the NetMARKS extender (`schedulers netmarks-extender`, scoring with the
-  warm-up's traffic matrix) and a real kube-scheduler whose only profile is
-  `netmarks-scheduler` and whose `extenders:` entry points at it;
-- firmament: the firmament binder (`schedulers firmament`).
+- extender: its ``host_command`` (e.g. `schedulers netmarks-extender`, scoring with
+  the warm-up's traffic matrix) or the user's extender at a URL (``extender``), and a
+  real kube-scheduler whose only profile is its schedulerName and whose
+  `extenders:` entry calls it;
+- custom: its ``host_command`` (e.g. `schedulers firmament`, binding pods itself);
+- either: the user's own program (``command``), with $KUBECONFIG set;
+- default, or a scheduler the user runs (``external``): nothing.
 
 Everything listens on 127.0.0.1 and talks to the cluster through a kubeconfig that
 pins the chosen context. Processes are stopped when the block ends, whatever happens.
@@ -17,14 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -36,8 +43,9 @@ from harness.backends.k8s.scheduler import extender_stanza, scheduler_config
 
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
+    from schedulers.spec import KubernetesCounterpart
 
-__all__ = ["host_schedulers", "pinned_kubeconfig"]
+__all__ = ["check_listening", "host_schedulers", "pinned_kubeconfig"]
 
 
 def pinned_kubeconfig(kubeconfig: Path | None, context: str | None, dest: Path) -> Path:
@@ -56,52 +64,103 @@ def pinned_kubeconfig(kubeconfig: Path | None, context: str | None, dest: Path) 
 
 
 @contextlib.contextmanager
-def host_schedulers(policy: str, scheduler_name: str, *, kubeconfig: Path | None,
-                    context: str | None, traffic: TrafficMatrix | None,
-                    timeout_s: float = 60.0) -> Iterator[None]:
-    """Run ``policy``'s scheduler processes (nothing for kube_default) while the block runs."""
-    if policy not in ("netmarks", "firmament"):
+def host_schedulers(found: KubernetesCounterpart | None, scheduler_name: str, *,
+                    kubeconfig: Path | None, context: str | None,
+                    traffic: TrafficMatrix | None, timeout_s: float = 60.0) -> Iterator[None]:
+    """Run the processes of the real scheduler ``found`` (a policy's counterpart, under
+    ``scheduler_name``) on this machine while the block runs. Nothing to run for
+    kube-scheduler's default profile, for None, or for a scheduler the user runs."""
+    if found is None or found.kind == "default" or found.external:
         yield
         return
-    work = Path(tempfile.mkdtemp(prefix=f"settlers-{policy}-"))
+    work = Path(tempfile.mkdtemp(prefix=f"settlers-{scheduler_name}-"))
     procs: list[subprocess.Popen[bytes]] = []
+    # Processes without a health endpoint, and their logs: checked alive at the end.
+    unprobed: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
         kc = pinned_kubeconfig(kubeconfig, context, work / "kubeconfig.yaml")
-        matrix = work / "traffic.csv"
-        if traffic is not None:
-            traffic.to_csv(matrix)
-        else:
-            matrix.write_text("source,destination,bytes\n")
-        if policy == "firmament":
+        if found.command:
+            log = work / "command.log"
+            procs.append(_user_command(log, found.command, kc, scheduler_name))
+            unprobed.append((procs[-1], log))
+        if found.kind == "custom" and found.host_command:
+            log = work / f"{found.host_command[0]}.log"
             procs.append(_schedulers_cli(
-                work / "firmament.log", "firmament", "--kubeconfig", str(kc),
-                # --settle: one redeployment's pods trickle in over ~1 s; wait for
-                # them all, so each redeployment is one batch like the Python model's.
-                "--scheduler-name", scheduler_name, "--interval", "0.2", "--settle", "0.5",
-                "--traffic", str(matrix)))
-            time.sleep(0.5)
-            _check_alive(procs[-1], work / "firmament.log")
-        else:
-            port = free_port()
-            procs.append(_schedulers_cli(
-                work / "extender.log", "netmarks-extender", "--traffic", str(matrix),
-                "--host", "127.0.0.1", "--port", str(port), "--kubeconfig", str(kc)))
-            url = f"http://127.0.0.1:{port}"
-            _wait_ok(f"{url}/healthz", procs[-1], work / "extender.log", timeout_s)
+                log, *found.host_command, "--kubeconfig", str(kc),
+                "--scheduler-name", scheduler_name, "--traffic", str(_matrix(work, traffic))))
+            unprobed.append((procs[-1], log))
+        if found.kind == "extender" and (found.host_command or found.extender):
+            if found.extender is not None:
+                call = found.extender
+                check_listening(call.url)
+                stanza = extender_stanza(
+                    call.url, weight=call.weight, prioritize_verb=call.prioritize_verb,
+                    filter_verb=call.filter_verb, ignorable=call.ignorable,
+                    loopback_only=False)
+            else:
+                port = free_port()
+                procs.append(_schedulers_cli(
+                    work / "extender.log", *found.host_command,
+                    "--traffic", str(_matrix(work, traffic)),
+                    "--host", "127.0.0.1", "--port", str(port), "--kubeconfig", str(kc)))
+                url = f"http://127.0.0.1:{port}"
+                _wait_ok(f"{url}/healthz", procs[-1], work / "extender.log", timeout_s)
+                stanza = extender_stanza(url + "/")
+            # A kube-scheduler whose only profile is scheduler_name calls the extender.
             config = work / "scheduler.yaml"
             config.write_text(yaml.safe_dump(scheduler_config(
-                scheduler_name, kc, extenders=[extender_stanza(url + "/")])))
+                scheduler_name, kc, extenders=[stanza])))
             sport = free_port()
             procs.append(_popen(work / "kube-scheduler.log", [
                 str(_kube_scheduler()), "--config", str(config), "--bind-address",
                 "127.0.0.1", "--secure-port", str(sport), "--v", "2"]))
             _wait_ok(f"https://127.0.0.1:{sport}/healthz", procs[-1],
                      work / "kube-scheduler.log", timeout_s)
+        if unprobed:
+            # No health endpoint: alive half a second after the start (a bad flag or
+            # kubeconfig fails within that) is as much as can be checked.
+            time.sleep(0.5)
+            for proc, log in unprobed:
+                _check_alive(proc, log)
         yield
     finally:
         for proc in reversed(procs):
             stop_process(proc)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _matrix(work: Path, traffic: TrafficMatrix | None) -> Path:
+    """The warm-up's traffic matrix as the --traffic file of our host processes."""
+    matrix = work / "traffic.csv"
+    if not matrix.exists():
+        if traffic is not None:
+            traffic.to_csv(matrix)
+        else:
+            matrix.write_text("source,destination,bytes\n")
+    return matrix
+
+
+def _user_command(log: Path, argv: tuple[str, ...], kubeconfig: Path,
+                  scheduler_name: str) -> subprocess.Popen[bytes]:
+    """The user's own scheduler program, pointed at this cluster."""
+    filled = [a.replace("{kubeconfig}", str(kubeconfig)).replace(
+        "{scheduler_name}", scheduler_name) for a in argv]
+    try:
+        return _popen(log, filled, env={**os.environ, "KUBECONFIG": str(kubeconfig)})
+    except OSError as exc:
+        raise BackendUnavailable(f"cannot start {shlex.join(filled)}: {exc}") from None
+
+
+def check_listening(url: str, timeout_s: float = 5.0) -> None:
+    """Fail now, not after a placement timeout, when nothing listens at ``url``."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout_s):
+            return
+    except OSError as exc:
+        raise BackendUnavailable(
+            f"nothing answers at {url} ({exc}): is your extender running?") from None
 
 
 def _kube_scheduler() -> Path:
@@ -120,12 +179,13 @@ def _schedulers_cli(log: Path, *args: str) -> subprocess.Popen[bytes]:
     return _popen(log, [sys.executable, "-c", "from schedulers.cli import main; main()", *args])
 
 
-def _popen(log: Path, argv: list[str]) -> subprocess.Popen[bytes]:
+def _popen(log: Path, argv: list[str], env: Mapping[str, str] | None = None
+           ) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         # Own session: a Ctrl-C meant for the harness must not kill them before
         # the harness has cleaned up the cluster.
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
 
 
 def _check_alive(proc: subprocess.Popen[bytes], log: Path) -> None:

@@ -1,9 +1,10 @@
 """A second, real kube-scheduler instance beside the cluster's default one.
 
-The NetMARKS extender is configured in a KubeSchedulerConfiguration's top-level
-``extenders`` list, which applies to every profile of that scheduler. Running it as a
-separate kube-scheduler process with its own profile name (``netmarks-scheduler``)
-keeps the cluster's ``default-scheduler`` untouched, so the same cluster measures both.
+An extender (NetMARKS's, or a user's) is configured in a KubeSchedulerConfiguration's
+top-level ``extenders`` list, which applies to every profile of that scheduler. Running
+it as a separate kube-scheduler process with its own profile name (the policy's
+schedulerName, e.g. ``netmarks-scheduler``) keeps the cluster's ``default-scheduler``
+untouched, so the same cluster measures both.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ import yaml
 from harness.backends.k8s.cluster import KwokCluster
 from harness.backends.k8s.process import stop_process, wait_http_ok
 
-__all__ = ["NETMARKS_SCHEDULER", "ExtraScheduler", "extender_stanza", "scheduler_config"]
-
-NETMARKS_SCHEDULER = "netmarks-scheduler"
+__all__ = ["ExtraScheduler", "extender_stanza", "scheduler_config"]
 
 
 def extender_stanza(
@@ -34,15 +33,18 @@ def extender_stanza(
     node_cache_capable: bool = True,
     ignorable: bool = True,
     http_timeout: str = "5s",
+    loopback_only: bool = True,
 ) -> dict[str, Any]:
     """One entry of ``extenders:`` (see k8s.io/kube-scheduler/config/v1 Extender).
 
     nodeCacheCapable=true makes kube-scheduler send only node names, which is all a
     traffic-based scorer needs (it asks the API or its cache for the pods on them).
+    ``loopback_only``: the URL must be on this machine (our own extender process); a
+    user's extender may be anywhere this machine reaches.
     """
     if weight < 1:
         raise ValueError(f"an extender with a prioritize verb needs weight >= 1, got {weight}")
-    if not url.startswith(("http://127.", "http://localhost", "https://127.")):
+    if loopback_only and not url.startswith(("http://127.", "http://localhost", "https://127.")):
         raise ValueError(f"extender URL must be on loopback for the kwok backend, got {url!r}")
     stanza: dict[str, Any] = {
         "urlPrefix": url,
@@ -94,7 +96,7 @@ class ExtraScheduler:
     Example::
 
         ext = extender_stanza("http://127.0.0.1:8888/")
-        with ExtraScheduler.start(cluster, NETMARKS_SCHEDULER, extenders=[ext]):
+        with ExtraScheduler.start(cluster, "netmarks-scheduler", extenders=[ext]):
             ...  # pods with schedulerName: netmarks-scheduler are placed here
     """
 
@@ -108,7 +110,7 @@ class ExtraScheduler:
     def start(
         cls,
         cluster: KwokCluster,
-        scheduler_name: str = NETMARKS_SCHEDULER,
+        scheduler_name: str,
         *,
         extenders: Sequence[Mapping[str, Any]] = (),
         timeout: float = 60.0,

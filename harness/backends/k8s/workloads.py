@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "delete_deployments",
     "delete_namespace",
     "deployment_manifest",
+    "unbound_message",
     "wait_bound",
 ]
 
@@ -106,11 +107,19 @@ def wait_bound(
         if len(pods) == expected and all(p.spec.node_name for p in pods):
             return pods
         time.sleep(0.05)
+    raise KwokError(unbound_message(namespace, pods, expected, timeout))
+
+
+def unbound_message(namespace: str, pods: Sequence[Any], expected: int, timeout: float) -> str:
+    """Why `wait_bound` gave up; when no pod got a node, the likely cause in words."""
     unbound = sorted(p.metadata.name for p in pods if not p.spec.node_name)
-    raise KwokError(
-        f"{namespace}: {len(pods)}/{expected} pods exist after {timeout:.0f} s; "
-        f"unbound: {', '.join(unbound) or 'none'}"
-    )
+    text = (f"{namespace}: {len(pods)}/{expected} pods exist after {timeout:.0f} s; "
+            f"unbound: {', '.join(unbound) or 'none'}")
+    if pods and len(unbound) == len(pods):
+        names = ", ".join(sorted({str(p.spec.scheduler_name) for p in pods}))
+        text = (f"nobody bound pods with schedulerName {names} in {timeout:.0f} s: is your "
+                f"scheduler running? ({text})")
+    return text
 
 
 def bound_placement(pods: Iterable[Any]) -> dict[str, str]:

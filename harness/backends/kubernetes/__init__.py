@@ -11,8 +11,9 @@ Public surface:
   counters (`meshbytes`);
 - `Release`: the Helm release both halves share (lock, phase values, cleanup);
 - `Helm`, `find_helm`, `CHART_DIR`: the helm CLI and the chart (also for tests);
-- `PhaseValues`, `pins_by_item`, `DEFAULT_SCHEDULER_NAMES`: the chart values the
-  harness sets per phase, and the schedulerName each policy answers to.
+- `PhaseValues`, `pins_by_item`: the chart values the harness sets per phase (the
+  schedulerName and chart component of each policy come from the policy table,
+  ``harness.backends.k8s.counterparts``).
 """
 
 from harness.backends.kubernetes.backend import KubernetesPlanes, open_kubernetes
@@ -23,11 +24,10 @@ from harness.backends.kubernetes.options import KubernetesOptions, options_for
 from harness.backends.kubernetes.orders import OrderJobError, parse_job_log
 from harness.backends.kubernetes.placer import KubernetesPlacer
 from harness.backends.kubernetes.release import SWEEP_LABEL, Release
-from harness.backends.kubernetes.values import DEFAULT_SCHEDULER_NAMES, PhaseValues, pins_by_item
+from harness.backends.kubernetes.values import PhaseValues, pins_by_item
 
 __all__ = [
     "CHART_DIR",
-    "DEFAULT_SCHEDULER_NAMES",
     "SWEEP_LABEL",
     "ClusterError",
     "Helm",

@@ -169,7 +169,11 @@ class KubeCluster:
                             for c in (p.status.conditions or []))
             lines.append(f"  {p.metadata.name} (schedulerName {p.spec.scheduler_name}, node "
                          f"{p.spec.node_name or '-'}): {why or 'no conditions yet'}")
-        if any(not p.spec.node_name and not p.status.conditions for p in waiting):
+        if pods and not any(p.spec.node_name for p in pods):
+            names = ", ".join(sorted({str(p.spec.scheduler_name) for p in pods}))
+            lines.insert(0, f"nobody bound pods with schedulerName {names} in "
+                            f"{timeout_s:.0f} s: is your scheduler running?")
+        elif any(not p.spec.node_name and not p.status.conditions for p in waiting):
             lines.append("  pods without any condition: is a scheduler with that "
                          "schedulerName running?")
         return "\n".join(lines)

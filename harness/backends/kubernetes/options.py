@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.kubernetes.helm import CHART_DIR
-from harness.backends.kubernetes.values import DEFAULT_SCHEDULER_NAMES
 
 if TYPE_CHECKING:
     from results.config import ExperimentConfig
+    from schedulers.spec import KubernetesCounterpart
 
 __all__ = ["KubernetesOptions", "options_for"]
 
@@ -39,11 +39,15 @@ class KubernetesOptions:
     # snapshots; None = no byte counts.
     prometheus_query_url: str | None = None
     port: int = 8080
-    scheduler_names: Mapping[str, str] = field(
-        default_factory=lambda: dict(DEFAULT_SCHEDULER_NAMES))
-    # Who runs netmarks-scheduler/firmament while their policy places: "chart" (the
-    # chart's Deployments), "host" (processes on this machine, `hostsched`), "external"
-    # (already running), or "auto": host when the nodes are kwok's fakes, else chart.
+    # policy -> schedulerName, over the policy table's (``SPEC.kubernetes``): to point a
+    # policy at a scheduler of another name in this cluster.
+    scheduler_names: Mapping[str, str] = field(default_factory=dict)
+    # Schedulers the user named for this run (policy -> counterpart), beside the table.
+    extra: Mapping[str, KubernetesCounterpart] = field(default_factory=dict)
+    # Who runs a policy's scheduler (netmarks-scheduler, firmament) while it places:
+    # "chart" (the chart's Deployments), "host" (processes on this machine, `hostsched`),
+    # "external" (already running), or "auto": host when the nodes are kwok's fakes,
+    # else chart. A scheduler the user runs (``external`` in the table) is never started.
     schedulers: str = "auto"
     nodes: tuple[str, ...] | None = None  # restrict to these nodes (default: all usable)
     # Where layouts are measured: "cluster" (pinned pods + the order-app Job),
@@ -80,4 +84,5 @@ def options_for(config: ExperimentConfig, **options: Any) -> KubernetesOptions:
     """Defaults < SETTLERS_KUBE_* variables < the experiment's kube settings < `options`."""
     return KubernetesOptions.from_env(
         **{"context": config.kube_context, "namespace": config.kube_namespace,
-           "prometheus_url": config.prometheus_url, **options})
+           "prometheus_url": config.prometheus_url, "extra": config.counterparts(),
+           **options})

@@ -5,7 +5,9 @@
 until the scheduler has bound every pod, and read pod -> node from the API. This only
 needs the API server and the schedulers, so it runs (and is tested) on kwok's fake
 nodes too; there NetMARKS and firmament run as processes on this machine
-(``k8s.hostsched``), as the chart's scheduler Deployments never start.
+(``k8s.hostsched``), as the chart's scheduler Deployments never start. Which scheduler
+stands for a policy, and which chart component runs it, is the policy table's word
+(``k8s.counterparts``); a scheduler the user runs is only waited for.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.backends.base import BackendUnavailable, Placement
+from harness.backends.k8s.counterparts import (
+    chart_scheduler_name,
+    counterpart,
+    require_counterpart,
+)
 from harness.backends.k8s.hostsched import host_schedulers
 from harness.backends.k8s.workloads import bound_placement
 from harness.backends.kubernetes.options import KubernetesOptions
@@ -25,6 +32,7 @@ from harness.backends.layoutspace import LayoutSpace
 
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
+    from schedulers.spec import KubernetesCounterpart
 
 __all__ = ["KubernetesPlacer"]
 
@@ -56,13 +64,15 @@ class KubernetesPlacer:
         return self.space.canonical(assignments)
 
     def scheduler_name(self, policy: str) -> str:
-        """The schedulerName that policy answers to here, or BackendUnavailable."""
-        try:
+        """The schedulerName that policy answers to here (as the chart's value: "" for
+        the cluster's default-scheduler), or BackendUnavailable."""
+        if policy in self.options.scheduler_names:
             return self.options.scheduler_names[policy]
-        except KeyError:
-            raise BackendUnavailable(
-                f"scheduler {policy!r} has no Kubernetes implementation; on the kubernetes "
-                f"backend use {', '.join(self.options.scheduler_names)}") from None
+        return chart_scheduler_name(self.counterpart(policy))
+
+    def counterpart(self, policy: str) -> KubernetesCounterpart:
+        """The real scheduler that stands for ``policy``, or BackendUnavailable."""
+        return require_counterpart(policy, self.options.extra, "kubernetes")
 
     async def place(
         self,
@@ -79,17 +89,26 @@ class KubernetesPlacer:
         read Istio's metrics from Prometheus themselves. Real schedulers take no ``seed``.
         """
         name = self.scheduler_name(scheduler)
+        found = self.counterpart(scheduler)
         mode = self.scheduler_mode()
-        chart = mode == "chart"
+        if found.extender is not None and mode == "chart":
+            raise BackendUnavailable(
+                f"{scheduler}: the harness runs the kube-scheduler profile that calls an "
+                "extender by URL only on this machine (kwok, or schedulers: host); in a "
+                f"cluster, deploy a kube-scheduler whose profile {found.scheduler_name} "
+                f"calls {found.extender.url} and name it with --external-scheduler "
+                f"{scheduler}={found.scheduler_name} (docs/schedulers.md)")
+        chart = mode == "chart" and not found.external
         # In-cluster NetMARKS/firmament read Prometheus themselves: the average since the
         # warm-up's start (unless the user's values choose a sliding traffic.window).
         since = (traffic.since if chart and traffic is not None
                  and self.user_traffic_window() is None else None)
         phase = self.release.phase(
-            scheduler_name=name, netmarks=chart and scheduler == "netmarks",
-            firmament=chart and scheduler == "firmament", traffic_since=since)
+            scheduler_name=name, component=found.chart_key if chart else None,
+            traffic_since=since)
         await asyncio.to_thread(self.release.install, phase)
-        host = (host_schedulers(scheduler, name, kubeconfig=self.options.kubeconfig,
+        host = (host_schedulers(found, name or found.scheduler_name,
+                                kubeconfig=self.options.kubeconfig,
                                 context=self.options.context, traffic=traffic)
                 if mode == "host" else contextlib.nullcontext())
         out: list[Placement] = []
@@ -127,10 +146,13 @@ class KubernetesPlacer:
         from schedulers.promtraffic import iso_time
         from schedulers.registry import uses_traffic
 
+        found = counterpart(scheduler, self.options.extra)
+        if found is not None and (found.external or found.extender or found.command):
+            return f"{found.component}: its own traffic source, if any (none from the harness)"
         if not uses_traffic(scheduler):
             return "none (traffic-blind)"
         mode = self.scheduler_mode()
-        what = "NetMARKS extender" if scheduler == "netmarks" else "firmament scheduler"
+        what = found.component if found is not None else scheduler
         if mode == "host":
             return (f"{what} on this machine (--traffic file): the warm-up's traffic matrix, "
                     f"{describe_matrix(traffic)}")

@@ -13,25 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.backends.k8s.counterparts import chart_keys
 from schedulers.model import workload_of_pod_name
 from settlers.economy import Economy
 from settlers.wire import WireProtocol
 
 __all__ = [
-    "DEFAULT_SCHEDULER_NAMES",
     "PhaseValues",
     "economy_values",
     "pins_by_item",
 ]
-
-# Harness policy -> the schedulerName the chart's components answer to ("" = the
-# cluster's default-scheduler). random/optimal exist only as Python models.
-DEFAULT_SCHEDULER_NAMES: Mapping[str, str] = {
-    "kube_default": "",
-    "netmarks": "netmarks-scheduler",
-    "firmament": "firmament",
-}
-
 
 def economy_values(economy: Economy) -> dict[str, Any]:
     """The economy as chart values: the graph, plus replicas and requests per item."""
@@ -75,11 +66,14 @@ class PhaseValues:
 
     economy: Economy
     protocol: WireProtocol = "http"
+    # The producers' schedulerName ("" = unset: the cluster's default-scheduler; see
+    # harness.backends.k8s.counterparts.chart_scheduler_name).
     scheduler_name: str = ""
     # pod (<item>-<i>) -> node: pin every producer (measurement); empty = schedule.
     placement: Mapping[str, str] = field(default_factory=dict)
-    netmarks: bool = False
-    firmament: bool = False
+    # The chart's scheduler component to run (a policy's ``chart_key``: netmarks,
+    # firmament); every other one is off. None: none of them.
+    component: str | None = None
     prometheus_url: str | None = None
     port: int = 8080
     # traffic.since: the in-cluster NetMARKS extender and firmament average the traffic
@@ -92,10 +86,12 @@ class PhaseValues:
             protocol=self.protocol,
             port=self.port,
             schedulerName=self.scheduler_name,
-            netmarks={"enabled": self.netmarks},
-            firmament={"enabled": self.firmament},
             orderApp={"enabled": False},
         )
+        if self.component is not None and self.component not in chart_keys():
+            raise ValueError(f"the chart has no scheduler component {self.component!r}; "
+                             f"it has {', '.join(chart_keys())}")
+        values.update({key: {"enabled": key == self.component} for key in chart_keys()})
         if self.prometheus_url:
             values["prometheus"] = {"url": self.prometheus_url}
         if self.traffic_since is not None:

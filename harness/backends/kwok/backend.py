@@ -6,11 +6,15 @@ on the same emulated cluster as the local backend's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from harness.backends.base import BackendUnavailable
 from harness.backends.emulated.planes import EmulatedPlanes
-from harness.backends.kwok.placer import KWOK_SCHEDULERS, KwokPlacer
+from harness.backends.k8s.counterparts import require_counterpart
+from harness.backends.k8s.hostsched import check_listening
+from harness.backends.kwok.placer import KwokPlacer
+from schedulers.spec import KubernetesCounterpart
 from settlers.economy import Economy
 
 __all__ = ["KwokOptions", "open_kwok"]
@@ -22,6 +26,8 @@ class KwokOptions:
     link: str = "edge"  # link preset of the emulated data plane
     # The policies the run will place with: checked here, before the warm-up.
     schedulers: tuple[str, ...] = ()
+    # Schedulers the user named for this run (policy -> counterpart), beside the table.
+    extra: Mapping[str, KubernetesCounterpart] = field(default_factory=dict)
 
 
 def open_kwok(economy: Economy, options: KwokOptions) -> tuple[KwokPlacer, EmulatedPlanes]:
@@ -30,17 +36,15 @@ def open_kwok(economy: Economy, options: KwokOptions) -> tuple[KwokPlacer, Emula
     (fail before the warm-up)."""
     from harness.backends.k8s import K8sBinariesMissing, binaries
 
-    unsupported = [s for s in options.schedulers if s not in KWOK_SCHEDULERS]
-    if unsupported:
-        raise BackendUnavailable(
-            f"no real-scheduler counterpart on the kwok backend for "
-            f"{', '.join(unsupported)}; choose from {', '.join(KWOK_SCHEDULERS)}"
-        )
+    for policy in options.schedulers:
+        found = require_counterpart(policy, options.extra, "kwok")
+        if found.extender is not None:
+            check_listening(found.extender.url)  # the user's extender, before the warm-up
     try:
         binaries()
     except K8sBinariesMissing as exc:
         raise BackendUnavailable(
             f"the kwok backend needs the Kubernetes binaries: {exc} (run tools/k8s/build)"
         ) from None
-    return (KwokPlacer(economy, options.nodes),
+    return (KwokPlacer(economy, options.nodes, options.extra),
             EmulatedPlanes(economy, options.nodes, options.link))

@@ -3,13 +3,17 @@
 Placement goes through a real kube-apiserver with kwok nodes (``harness.backends.k8s``):
 every redeployment creates the economy's Deployments with the scheduler's
 ``schedulerName``, waits until all pods are bound, reads pod -> node back and deletes
-them. The schedulers behind the names:
+them. Which scheduler stands for a policy is the policy table's word
+(``SPEC.kubernetes``, read through ``k8s.counterparts``), e.g.
 
 - kube_default: the stock kube-scheduler (``default-scheduler``);
 - netmarks: a second real kube-scheduler (``netmarks-scheduler``) whose extender is our
   NetMARKS webhook (``schedulers netmarks-extender``), fed the warm-up traffic matrix;
 - firmament: our min-cost-flow custom scheduler (``schedulers firmament``) binding
-  through the API.
+  through the API;
+- a scheduler the user names (``--external-scheduler``/``--external-extender``, or a
+  plug-in's SPEC): pods carry its schedulerName; the harness starts the profile for an
+  extender at a URL, or the user's program, and otherwise only waits for the binding.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import BackendUnavailable, Placement
+from harness.backends.k8s.counterparts import NO_EXTRA, counterpart, require_counterpart
 from harness.backends.k8s.hostsched import host_schedulers
 from harness.backends.k8s.signals import sigterm_as_interrupt
 from harness.backends.layoutspace import LayoutSpace
@@ -27,15 +32,12 @@ from settlers.economy import Economy
 
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
+    from schedulers.spec import KubernetesCounterpart
 
-__all__ = ["KWOK_SCHEDULERS", "KwokPlacer"]
+__all__ = ["KwokPlacer"]
 
-# Our scheduler name -> the schedulerName pods carry on the real control plane.
-KWOK_SCHEDULERS = {
-    "kube_default": "default-scheduler",
-    "netmarks": "netmarks-scheduler",
-    "firmament": "firmament",
-}
+# How long a redeployment may wait for its pods to be bound.
+_BIND_TIMEOUT_S = 60.0
 
 
 class KwokPlacer:
@@ -44,8 +46,13 @@ class KwokPlacer:
     The control plane starts at the first placement and stops at close().
     """
 
-    def __init__(self, economy: Economy, nodes: int) -> None:
+    # Schedulers the user named for this run (policy -> counterpart), beside the table.
+    _extra: Mapping[str, KubernetesCounterpart] = NO_EXTRA
+
+    def __init__(self, economy: Economy, nodes: int,
+                 extra: Mapping[str, KubernetesCounterpart] = NO_EXTRA) -> None:
         self._economy = economy
+        self._extra = extra
         self.space = LayoutSpace.uniform(economy, nodes)
         self._cluster: Any = None
         self._stops: list[Callable[[], None]] = []
@@ -103,25 +110,26 @@ class KwokPlacer:
         seed: int,
         advance: Callable[[int], None] = lambda n: None,
     ) -> list[Placement]:
-        if scheduler not in KWOK_SCHEDULERS:
-            raise BackendUnavailable(
-                f"{scheduler} has no real-scheduler counterpart on the kwok backend; "
-                f"choose from {', '.join(KWOK_SCHEDULERS)} or use --backend local"
-            )
-        return await asyncio.to_thread(self._place, scheduler, deployments, traffic, advance)
+        found = require_counterpart(scheduler, self._extra, "kwok")
+        return await asyncio.to_thread(self._place, scheduler, found, deployments, traffic,
+                                       advance)
 
-    def _place(self, scheduler: str, deployments: int, traffic: TrafficMatrix | None,
-               advance: Callable[[int], None]) -> list[Placement]:
+    def _place(self, scheduler: str, found: KubernetesCounterpart, deployments: int,
+               traffic: TrafficMatrix | None, advance: Callable[[int], None]
+               ) -> list[Placement]:
         from harness.backends.k8s import collect_rounds
 
         cluster = self._ensure_cluster()
-        name = KWOK_SCHEDULERS[scheduler]
-        # netmarks: our extender + a second real kube-scheduler; firmament: our binder;
-        # kube_default: the cluster's own scheduler. Stopped after this placement phase.
-        with host_schedulers(scheduler, name, kubeconfig=cluster.kubeconfig, context=None,
+        name = found.scheduler_name
+        # e.g. netmarks: our extender + a second real kube-scheduler; firmament: our
+        # binder; kube_default or a scheduler the user runs: nothing. Stopped after
+        # this placement phase.
+        with host_schedulers(found, name, kubeconfig=cluster.kubeconfig, context=None,
                              traffic=traffic):
+            # Pods nobody binds (a scheduler of the user's that is not running) fail
+            # after _BIND_TIMEOUT_S with "nobody bound pods with schedulerName ...".
             rounds = collect_rounds(cluster, self._economy, name, deployments,
-                                    advance=advance)
+                                    advance=advance, timeout=_BIND_TIMEOUT_S)
         return [Placement(scheduler, i, r.assignments, r.seconds) for i, r in enumerate(rounds)]
 
     def traffic_description(self, scheduler: str, traffic: TrafficMatrix | None) -> str:
@@ -129,9 +137,12 @@ class KwokPlacer:
         from harness.backends.trafficinfo import describe_matrix
         from schedulers.registry import uses_traffic
 
+        found = counterpart(scheduler, self._extra)
+        if found is not None and (found.external or found.extender or found.command):
+            return f"{found.component}: its own traffic source, if any (none from the harness)"
         if not uses_traffic(scheduler):
             return "none (traffic-blind)"
-        what = "NetMARKS extender" if scheduler == "netmarks" else "firmament scheduler"
+        what = found.component if found is not None else scheduler
         return (f"{what} on this machine (--traffic file): the warm-up's traffic matrix, "
                 f"{describe_matrix(traffic)}")
 
