@@ -149,7 +149,7 @@ def test_traffic_descriptions_name_the_component() -> None:
     placer._extra = {"mine": KubernetesCounterpart("my-scheduler", "custom",
                                                    "your scheduler my-scheduler")}
     assert placer.traffic_description("mine", None) == (
-        "your scheduler my-scheduler: its own traffic source, if any (none from the harness)")
+        "your scheduler my-scheduler: none from the harness (its own source, if any)")
 
 
 def test_nobody_binding_says_so() -> None:

@@ -110,7 +110,9 @@ class KubernetesPlacer:
         host = (host_schedulers(found, name or found.scheduler_name,
                                 kubeconfig=self.options.kubeconfig,
                                 context=self.options.context, traffic=traffic)
-                if mode == "host" else contextlib.nullcontext())
+                # A program of the user's runs on this machine in every mode.
+                if mode == "host" or (found.command and not found.host_command)
+                else contextlib.nullcontext())
         out: list[Placement] = []
         with host:
             for i in range(deployments):
@@ -148,7 +150,7 @@ class KubernetesPlacer:
 
         found = counterpart(scheduler, self.options.extra)
         if found is not None and (found.external or found.extender or found.command):
-            return f"{found.component}: its own traffic source, if any (none from the harness)"
+            return f"{found.component}: none from the harness (its own source, if any)"
         if not uses_traffic(scheduler):
             return "none (traffic-blind)"
         mode = self.scheduler_mode()

@@ -139,7 +139,7 @@ class KwokPlacer:
 
         found = counterpart(scheduler, self._extra)
         if found is not None and (found.external or found.extender or found.command):
-            return f"{found.component}: its own traffic source, if any (none from the harness)"
+            return f"{found.component}: none from the harness (its own source, if any)"
         if not uses_traffic(scheduler):
             return "none (traffic-blind)"
         what = found.component if found is not None else scheduler
