@@ -93,7 +93,8 @@ def test_redeploys_under_each_scheduler_and_cleans_up(
     assert steps == [1, 1]
     pods = kwok_cluster.core_v1().list_namespaced_pod(namespace).items
     assert {p.spec.scheduler_name for p in pods} == {"default-scheduler"}
-    with pytest.raises(BackendUnavailable, match="no Kubernetes implementation"):
+    with pytest.raises(BackendUnavailable,
+                       match="optimal has no real-scheduler counterpart on the kubernetes"):
         asyncio.run(backend.place("optimal", 1))
 
     traffic = TrafficMatrix.from_dataframe(
