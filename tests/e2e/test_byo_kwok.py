@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import ResultsStore
+from results.store import ResultsStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -141,8 +141,8 @@ def test_your_scheduler_and_your_extender_are_measured_on_kwok(
     samples = store.samples()
     assert samples["ok"].all(), samples.loc[~samples["ok"], "error"].tolist()
     manifest = store.manifest()
-    assert manifest["scheduler_traffic"]["mine"].startswith("your scheduler my-scheduler")
-    assert manifest["scheduler_traffic"]["near"].startswith(
+    assert manifest.scheduler_traffic["mine"].startswith("your scheduler my-scheduler")
+    assert manifest.scheduler_traffic["near"].startswith(
         f"your extender at http://127.0.0.1:{port}/")
     assert "mine" in out and "near" in out  # the report's rows
     print(textwrap.indent(out, "  "))
