@@ -10,7 +10,7 @@ import statistics
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -20,6 +20,9 @@ from rich.table import Table
 
 from schedulers.registry import builtin_policies
 from settlers.economy import DEFAULT_ECONOMY, EconomyError, load_economy
+
+if TYPE_CHECKING:
+    from schedulers import promtraffic
 
 __all__ = ["register", "schedule"]
 
@@ -41,7 +44,14 @@ def schedule(
              "shipped example for settlers2, else derived from the economy")] = None,
     prometheus: Annotated[str | None, typer.Option(
         help="read the traffic from this Prometheus instead (Istio byte counters)")] = None,
-    window: Annotated[float, typer.Option(help="Prometheus traffic window, seconds")] = 300,
+    window: Annotated[float, typer.Option(
+        help="Prometheus traffic: the average over the last S seconds (a one-off command "
+             "has no start time of its own, so a window is the default here)")] = 300,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="T0",
+        help="Prometheus traffic: the average since T0 instead (the paper's F, as the "
+             "extender and firmament use by default): unix seconds or ISO 8601 with a zone, "
+             "e.g. your warm-up's start")] = None,
     seed: Annotated[int, typer.Option(help="seed of the first deployment (+1 each)")] = 0,
 ) -> None:
     """Place the economy DEPLOYMENTS times and report distinct layouts, predicted
@@ -74,6 +84,9 @@ def schedule(
         raise typer.BadParameter("--deployments and --nodes must be >= 1")
     if traffic is not None and prometheus is not None:
         raise typer.BadParameter("give --traffic or --prometheus, not both")
+    if since is not None and prometheus is None:
+        raise typer.BadParameter("--since chooses the interval of Prometheus traffic; it "
+                                 "needs --prometheus URL", param_hint="--since")
     try:
         econ = load_economy(economy)
     except EconomyError as exc:
@@ -87,7 +100,7 @@ def schedule(
     _check_capacity(pods, node_list)
     try:
         if prometheus:
-            matrix = TrafficMatrix.from_prometheus(prometheus, window)
+            matrix = TrafficMatrix.from_prometheus(prometheus, _interval(since, window))
         elif traffic is not None:
             matrix = TrafficMatrix.from_file(traffic)
         elif econ.name == DEFAULT_ECONOMY:
@@ -198,3 +211,18 @@ def _check_capacity(pods: list, nodes: list) -> None:  # type: ignore[type-arg]
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the harness CLI."""
     app.command("schedule")(schedule)
+
+
+def _interval(since: str | None, window_s: float) -> promtraffic.Interval:
+    """The Prometheus interval: since T0 when given, else the sliding window."""
+    from schedulers import promtraffic
+
+    if since is None:
+        if not window_s > 0:
+            raise typer.BadParameter(f"must be > 0 seconds, got {window_s}",
+                                     param_hint="--window")
+        return promtraffic.Interval(window_s=window_s)
+    try:
+        return promtraffic.Interval(since=promtraffic.parse_time(since))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None

@@ -52,3 +52,18 @@ def test_bad_inputs_get_clear_errors(tmp_path: Path) -> None:
     r = runner.invoke(app, ["schedule", "-s", "kube_default", "--nodes", "1", "--node-cpu",
                             "500m", "--out", out])
     assert r.exit_code != 0 and "impossible capacity" in r.output
+
+
+def test_prometheus_traffic_since_t0_or_a_window(tmp_path: Path) -> None:
+    from harness.schedule_cmd import _interval
+
+    since = _interval("2026-12-01T22:50:03Z", 300)
+    assert since.mode == "since" and since.since == 1796165403.0
+    assert _interval(None, 60).window_s == 60
+    out = str(tmp_path / "p.parquet")
+    r = runner.invoke(app, ["schedule", "-s", "netmarks", "--since", "1796165403",
+                            "--out", out])
+    assert r.exit_code != 0 and "needs --prometheus URL" in r.output
+    r = runner.invoke(app, ["schedule", "-s", "netmarks", "--prometheus", "http://127.0.0.1:9",
+                            "--since", "yesterday", "--out", out])
+    assert r.exit_code != 0 and "--since" in r.output
