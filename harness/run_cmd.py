@@ -117,6 +117,12 @@ def _pairs(values: list[str] | None, flag: str, what: str) -> dict[str, str]:
     return out
 
 
+# Settings whose flag is not the setting's name with dashes (repeatable flags are singular).
+_FLAG = {"schedulers": "--scheduler", "protocols": "--protocol",
+         "external_schedulers": "--external-scheduler",
+         "external_extenders": "--external-extender"}
+
+
 def _externals(schedulers: list[str] | None, commands: list[str] | None,
                extenders: list[str] | None) -> dict[str, Any]:
     """--external-scheduler/-command/-extender as the config's external_* settings
@@ -239,7 +245,8 @@ def register(app: typer.Typer) -> None:
         }
         try:
             if resume is not None:
-                given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
+                given = [_FLAG.get(k, f"--{k.replace('_', '-')}")
+                         for k, v in overrides.items() if v is not None]
                 given += [flag for flag, on in (("--quick", quick), ("--config", config),
                                                 ("--out", out)) if on]
                 if given:

@@ -67,3 +67,10 @@ def test_prometheus_traffic_since_t0_or_a_window(tmp_path: Path) -> None:
     r = runner.invoke(app, ["schedule", "-s", "netmarks", "--prometheus", "http://127.0.0.1:9",
                             "--since", "yesterday", "--out", out])
     assert r.exit_code != 0 and "--since" in r.output
+
+
+def test_resume_names_the_flags_to_drop_as_they_are_typed(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["run", "--resume", str(tmp_path), "-s", "netmarks",
+                            "--protocol", "http", "--external-scheduler", "mine=my-scheduler"])
+    assert r.exit_code == 2
+    assert "drop --scheduler, --protocol, --external-scheduler" in " ".join(r.output.split())
