@@ -314,6 +314,13 @@ def policies() -> None:
                              f"{' '.join(k8s.host_command)}")
             if k8s.chart_key:
                 lines.append(f"{pad}in a cluster: the chart's {k8s.chart_key}.enabled")
+            if k8s.extender is not None:
+                lines.append(f"{pad}your extender at {k8s.extender.url} (weight "
+                             f"{k8s.extender.weight}), called by a kube-scheduler profile "
+                             "the harness runs")
+            if k8s.command:
+                lines.append(f"{pad}kwok: your program, started by the harness: "
+                             f"{' '.join(k8s.command)}")
         typer.echo("\n".join(lines) + "\n")
     if not ok:
         raise typer.Exit(1)

@@ -245,3 +245,21 @@ def test_the_firmament_process_answers_to_the_spec_schedulername(
         result = CliRunner().invoke(app, ["firmament", "--once", *args])
         assert result.exit_code == 0, result.output
         assert seen["name"] == name
+
+
+def test_policies_lists_a_plugins_extender_url_and_program(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        install_like_pip: Callable[[Path, Path], Path]) -> None:
+    source = (
+        "from schedulers.spec import ExtenderCall, KubernetesCounterpart, PolicySpec\n"
+        "NAME = 'listed'\n"
+        "SPEC = PolicySpec(NAME, 'a user extender', uses_traffic=False,\n"
+        "    kubernetes=KubernetesCounterpart('listed', 'extender', 'my extender',\n"
+        "        extender=ExtenderCall('http://10.0.0.7:8888/', weight=3)))\n"
+        "def new(*, seed=None): ...\n")
+    site = _plugin(tmp_path, install_like_pip, "listed-ext", "listed", "listed_ext.policy",
+                   source)
+    monkeypatch.syspath_prepend(str(site))
+    result = CliRunner().invoke(_schedulers_app(), ["policies"])
+    assert result.exit_code == 0, result.output
+    assert "your extender at http://10.0.0.7:8888/ (weight 3)" in result.output
