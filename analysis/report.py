@@ -196,6 +196,15 @@ def _link_profile_text(manifest: Manifest) -> str:
     return "" if manifest.link_profile is None else f"({manifest.link_profile})"
 
 
+def _nodes_text(manifest: Manifest) -> str:
+    """The nodes and their links: identical nodes behind one link, or a topology."""
+    c = manifest.config
+    if c.topology is None:
+        return (f"{c.nodes} identical nodes, link preset `{c.link}`\n"
+                f"  {_link_profile_text(manifest)}")
+    return f"topology {c.topology.describe()}"
+
+
 def _or(value: object, missing: str) -> object:
     return missing if value is None else value
 
@@ -253,8 +262,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
 - schedulers: {', '.join(run.schedulers)} (baseline: {base})
 - backend: {m.backend.name} — placements by {m.backend.places},
   measured on {m.backend.measures};
-  {c.nodes} identical nodes, link preset `{c.link}`
-  {_link_profile_text(m)}
+  {_nodes_text(m)}
 - economy: {m.economy_name or c.economy or 'settlers2'}; items ordered:
   {', '.join(m.items)}{_items_origin_text(m.items_origin)}
 - sizes (bytes per unit): {', '.join(str(s) for s in c.sizes)}; protocols:

@@ -28,6 +28,7 @@ from harness.backends.emulated.procs import kill_group
 from harness.backends.emulated.supervisor import SPEC_FILE, STATE_FILE, read_state, write_json
 from harness.backends.pids import pid_alive
 from results.links import LINK_PRESETS, resolve_link
+from results.topology import Topology, resolve_topology
 from settlers.wire import WireProtocol
 
 __all__ = ["default_run_dir", "register"]
@@ -72,6 +73,11 @@ def up(
         help="One-way inter-node latency in ms (overrides the preset).")] = None,
     bandwidth_mbps: Annotated[float | None, typer.Option(
         help="Per-node up/downlink bandwidth in Mbit/s (overrides the preset).")] = None,
+    topology: Annotated[str | None, typer.Option(
+        metavar="FILE|PRESET",
+        help="Nodes with labels and a link per pair class: uniform | zones | edge-cloud "
+             "(built for --nodes and the link) or a topology file (its nodes replace "
+             "--nodes). Default: --nodes identical nodes behind the link.")] = None,
     economy: Annotated[str | None, typer.Option(
         help="Economy YAML file or shipped name (default: settlers2).")] = None,
     protocol: Annotated[WireProtocol, typer.Option(help="Wire protocol of every pod.")] = "http",
@@ -96,18 +102,24 @@ def up(
 
       harness cluster up --latency-ms 2 --bandwidth-mbps 100 --placement layout.yaml
 
+      harness cluster up --topology zones      # 3 zones: lan within, edge across
+
       harness cluster up --backend kwok --nodes 5   # real control plane, kwok nodes, no pods
 
     Then send orders, e.g.  order-app sweep --target <address printed for bread> --item bread
     (with --backend kwok: kubectl --kubeconfig <path printed> get nodes)
     """
-    if backend is Backend.kwok:
-        _kwok_up(nodes)
-        return
     try:
         profile = resolve_link(link, latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps)
+        topo = (None if topology is None
+                else resolve_topology(topology, nodes=nodes, link=profile))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if topo is not None:
+        nodes = len(topo.nodes)
+    if backend is Backend.kwok:
+        _kwok_up(nodes, topo)
+        return
     if placement not in ("spread", "random") and not Path(placement).is_file():
         raise typer.BadParameter(f"--placement must be spread, random or an existing file; "
                                  f"{placement!r} is none of these")
@@ -127,15 +139,17 @@ def up(
         "placement": (placement if placement in ("spread", "random")
                       else str(Path(placement).resolve())),
         "seed": seed, "prometheus": prometheus,
+        **({} if topo is None else {"topology": topo.model_dump(mode="json")}),
     })
     log = run_dir / "supervisor.log"
     with open(log, "ab") as logf:
         proc = subprocess.Popen([sys.executable, "-m", "harness.backends.emulated.supervisor",
                                  str(run_dir)], stdin=subprocess.DEVNULL, stdout=logf,
                                 stderr=logf, start_new_session=True)
+    what = (f"link {profile.describe()}" if topo is None
+            else f"topology {topo.describe()}")
     try:
-        state = _wait_started(proc, run_dir, timeout, f"starting {nodes} nodes, link "
-                              f"{profile.describe()} ...")
+        state = _wait_started(proc, run_dir, timeout, f"starting {nodes} nodes, {what} ...")
     except BaseException as exc:   # failed, timed out, or Ctrl-C: leave nothing behind
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
@@ -173,8 +187,12 @@ def _print_up(state: dict[str, Any]) -> None:
         table.add_row(item, addr, ", ".join(pods))
     console.print(table)
     link = state["link"]
-    console.print(f"protocol: {state['protocol']}   link: {link['latency_ms']} ms one-way, "
-                  f"{link['bandwidth_mbps']} Mbit/s per node")
+    if state.get("topology"):
+        console.print(f"protocol: {state['protocol']}   topology: "
+                      f"{Topology.model_validate(state['topology']).describe()}")
+    else:
+        console.print(f"protocol: {state['protocol']}   link: {link['latency_ms']} ms one-way, "
+                      f"{link['bandwidth_mbps']} Mbit/s per node")
     console.print(f"mesh metrics: {state['metrics_url']}")
     prom = state.get("prometheus_url")
     console.print(f"prometheus:   {prom}" if prom else
@@ -277,11 +295,11 @@ def down(run_dir: RunDir = None, backend: BackendOpt = Backend.local) -> None:
     console.print(f"Cluster stopped{killed}.")
 
 
-def _kwok_up(nodes: int) -> None:
+def _kwok_up(nodes: int, topology: Topology | None = None) -> None:
     from harness.backends.k8s import K8sBinariesMissing, KwokCluster, KwokError
     try:
         with console.status(f"starting a kwok control plane with {nodes} nodes ..."):
-            cluster = KwokCluster.start(KWOK_NAME, nodes=nodes)
+            cluster = KwokCluster.start(KWOK_NAME, nodes=nodes, topology=topology)
     except (K8sBinariesMissing, KwokError) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None

@@ -174,6 +174,11 @@ def register(app: typer.Typer) -> None:
                                                          "(default: 1000)")] = None,
         nodes: Annotated[int | None, typer.Option(help="cluster nodes (default: 5)")] = None,
         link: Annotated[str | None, typer.Option(help="link preset (default: edge)")] = None,
+        topology: Annotated[str | None, typer.Option(
+            metavar="FILE|PRESET",
+            help="nodes with labels and a link per pair class: uniform | zones | edge-cloud "
+                 "(built for --nodes and --link) or a topology file (default: --nodes "
+                 "identical nodes behind --link)")] = None,
         protocol: Annotated[list[str] | None, typer.Option(
             "--protocol", help="http and/or grpc (repeatable) (default: both)")] = None,
         sizes: Annotated[str | None, typer.Option(
@@ -234,7 +239,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         overrides: dict[str, Any] = {
             "schedulers": scheduler or None, "backend": backend, "deployments": deployments,
-            "nodes": nodes, "link": link, "protocols": protocol or None,
+            "nodes": nodes, "link": link, "topology": topology, "protocols": protocol or None,
             "sizes": _split(sizes, int),
             "items": "all" if items == "all" else _split(items),
             "repetitions": repetitions, "layout_budget": layout_budget,

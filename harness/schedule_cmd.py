@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from results.topology import resolve_topology
 from schedulers.registry import builtin_policies
 from settlers.economy import DEFAULT_ECONOMY, EconomyError, load_economy
 
@@ -37,6 +38,11 @@ def schedule(
     nodes: Annotated[int, typer.Option(help="identical nodes")] = 5,
     node_cpu: Annotated[str, typer.Option(help="allocatable CPU per node")] = "4",
     node_memory: Annotated[str, typer.Option(help="allocatable memory per node")] = "8Gi",
+    topology: Annotated[str | None, typer.Option(
+        metavar="FILE|PRESET",
+        help="nodes with labels (zone, region) and capacities: uniform | zones | "
+             "edge-cloud (built for --nodes) or a topology file; nodes without a CPU in "
+             "the file get --node-cpu. Default: --nodes identical nodes")] = None,
     economy: Annotated[str | None, typer.Option(
         help="economy file or shipped name (default settlers2)")] = None,
     traffic: Annotated[Path | None, typer.Option(
@@ -62,6 +68,8 @@ def schedule(
       harness schedule --scheduler kube_default --deployments 1000 --out kd.parquet
 
       harness schedule -s netmarks --traffic t.csv --nodes 3 --out nm.parquet
+
+      harness schedule -s kube_default --topology zones --out kd-zones.parquet
     """
     from schedulers import (
         PluginError,
@@ -92,8 +100,12 @@ def schedule(
     except EconomyError as exc:
         raise typer.BadParameter(str(exc), param_hint="--economy") from None
     try:
-        node_list = uniform_nodes(nodes, cpu_m=parse_cpu(node_cpu),
-                                  memory=parse_memory(node_memory))
+        if topology is None:
+            node_list = uniform_nodes(nodes, cpu_m=parse_cpu(node_cpu),
+                                      memory=parse_memory(node_memory))
+        else:
+            node_list = resolve_topology(topology, nodes=nodes).model_nodes(
+                cpu_m=parse_cpu(node_cpu), memory=parse_memory(node_memory))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     pods = pods_for_economy(econ)

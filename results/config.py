@@ -26,13 +26,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from results.links import LINK_PRESETS
+from results.topology import Topology, TopologyError, resolve_topology
 from schedulers.spec import ExtenderCall, KubernetesCounterpart
 from settlers.economy import DEFAULT_ECONOMY, Economy, EconomyError, load_economy
 from settlers.picks import representative_items, same_graph
@@ -202,6 +206,11 @@ class ExperimentConfig(BaseModel):
     deployments: int = Field(1000, ge=1, le=100_000, description="redeployments per scheduler")
     nodes: int = Field(5, ge=1, le=64)
     link: str = Field("edge", description="link preset of the emulated cluster")
+    # Opt-in (issue 13): None keeps today's cluster and today's records exactly.
+    topology: Topology | None = Field(
+        None, description="nodes, labels and a link per pair class: a preset (uniform, zones, "
+                          "edge-cloud, built for `nodes` and `link`), a topology file, or the "
+                          "topology itself; unset: `nodes` identical nodes behind `link`")
     protocols: list[WireProtocol] = Field(default_factory=lambda: list(PROTOCOLS))
     sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_SIZES))
     items: list[str] | Literal["all"] = Field(default_factory=lambda: list(DEFAULT_ITEMS))
@@ -333,6 +342,49 @@ class ExperimentConfig(BaseModel):
         if not _recorded(info) and value not in LINK_PRESETS:
             raise ValueError(f"unknown link preset {value!r}; known: {', '.join(LINK_PRESETS)}")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_topology(cls, data: Any) -> Any:
+        # A preset name or file becomes the topology itself, so the record (the
+        # manifest's config) holds every node and link, not a name to look up again.
+        if not isinstance(data, Mapping) or not isinstance(data.get("topology"), str | Path):
+            return data
+        data = dict(data)
+        try:
+            topology = resolve_topology(data["topology"], nodes=int(data.get("nodes", 5)),
+                                        link=str(data.get("link", "edge")))
+        except (TopologyError, ValueError) as exc:
+            raise ValueError(f"topology: {exc}") from None
+        given = data.get("nodes")
+        if given is not None and int(given) != len(topology.nodes):
+            raise ValueError(f"nodes is {given} but topology {topology.name!r} has "
+                             f"{len(topology.nodes)} nodes; leave nodes unset or make them agree")
+        data["nodes"] = len(topology.nodes)
+        data["topology"] = topology
+        return data
+
+    @model_validator(mode="after")
+    def _topology_backend(self, info: ValidationInfo) -> ExperimentConfig:
+        if _recorded(info) or self.topology is None:
+            return self
+        if self.backend == "kubernetes":
+            raise ValueError("topology: the kubernetes backend reads its nodes, their labels "
+                             "and its network from the cluster; --topology is for the "
+                             "emulated cluster (local, kwok)")
+        if len(self.topology.nodes) != self.nodes:
+            raise ValueError(f"nodes is {self.nodes} but the topology has "
+                             f"{len(self.topology.nodes)} nodes")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_topology(self, handler: SerializerFunctionWrapHandler,
+                             info: SerializationInfo) -> Any:
+        # Without a topology a record looks exactly as before the setting existed.
+        out = handler(self)
+        if isinstance(out, dict) and out.get("topology", 0) is None:
+            del out["topology"]
+        return out
 
     @model_validator(mode="before")
     @classmethod

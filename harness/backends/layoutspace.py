@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
+    from results.topology import Topology
     from schedulers import Node, Pod
 
 __all__ = ["LayoutSpace"]
@@ -33,6 +34,16 @@ class LayoutSpace:
         import schedulers
 
         return cls(economy, schedulers.uniform_nodes(nodes))
+
+    @classmethod
+    def for_topology(cls, economy: Economy, nodes: int, topology: Topology | None) -> LayoutSpace:
+        """The topology's nodes, labels and capacities (None: ``uniform(nodes)``, as today).
+
+        Nodes differing in labels or capacity are not interchangeable, and links follow
+        labels, so canonical layouts keep apart exactly the nodes whose links differ."""
+        if topology is None:
+            return cls.uniform(economy, nodes)
+        return cls(economy, topology.model_nodes())
 
     @property
     def node_names(self) -> list[str]:

@@ -43,7 +43,7 @@ class BackendEntry(Generic[Opts]):
 def _local_options(config: ExperimentConfig) -> LocalOptions:
     from harness.backends.local.backend import LocalOptions
 
-    return LocalOptions(nodes=config.nodes, link=config.link)
+    return LocalOptions(nodes=config.nodes, link=config.link, topology=config.topology)
 
 
 def _open_local(economy: Economy, options: LocalOptions) -> Halves:
@@ -57,7 +57,8 @@ def _kwok_options(config: ExperimentConfig) -> KwokOptions:
     from harness.backends.kwok.backend import KwokOptions
 
     return KwokOptions(nodes=config.nodes, link=config.link,
-                       schedulers=tuple(config.schedulers), extra=config.counterparts())
+                       schedulers=tuple(config.schedulers), extra=config.counterparts(),
+                       topology=config.topology)
 
 
 def _open_kwok(economy: Economy, options: KwokOptions) -> Halves:

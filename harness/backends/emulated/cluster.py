@@ -35,6 +35,7 @@ from harness.backends.emulated.pods import PodInfo, PodProcess
 from harness.backends.emulated.procs import free_port, stop_all
 from harness.backends.emulated.prometheus import PrometheusServer, find_prometheus
 from results.links import LinkProfile, resolve_link
+from results.topology import Topology
 from settlers.economy import Economy, load_economy
 from settlers.wire import PROTOCOLS, WireProtocol
 
@@ -58,6 +59,8 @@ class ClusterSpec:
     run_dir: Path | None = None
     prometheus: bool | None = None        # None: use it if the binary exists
     start_timeout: float = 120.0          # 19 Python pods on 2 busy cores take a while
+    # Links per pair of nodes (its nodes replace `nodes`); None: `link` for every pair.
+    topology: Topology | None = None
 
     def resolved_link(self) -> LinkProfile:
         return resolve_link(self.link)
@@ -93,7 +96,8 @@ class EmulatedCluster:
         self.spec = spec
         self.link = spec.resolved_link()
         self.economy = spec.economy or load_economy()
-        self.node_names = node_names(spec.nodes)
+        self.node_names = (node_names(spec.nodes) if spec.topology is None
+                           else spec.topology.node_names)
         if spec.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be 'http' or 'grpc', got {spec.protocol!r}")
         self.pods = [PodInfo(f"{item.name}-{i}", item.name, "") for item in self.economy
@@ -157,8 +161,10 @@ class EmulatedCluster:
                           f"server; read the mesh metrics directly at {self.metrics_url}",
                           RuntimeWarning, stacklevel=3)
         self._monitor = asyncio.get_running_loop().create_task(self._watch_pods())
-        log.info("emulated cluster up in %.1f s: %d pods on %d nodes, link %s",
-                 time.monotonic() - t0, len(self.pods), len(self.node_names), self.link.describe())
+        log.info("emulated cluster up in %.1f s: %d pods on %d nodes, %s",
+                 time.monotonic() - t0, len(self.pods), len(self.node_names),
+                 f"link {self.link.describe()}" if self.spec.topology is None
+                 else f"topology {self.spec.topology.describe()}")
 
     def _mesh_config(self, egress: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
         bandwidth = self.link.bandwidth_mbps
@@ -170,6 +176,8 @@ class EmulatedCluster:
             "egress": [[pod, src, port] for pod, ports in egress.items()
                        for src, port in ports.items()],
             "ingress": list(self.economy.names),
+            **({} if self.spec.topology is None
+               else {"topology": self.spec.topology.model_dump(mode="json")}),
         }
 
     async def _wait_pod(self, pod: PodInfo) -> None:
@@ -297,6 +305,8 @@ class EmulatedCluster:
             "nodes": self.node_names,
             "link": {"latency_ms": self.link.latency_ms,
                      "bandwidth_mbps": self.link.bandwidth_mbps},
+            **({} if self.spec.topology is None
+               else {"topology": self.spec.topology.model_dump(mode="json")}),
             "protocol": self.spec.protocol,
             "economy": self.economy.name,
             "pods": [{"name": p.name, "item": p.item, "node": p.node, "port": p.port, "pid": p.pid}

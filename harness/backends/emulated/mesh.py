@@ -30,6 +30,7 @@ from harness.backends.emulated.links import LinkModel
 from harness.backends.emulated.telemetry import TrafficCounters
 from harness.backends.emulated.timer import PreciseScheduler
 from results.links import LinkProfile
+from results.topology import Topology
 
 __all__ = ["Endpoint", "Mesh", "water_marks"]
 
@@ -65,10 +66,18 @@ class Mesh:
     """All nodes' proxies in one asyncio loop (they share nothing but the link model)."""
 
     def __init__(self, link: LinkProfile, endpoints: Mapping[str, Endpoint],
-                 placement: Mapping[str, str], *, host: str = "127.0.0.1") -> None:
+                 placement: Mapping[str, str], *, host: str = "127.0.0.1",
+                 topology: Topology | None = None) -> None:
         self.host = host
-        self.link = LinkModel(link)
-        self.low_water, self.high_water = water_marks(link)
+        if topology is None:
+            self.link = LinkModel(link)
+            self.low_water, self.high_water = water_marks(link)
+        else:
+            # Links per pair of nodes; buffers sized for the largest bandwidth-delay
+            # product among them, so no class runs below its configured rate.
+            self.link = LinkModel(link, topology.link_table())
+            self.low_water, self.high_water = max(
+                (water_marks(p) for p in topology.profiles()), default=water_marks(link))
         self.endpoints = dict(endpoints)
         self.placement: dict[str, str] = {}
         self.set_placement(placement, complete=True)

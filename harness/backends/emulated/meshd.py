@@ -13,7 +13,8 @@ small control API on 127.0.0.1:
 
 Config (JSON): ``{"link": {"latency_ms", "bandwidth_mbps"}, "pods": {pod: {"workload",
 "port"}}, "placement": {pod: node}, "egress": [[src_pod, service, port or 0], ...],
-"ingress": [service, ...]}``.
+"ingress": [service, ...]}``, and optionally ``"topology"`` (a
+``results.topology.Topology`` as JSON: links per pair of nodes instead of ``link``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from harness.backends.emulated.mesh import Endpoint, Mesh
 from harness.backends.emulated.telemetry import MeshCollector
 from results.links import LinkProfile
+from results.topology import Topology
 
 __all__ = ["main", "serve"]
 
@@ -87,7 +89,9 @@ async def serve(config: dict[str, Any]) -> None:
                           math.inf if bandwidth is None else float(bandwidth))
     endpoints = {pod: Endpoint(pod, str(p["workload"]), int(p["port"]))
                  for pod, p in config["pods"].items()}
-    mesh = Mesh(profile, endpoints, config["placement"])
+    topology = (Topology.model_validate(config["topology"]) if config.get("topology")
+                else None)
+    mesh = Mesh(profile, endpoints, config["placement"], topology=topology)
     egress: dict[str, dict[str, int]] = {}
     for src_pod, service, port in config["egress"]:
         egress.setdefault(src_pod, {})[service] = await mesh.open_listener(service, src_pod,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness.backends.base import DataPlane
+from results.topology import Topology
 from settlers.economy import Economy
 from settlers.wire import WireProtocol
 
@@ -21,8 +22,9 @@ class EmulatedPlanes:
     """Starts the emulated cluster: ``nodes`` emulated nodes behind ``link``."""
 
     def __init__(self, economy: Economy, nodes: int, link: str,
-                 run_dir: Path | None = None) -> None:
+                 run_dir: Path | None = None, topology: Topology | None = None) -> None:
         self._economy = economy
+        self._topology = topology
         self._nodes = nodes
         self._link = link
         # None lets the cluster pick a scratch directory of its own: its logs and
@@ -38,6 +40,7 @@ class EmulatedPlanes:
             economy=self._economy,
             protocol=protocol,
             run_dir=None if self._run_dir is None else self._run_dir / f"cluster-{protocol}",
+            topology=self._topology,
         )
         cluster: DataPlane = await EmulatedCluster.start(spec, placement)
         return cluster

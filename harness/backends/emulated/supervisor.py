@@ -23,6 +23,7 @@ from typing import Any
 from harness.backends.emulated.cluster import ClusterSpec, EmulatedCluster
 from harness.backends.emulated.placement import load_placement, node_names, random_placement
 from results.links import LinkProfile
+from results.topology import Topology
 from settlers.economy import load_economy
 
 __all__ = ["SPEC_FILE", "STATE_FILE", "read_state", "write_json"]
@@ -51,7 +52,9 @@ def _placement(spec: dict[str, Any], pods: list[str]) -> dict[str, str] | None:
     if choice == "spread":
         return None
     if choice == "random":
-        return random_placement(pods, node_names(spec["nodes"]), spec.get("seed"))
+        nodes = ([n["name"] for n in spec["topology"]["nodes"]] if spec.get("topology")
+                 else node_names(spec["nodes"]))
+        return random_placement(pods, nodes, spec.get("seed"))
     return load_placement(Path(choice))
 
 
@@ -71,7 +74,9 @@ async def _run(run_dir: Path) -> int:
             nodes=spec["nodes"],
             link=LinkProfile(spec["latency_ms"], spec["bandwidth_mbps"] or float("inf")),
             economy=economy, protocol=spec["protocol"], run_dir=run_dir,
-            prometheus=spec.get("prometheus"))
+            prometheus=spec.get("prometheus"),
+            topology=(Topology.model_validate(spec["topology"]) if spec.get("topology")
+                      else None))
         starting = asyncio.ensure_future(EmulatedCluster.start(cluster_spec,
                                                                _placement(spec, pods)))
         stopping = asyncio.ensure_future(stop.wait())

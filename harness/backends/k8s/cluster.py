@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -26,13 +27,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from harness.backends.k8s.binaries import K8sBinaries, binaries
 from harness.backends.k8s.nodes import NodeSpec, node_manifest, node_names
 from harness.backends.pids import pid_alive
+
+if TYPE_CHECKING:
+    from results.topology import Topology
 
 __all__ = [
     "KwokCluster",
@@ -256,13 +260,15 @@ class KwokCluster:
         pods: int = 110,
         labels: Mapping[str, str] | None = None,
         zones: Sequence[str] = (),
+        topology: Topology | None = None,
         scheduler_config: Path | None = None,
         workdir: Path | None = None,
         env: Mapping[str, str] | None = None,
         timeout: float = 180.0,
         bins: K8sBinaries | None = None,
     ) -> KwokCluster:
-        """Create the cluster, add `nodes` Ready kwok nodes ``node-1..N``, and return it.
+        """Create the cluster, add `nodes` Ready kwok nodes ``node-1..N`` (or the
+        `topology`'s nodes with their labels and CPU), and return it.
 
         `scheduler_config` is a KubeSchedulerConfiguration file for the real
         kube-scheduler (e.g. `scheduler.scheduler_config(...)` dumped to YAML). On any
@@ -270,6 +276,12 @@ class KwokCluster:
         """
         spec = NodeSpec(cpu=cpu, memory=memory, pods=pods, labels=dict(labels or {}), zones=zones)
         names = node_names(nodes)
+        if topology is not None:
+            # The topology's nodes, each with its labels and CPU, instead of N alike.
+            names = topology.node_names
+            spec = dataclasses.replace(
+                spec, per_node={n.name: dict(n.labels) for n in topology.nodes},
+                node_cpu={n.name: n.cpu for n in topology.nodes if n.cpu is not None})
         cluster = cls(name or f"settlers-{secrets.token_hex(3)}", workdir, bins)
         if cluster.exists():
             raise KwokError(

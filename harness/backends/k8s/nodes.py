@@ -20,6 +20,8 @@ class NodeSpec:
     """Capacity and labels shared by the nodes of a kwok cluster.
 
     ``zones`` (optional) are assigned round-robin as ``topology.kubernetes.io/zone``.
+    ``per_node`` (optional) gives named nodes their own extra labels and ``node_cpu``
+    their own CPU (a topology's nodes: ``results.topology``).
     """
 
     cpu: str = "4"
@@ -27,11 +29,13 @@ class NodeSpec:
     pods: int = 110
     labels: Mapping[str, str] = field(default_factory=dict)
     zones: Sequence[str] = ()
+    per_node: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    node_cpu: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pods < 1:
             raise ValueError(f"pods per node must be >= 1, got {self.pods}")
-        for key in self.labels:
+        for key in [*self.labels, *(k for ls in self.per_node.values() for k in ls)]:
             if not key or key.count("/") > 1:
                 raise ValueError(f"invalid node label key {key!r}: expected [prefix/]name")
 
@@ -51,10 +55,12 @@ def node_manifest(name: str, index: int, spec: NodeSpec) -> dict[str, Any]:
         "kubernetes.io/hostname": name,
         "type": "kwok",
         **spec.labels,
+        **spec.per_node.get(name, {}),
     }
     if spec.zones:
         labels["topology.kubernetes.io/zone"] = spec.zones[index % len(spec.zones)]
-    resources = {"cpu": spec.cpu, "memory": spec.memory, "pods": str(spec.pods)}
+    resources = {"cpu": spec.node_cpu.get(name, spec.cpu), "memory": spec.memory,
+                 "pods": str(spec.pods)}
     return {
         "apiVersion": "v1",
         "kind": "Node",

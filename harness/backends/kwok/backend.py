@@ -14,6 +14,7 @@ from harness.backends.emulated.planes import EmulatedPlanes
 from harness.backends.k8s.counterparts import require_counterpart
 from harness.backends.k8s.hostsched import check_listening
 from harness.backends.kwok.placer import KwokPlacer
+from results.topology import Topology
 from schedulers.spec import KubernetesCounterpart
 from settlers.economy import Economy
 
@@ -28,6 +29,8 @@ class KwokOptions:
     schedulers: tuple[str, ...] = ()
     # Schedulers the user named for this run (policy -> counterpart), beside the table.
     extra: Mapping[str, KubernetesCounterpart] = field(default_factory=dict)
+    # Nodes, labels and links per pair: kwok's nodes carry the same labels.
+    topology: Topology | None = None
 
 
 def open_kwok(economy: Economy, options: KwokOptions) -> tuple[KwokPlacer, EmulatedPlanes]:
@@ -46,5 +49,5 @@ def open_kwok(economy: Economy, options: KwokOptions) -> tuple[KwokPlacer, Emula
         raise BackendUnavailable(
             f"the kwok backend needs the Kubernetes binaries: {exc} (run tools/k8s/build)"
         ) from None
-    return (KwokPlacer(economy, options.nodes, options.extra),
-            EmulatedPlanes(economy, options.nodes, options.link))
+    return (KwokPlacer(economy, options.nodes, options.extra, options.topology),
+            EmulatedPlanes(economy, options.nodes, options.link, topology=options.topology))

@@ -31,6 +31,7 @@ from harness.backends.layoutspace import LayoutSpace
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
+    from results.topology import Topology
     from schedulers import TrafficMatrix
     from schedulers.spec import KubernetesCounterpart
 
@@ -50,10 +51,12 @@ class KwokPlacer:
     _extra: Mapping[str, KubernetesCounterpart] = NO_EXTRA
 
     def __init__(self, economy: Economy, nodes: int,
-                 extra: Mapping[str, KubernetesCounterpart] = NO_EXTRA) -> None:
+                 extra: Mapping[str, KubernetesCounterpart] = NO_EXTRA,
+                 topology: Topology | None = None) -> None:
         self._economy = economy
         self._extra = extra
-        self.space = LayoutSpace.uniform(economy, nodes)
+        self._topology = topology
+        self.space = LayoutSpace.for_topology(economy, nodes, topology)
         self._cluster: Any = None
         self._stops: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -88,7 +91,7 @@ class KwokPlacer:
         node = self.space.nodes[0]
         cluster = KwokCluster.start(
             nodes=len(self.space.nodes), cpu=f"{node.cpu_m}m", memory=str(node.memory),
-            pods=node.max_pods, bins=bins,
+            pods=node.max_pods, bins=bins, topology=self._topology,
         )
         with self._lock:
             # close() may have run (Ctrl-C, SIGTERM) while this worker thread was still

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.backends.emulated.planes import EmulatedPlanes
 from harness.backends.local.placer import ModelPlacer
+from results.topology import Topology
 from settlers.economy import Economy
 
 __all__ = ["LocalOptions", "open_local"]
@@ -22,9 +23,12 @@ class LocalOptions:
     link: str = "edge"  # link preset of the emulated cluster
     # Where the emulated cluster keeps logs (None: a scratch directory of its own).
     run_dir: Path | None = None
+    # Nodes, labels and links per pair (None: `nodes` identical nodes behind `link`).
+    topology: Topology | None = None
 
 
 def open_local(economy: Economy, options: LocalOptions) -> tuple[ModelPlacer, EmulatedPlanes]:
     """The two halves (the registry adds the description: `open_backend("local", ...)`)."""
-    return (ModelPlacer(economy, options.nodes),
-            EmulatedPlanes(economy, options.nodes, options.link, options.run_dir))
+    return (ModelPlacer(economy, options.nodes, options.topology),
+            EmulatedPlanes(economy, options.nodes, options.link, options.run_dir,
+                           options.topology))

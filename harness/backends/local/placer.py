@@ -14,6 +14,7 @@ from harness.backends.layoutspace import LayoutSpace
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
+    from results.topology import Topology
     from schedulers import TrafficMatrix
 
 __all__ = ["ModelPlacer"]
@@ -22,8 +23,8 @@ __all__ = ["ModelPlacer"]
 class ModelPlacer:
     """Placements from the Python scheduler models on N identical nodes."""
 
-    def __init__(self, economy: Economy, nodes: int) -> None:
-        self.space = LayoutSpace.uniform(economy, nodes)
+    def __init__(self, economy: Economy, nodes: int, topology: Topology | None = None) -> None:
+        self.space = LayoutSpace.for_topology(economy, nodes, topology)
 
     @property
     def node_names(self) -> list[str]:
