@@ -13,17 +13,23 @@ process, like in the cluster):
 4. *relayout*: time of ``EmulatedCluster.relayout`` on the 19-pod default economy;
 5. *calibration*: the NetMARKS micro-benchmark on the default preset: a two-pod
    chain (flour <- grain) co-located vs split, HTTP and gRPC, 16 B .. 1 MB:
-   reduction = 1 - co-located / split, to compare with the paper's 66 % / 69 %.
+   reduction = 1 - co-located / split, to compare with the paper's 66 % / 69 %;
+6. *topology* (not in the default set; ``--part topology --topology zones``): per pair
+   class of a topology (same zone, cross zone, cross region), the latency and the
+   throughput of one pair of nodes of that class, measured as in 1 and 2, against
+   the class's configured link.
 
     python3 bench/link.py              # everything, writes bench/results/link.json
     python3 bench/link.py --quick      # fewer samples, a smoke run
     python3 bench/link.py --part calibration --link edge
+    python3 bench/link.py --part topology --topology zones
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import platform
 import random
@@ -44,6 +50,7 @@ from harness.backends.emulated import ClusterSpec, EmulatedCluster
 from harness.backends.emulated.meshctl import MeshProcess
 from harness.backends.emulated.placement import random_placement
 from results.links import LINK_PRESETS, LinkProfile, resolve_link
+from results.topology import Topology, resolve_topology
 from settlers.client import open_client
 from settlers.economy import load_economy
 from settlers.wire import PROTOCOLS, WireProtocol
@@ -51,6 +58,7 @@ from settlers.wire import PROTOCOLS, WireProtocol
 RESULTS = Path(__file__).resolve().parent / "results" / "link.json"
 SIZES = [16, 256, 4096, 65536, 1048576]
 PARTS = ["latency", "throughput", "overhead", "relayout", "calibration"]
+EXTRA_PARTS = ["topology"]   # run only when named
 PAPER = {"http": 66.0, "grpc": 69.0}
 
 app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
@@ -187,6 +195,95 @@ async def bench_links(presets: list[str], samples: int, run_dir: Path) -> dict[s
         server.terminate()
         server.wait()
     return out
+
+
+def _class_pairs(topology: Topology) -> dict[str, tuple[str, str]]:
+    """One pair of nodes per pair class that occurs, the first in node order."""
+    out: dict[str, tuple[str, str]] = {}
+    names = topology.node_names
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            cls = topology.pair_class(a, b)
+            if cls is not None:
+                out.setdefault(cls, (a, b))
+    return {c: out[c] for c in topology.used_classes()}
+
+
+async def bench_topology(topology: Topology, samples: int, run_dir: Path) -> dict[str, Any]:
+    """Per pair class: one pair's latency and throughput through the mesh, against the
+    class's configured link (the same method as the presets' latency and throughput)."""
+    pairs = _class_pairs(topology)
+    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    echo, blob = map(int, server.stdout.readline().split())
+    out: dict[str, Any] = {"topology": topology.name, "describe": topology.describe(),
+                           "classes": {}}
+    try:
+        for cls, (a, b) in pairs.items():
+            profile = topology.links[cls].profile()   # type: ignore[index]
+            # The client on a, one echo server "near" on a and "far" on b, a blob on b.
+            mesh = await MeshProcess.start({
+                "link": {"latency_ms": profile.latency_ms, "bandwidth_mbps": None},
+                "topology": topology.model_dump(mode="json"),
+                "pods": {"client-0": {"workload": "client", "port": 1},
+                         "near-0": {"workload": "near", "port": echo},
+                         "far-0": {"workload": "far", "port": echo},
+                         "blob-0": {"workload": "blob", "port": blob}},
+                "placement": {"client-0": a, "near-0": a, "far-0": b, "blob-0": b},
+                "egress": [["client-0", "near", 0], ["client-0", "far", 0],
+                           ["client-0", "blob", 0]],
+                "ingress": [],
+            }, run_dir)
+            try:
+                via = mesh.egress["client-0"]
+                (co, _), (split, split_p90) = _pings_ms([via["near"], via["far"]], samples)
+                added = (split - co) / 2
+                err = added - profile.latency_ms
+                row: dict[str, Any] = {
+                    "pair": [a, b], "configured_ms": profile.latency_ms,
+                    "measured_ms": round(added, 4), "error_ms": round(err, 4),
+                    "latency_ok": abs(err) <= max(0.1, 0.1 * profile.latency_ms),
+                    "rtt_co_ms": round(co, 4), "rtt_split_ms": round(split, 4),
+                    "rtt_split_p90_ms": round(split_p90, 4),
+                    "configured_mbps": (None if math.isinf(profile.bandwidth_mbps)
+                                        else profile.bandwidth_mbps)}
+                if not math.isinf(profile.bandwidth_mbps):
+                    nbytes = int(profile.bandwidth_mbps * 1e6 / 8 * 0.5)   # ~0.5 s
+                    rates = []
+                    for _ in range(3):
+                        t = _bulk_s(via["blob"], nbytes)
+                        rates.append(nbytes * 8 / (t - 2 * profile.latency_s) / 1e6)
+                    rate = statistics.median(rates)
+                    row.update(measured_mbps=round(rate, 1), runs_mbps=[round(r, 1) for r in rates],
+                               bandwidth_error_pct=round(100 * (rate / profile.bandwidth_mbps - 1),
+                                                         1),
+                               bandwidth_ok=abs(rate / profile.bandwidth_mbps - 1) <= 0.1)
+                out["classes"][cls] = row
+            finally:
+                await mesh.stop()
+            console.print(f"{cls} ({a} - {b}): {out['classes'][cls]}")
+    finally:
+        server.terminate()
+        server.wait()
+    return out
+
+
+def _topology_md(top: dict[str, Any], when: str) -> list[str]:
+    lines = ["", f"Topology `{top['topology']}` ({top['describe']}), one pair of nodes per "
+             f"pair class{when}:", "",
+             "| pair class | pair | latency configured | measured p50 (one way) | error | "
+             "bandwidth configured | measured (median of 3) | error | target met |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for cls, r in top["classes"].items():
+        bw = "unlimited" if r["configured_mbps"] is None else f"{r['configured_mbps']:g} Mbit/s"
+        runs = ", ".join(f"{x:g}" for x in r.get("runs_mbps", []))
+        meas = "-" if "measured_mbps" not in r else f"{r['measured_mbps']:.1f} Mbit/s (runs {runs})"
+        bw_err = "-" if "bandwidth_error_pct" not in r else f"{r['bandwidth_error_pct']:+.1f} %"
+        ok = "yes" if r["latency_ok"] and r.get("bandwidth_ok", True) else "no"
+        lines.append(f"| {cls} | {' - '.join(r['pair'])} | {r['configured_ms']:g} ms | "
+                     f"{r['measured_ms']:.3f} ms | {r['error_ms']:+.3f} ms | {bw} | {meas} | "
+                     f"{bw_err} | {ok} |")
+    return lines
 
 
 async def bench_relayout(rounds: int) -> dict[str, Any]:
@@ -377,14 +474,20 @@ def markdown(results: dict[str, Any]) -> str:
         cal = results.get(key)
         if cal:
             lines += _calibration_md(cal, title, when(cal.get("run")))
+    if results.get("topology"):
+        lines += _topology_md(results["topology"], when(results["topology"].get("run")))
     return "\n".join(lines) + "\n"
 
 
 @app.command()
 def main(
     quick: Annotated[bool, typer.Option(help="Fewer samples: a smoke run.")] = False,
-    part: Annotated[list[str] | None, typer.Option(help=f"Run only these: {', '.join(PARTS)}.")
-                    ] = None,
+    part: Annotated[list[str] | None, typer.Option(
+        help=f"Run only these: {', '.join(PARTS + EXTRA_PARTS)} (topology only when named).")
+    ] = None,
+    topology: Annotated[str, typer.Option(
+        help="Topology (preset or file) for the topology part; presets are built for "
+             "5 nodes and --link.")] = "zones",
     link: Annotated[str, typer.Option(help="Preset for the calibration part.")] = "edge",
     latency_ms: Annotated[float | None, typer.Option(help="Override for calibration.")] = None,
     bandwidth_mbps: Annotated[float | None, typer.Option(help="Override for calibration.")
@@ -399,9 +502,10 @@ def main(
         print(markdown(json.loads(out.read_text())), end="")
         return
     parts = part or PARTS
-    unknown = set(parts) - set(PARTS)
+    unknown = set(parts) - set(PARTS + EXTRA_PARTS)
     if unknown:
-        raise typer.BadParameter(f"unknown part(s) {sorted(unknown)}; choose from {PARTS}")
+        raise typer.BadParameter(f"unknown part(s) {sorted(unknown)}; "
+                                 f"choose from {PARTS + EXTRA_PARTS}")
     results: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
                                "machine": _machine(), "quick": quick}
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-link-{os.getpid()}"
@@ -427,6 +531,11 @@ def main(
             t0, load0 = time.monotonic(), os.getloadavg()[0]
             results["calibration"] = await bench_calibration(profile, 10 if quick else 60)
             results["calibration"]["run"] = conditions(t0, load0)
+        if "topology" in parts:
+            topo = resolve_topology(topology, nodes=5, link=link)
+            t0, load0 = time.monotonic(), os.getloadavg()[0]
+            results["topology"] = await bench_topology(topo, 100 if quick else 400, tmp)
+            results["topology"]["run"] = conditions(t0, load0)
 
     random.seed(0)
     asyncio.run(run())

@@ -99,13 +99,16 @@ def schedule(
         econ = load_economy(economy)
     except EconomyError as exc:
         raise typer.BadParameter(str(exc), param_hint="--economy") from None
+    topo_name = ""
     try:
         if topology is None:
             node_list = uniform_nodes(nodes, cpu_m=parse_cpu(node_cpu),
                                       memory=parse_memory(node_memory))
         else:
-            node_list = resolve_topology(topology, nodes=nodes).model_nodes(
-                cpu_m=parse_cpu(node_cpu), memory=parse_memory(node_memory))
+            topo = resolve_topology(topology, nodes=nodes)
+            topo_name = topo.name
+            node_list = topo.model_nodes(cpu_m=parse_cpu(node_cpu),
+                                         memory=parse_memory(node_memory))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     pods = pods_for_economy(econ)
@@ -171,7 +174,9 @@ def schedule(
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(out, index=False)
 
-    table = Table(title=f"{scheduler} on {nodes} nodes, {deployments} deployments "
+    where = (f"{nodes} nodes" if topology is None
+             else f"{len(node_list)} nodes of topology {topo_name}")
+    table = Table(title=f"{scheduler} on {where}, {deployments} deployments "
                         f"of {econ.name} ({len(pods)} pods)")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -74,3 +74,22 @@ def test_resume_names_the_flags_to_drop_as_they_are_typed(tmp_path: Path) -> Non
                             "--protocol", "http", "--external-scheduler", "mine=my-scheduler"])
     assert r.exit_code == 2
     assert "drop --scheduler, --protocol, --external-scheduler" in " ".join(r.output.split())
+
+
+def test_a_topology_gives_the_nodes_labels_and_capacities(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples/topologies/two-regions.yaml"
+    out = tmp_path / "p.parquet"
+    result = runner.invoke(app, ["schedule", "-s", "kube_default", "--deployments", "5",
+                                 "--topology", str(example), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "on 4 nodes of topology two-regions" in result.output
+    # node-1 and node-2 (same zone, same size) are one group; the others each alone.
+    assert " | g1:" in result.output and " | g2:" in result.output
+    assert set(read_parquet(out)["node"]) <= {"node-1", "node-2", "node-3", "node-4"}
+
+
+def test_a_bad_topology_is_refused_with_the_reason(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["schedule", "-s", "kube_default", "--topology", "zonez",
+                                 "--out", str(tmp_path / "p.parquet")])
+    assert result.exit_code == 2
+    assert "neither a preset" in result.output

@@ -265,3 +265,16 @@ def test_config_takes_the_node_count_from_a_file(tmp_path: Path) -> None:
 def test_config_refuses_a_topology_on_the_kubernetes_backend() -> None:
     with pytest.raises(ConfigError, match="reads its nodes, their labels and its network"):
         build_config(overrides={"topology": "zones", "backend": "kubernetes"})
+
+
+def test_the_manifest_records_and_the_report_states_the_topology() -> None:
+    from analysis.report import _nodes_text
+    from harness.backends.registry import describe
+    from results.manifest import Manifest, new_manifest
+
+    manifest = new_manifest(build_config(overrides={"topology": "zones"}), describe("local"))
+    again = Manifest.model_validate_json(manifest.model_dump_json(), context={"recorded": True})
+    assert again.config.topology == manifest.config.topology
+    assert _nodes_text(again).startswith("topology zones: 5 node(s) in 3 zone(s)")
+    plain = new_manifest(build_config(), describe("local"))
+    assert _nodes_text(plain).startswith("5 identical nodes, link preset `edge`")
