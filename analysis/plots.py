@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 __all__ = [
     "layout_frequency_plot",
     "response_by_item_plot",
+    "response_vs_load_plot",
     "response_vs_size_plot",
     "save",
     "traffic_heatmap",
@@ -83,6 +84,31 @@ def response_vs_size_plot(rt: pd.DataFrame) -> Figure:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)),
                bbox_to_anchor=(0.5, 1.04), fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def response_vs_load_plot(rl: pd.DataFrame) -> Figure:
+    """Mean response time against offered background load, one line per scheduler with
+    its CI band, one panel per protocol: where packing starts to hurt."""
+    sns.set_theme(style="whitegrid", context="paper")
+    protocols = sorted(rl["protocol"].unique())
+    schedulers = list(dict.fromkeys(rl["scheduler"]))
+    palette = dict(zip(schedulers, sns.color_palette("colorblind", len(schedulers)), strict=True))
+    fig, axes = plt.subplots(1, len(protocols), figsize=(4.2 * len(protocols), 3.4),
+                             squeeze=False, sharey=True)
+    for ax, protocol in zip(axes[0], protocols, strict=True):
+        sub = rl[rl["protocol"] == protocol]
+        for scheduler in schedulers:
+            g = sub[sub["scheduler"] == scheduler].sort_values("load_rps")
+            ax.plot(g["load_rps"], g["mean"], marker="o", ms=4, color=palette[scheduler],
+                    label=scheduler)
+            ax.fill_between(g["load_rps"], g["ci_low"], g["ci_high"], alpha=0.2,
+                            color=palette[scheduler])
+        ax.set_title(f"{protocol}: all items and sizes")
+        ax.set_xlabel("offered background load (orders/s)")
+        ax.set_ylabel("mean response time (ms)")
+    axes[0][0].legend(title="scheduler", fontsize="small")
     fig.tight_layout()
     return fig
 

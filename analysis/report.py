@@ -34,9 +34,11 @@ class Report:
 def build_report(root: Path, *, figures: bool = True) -> Report:
     """Write tables/, figures/ (unless ``figures`` is False: they are the slow part)
     and report.md into ``root``."""
-    run = tables.load_run(Path(root))
-    if run.samples.empty:
+    full = tables.load_run(Path(root))
+    if full.samples.empty:
         raise ValueError(f"{root}: no measurements yet; nothing to report (resume the run)")
+    # With --load, the paper's tables are at the lowest load; the load tables span all.
+    run = full.at_load(min(full.loads)) if full.loads else full
     out_t, out_f = run.root / "tables", run.root / "figures"
     base = run.baseline
 
@@ -67,16 +69,55 @@ def build_report(root: Path, *, figures: bool = True) -> Report:
     md["head"] = render.write_table(head, _pretty_headline(head), out_t, "headline",
                                     "Headline per scheduler.")
 
+    load_md = _load_tables(full, out_t) if full.loads else None
     largest = int(rt["size"].max())
     paths = _figures(run, rt, largest, out_f) if figures else []
+    if figures and load_md is not None and not load_md[0].empty:
+        paths.append(plots.save(plots.response_vs_load_plot(load_md[0]), out_f,
+                                "response_time_vs_load"))
 
     at_largest = rt[rt["size"] == largest]
     md["rt_largest"] = render.markdown(
         render.pretty(at_largest, ["item", "protocol"], base, unit=" (ms)")
     )
+    md["load"] = "" if load_md is None else _load_section(full, load_md[1])
     path = run.root / "report.md"
-    path.write_text(_report_text(run, head, md, paths, largest))
+    path.write_text(_report_text(full, head, md, paths, largest))
     return Report(path=path, headline=head, figures=paths)
+
+
+def _load_tables(run: tables.RunData, out: Path) -> tuple[pd.DataFrame, str]:
+    """The response-time-vs-load and background-load tables; (the first, their text)."""
+    rl = tables.response_time_vs_load_table(run)
+    bg = tables.background_load_table(run)
+    text = render.write_table(
+        rl, render.pretty(rl, ["protocol", "load_rps"], run.baseline, unit=" (ms)"), out,
+        "response_time_vs_load",
+        "Mean response time (ms) [95 % CI] over all items and sizes against the offered "
+        "background load (orders/s), and reduction vs the baseline (%).",
+    )
+    text += "\n" + render.write_table(
+        bg, bg, out, "background_load",
+        "The background load per offered rate: achieved rate, its own latencies, failures.")
+    return rl, text
+
+
+def _load_section(run: tables.RunData, text: str) -> str:
+    lowest = min(run.loads)
+    bytes_note = ("which carry no background traffic" if lowest == 0 else
+                  "which include the background load's traffic (the mesh counters cannot "
+                  "tell its orders from the measured ones)")
+    return f"""## Response time against background load
+
+{text}
+The measured orders are the sweep above, sent one at a time while an open-loop
+background load of the same items and sizes (Poisson, even weights) runs at the offered
+rate; `load_achieved_rps` is the rate of its successful answers. Every other table of
+this report is at the lowest offered load ({lowest:g} orders/s); its inter-node bytes
+come from those chunks, {bytes_note}. A large `max_launch_lag_ms` means the load's
+driver (in the harness's process, on the same cores) fell behind, not the services.
+
+"""
 
 
 def _figures(run: tables.RunData, rt: pd.DataFrame, largest: int, out: Path) -> list[Path]:
@@ -155,9 +196,13 @@ def _paper(applies: bool, text: str) -> str:
 
 def _status_text(run: tables.RunData) -> str:
     """Completeness and failures: what a reader must know before trusting the numbers."""
-    planned = run.plan.chunks(run.config.protocols)
-    done = run.samples.groupby(["layout_id", "protocol"]).ngroups
-    lines = [f"- measured {done} of {planned} planned (layout, protocol) chunks"
+    planned = run.plan.chunks(run.config.protocols) * max(1, len(run.loads))
+    keys = ["layout_id", "protocol"]
+    if run.loads and "load_rps" in run.samples:
+        keys.append("load_rps")
+    done = run.samples.groupby(keys).ngroups
+    kind = "(layout, protocol, load)" if len(keys) == 3 else "(layout, protocol)"
+    lines = [f"- measured {done} of {planned} planned {kind} chunks"
              + ("" if done >= planned else
                 " — INCOMPLETE: estimates use the measured layouts only (see coverage in "
                 "`tables/response_time.csv`); continue with `harness run --resume`")]
@@ -217,6 +262,12 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
     machine = m.machine
     est = {s: p.estimator for s, p in run.plan.schedulers.items()}
     status = _status_text(run)
+    load_line = "" if not c.load else (
+        f"\n- background load during measurement: {', '.join(f'{x:g}' for x in c.load)} "
+        "orders/s, open loop, mixed over the items and sizes; "
+        + ("also run (at the largest) during the warm-up, so the traffic matrix includes "
+           "it" if c.load_in_traffic else "not run during the warm-up, so the traffic "
+           "matrix does not include it"))
     fig_lines = "\n".join(
         f"![{p.stem}](figures/{p.name})  \n`figures/{p.stem}.svg`" for p in figures
     )
@@ -270,7 +321,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
 - {c.deployments} redeployments per scheduler; layout budget {c.layout_budget};
   {c.repetitions} orders per item x size per layout; seed {c.seed}
 - warm-up: {c.warmup_orders} orders per item x size on a random layout;
-  traffic matrix from {m.traffic_source or 'n/a'}{_scheduler_traffic_text(m)}
+  traffic matrix from {m.traffic_source or 'n/a'}{_scheduler_traffic_text(m)}{load_line}
 
 ## Where
 
@@ -319,7 +370,7 @@ abstract (37 %, 50 %) and secondary sources (80 % vs 35 %).
 {md['rt_largest']}
 All sizes: `tables/response_time.md` (CSV, LaTeX beside it).
 
-## Inter-node transfers
+{md['load']}## Inter-node transfers
 
 {md['tr']}
 ## Inter-node bytes

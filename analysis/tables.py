@@ -6,7 +6,7 @@ config it embeds and the measurement plan) and the tables of the results directo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,12 @@ from results.store import ResultsStore
 
 __all__ = [
     "RunData",
+    "background_load_table",
     "bytes_table",
     "layouts_table",
     "load_run",
     "response_time_table",
+    "response_time_vs_load_table",
     "scheduling_time_table",
     "transfers_table",
 ]
@@ -40,10 +42,31 @@ class RunData:
     samples: pd.DataFrame
     telemetry: pd.DataFrame
     traffic: pd.DataFrame
+    # Runs with --load: the background load's summary per chunk (empty otherwise).
+    background: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def config(self) -> ExperimentConfig:
         return self.manifest.config
+
+    @property
+    def loads(self) -> list[float]:
+        """The offered background loads the run measured at (empty without --load)."""
+        return list(self.config.load)
+
+    def at_load(self, load: float) -> RunData:
+        """This run's orders, telemetry and load summaries at one offered load only
+        (the run itself without --load): the paper's tables are per load."""
+        if not self.loads:
+            return self
+
+        def only(frame: pd.DataFrame) -> pd.DataFrame:
+            if frame.empty or "load_rps" not in frame:
+                return frame
+            return frame[frame["load_rps"] == load].reset_index(drop=True)
+
+        return replace(self, samples=only(self.samples), telemetry=only(self.telemetry),
+                       background=only(self.background))
 
     @property
     def baseline(self) -> str:
@@ -111,6 +134,7 @@ def load_run(root: Path) -> RunData:
         samples=store.samples(),
         telemetry=telemetry,
         traffic=store.read_table("traffic") if store.has("traffic") else pd.DataFrame(),
+        background=store.background_load(),
     )
 
 
@@ -152,6 +176,52 @@ def response_time_table(run: RunData) -> pd.DataFrame:
         rows += _rows({"item": item, "size": int(size), "protocol": protocol},
                       _estimate(run, values, seed))
     return _frame(rows, ["item", "size", "protocol"], run.items)
+
+
+def response_time_vs_load_table(run: RunData) -> pd.DataFrame:
+    """Mean response time (ms) of the measured orders against the offered background
+    load, per protocol and scheduler (over every item x size), with the reduction vs the
+    baseline and the background rate achieved (mean over the scheduler's units).
+    Empty for a run without --load."""
+    ok = run.ok_samples()
+    if not run.loads or ok.empty or "load_rps" not in ok:
+        return pd.DataFrame()
+    achieved = (run.background.groupby(["protocol", "load_rps", "layout_id"])["achieved_rps"]
+                .mean() if not run.background.empty else pd.Series(dtype=float))
+    units = run.units_by_scheduler()
+    rows: list[dict[str, Any]] = []
+    for seed, ((protocol, load), cell) in enumerate(
+        ok.groupby(["protocol", "load_rps"], sort=True)
+    ):
+        values = {lid: list(g["latency_ms"]) for lid, g in cell.groupby("layout_id")}
+        for row in _rows({"protocol": protocol, "load_rps": float(load)},
+                         _estimate(run, values, 40_000 + seed)):
+            rates = [float(achieved[(protocol, load, lid)]) for lid in units[row["scheduler"]]
+                     if (protocol, load, lid) in achieved.index]
+            row["load_achieved_rps"] = float(np.mean(rates)) if rates else np.nan
+            rows.append(row)
+    return _frame(rows, ["protocol", "load_rps"], run.items)
+
+
+def background_load_table(run: RunData) -> pd.DataFrame:
+    """What the background load did per protocol and offered load, over the measured
+    chunks: achieved rate, its own latencies (mean of the chunks' p50/p99), failures,
+    and the driver's worst launch lag (large: the driver was the bottleneck)."""
+    bg = run.background
+    if bg.empty:
+        return pd.DataFrame()
+    out = bg.groupby(["protocol", "load_rps"], as_index=False, sort=True).agg(
+        chunks=("layout_id", "count"),
+        achieved_rps=("achieved_rps", "mean"),
+        achieved_rps_min=("achieved_rps", "min"),
+        background_p50_ms=("p50_ms", "mean"),
+        background_p99_ms=("p99_ms", "mean"),
+        sent=("sent", "sum"),
+        errors=("errors", "sum"),
+        dropped=("dropped", "sum"),
+        max_launch_lag_ms=("max_launch_lag_ms", "max"),
+    )
+    return out.rename(columns={"load_rps": "offered_rps"})
 
 
 def transfers_table(run: RunData) -> pd.DataFrame:

@@ -5,13 +5,21 @@ Inter-node *transfers* are counted from each order's trace with the layout's pla
 mesh's own counters (the data plane's ``traffic_snapshot``), differenced over the
 chunk, so they include everything the mesh carried, as Istio's telemetry would.
 The traces' byte counts are kept beside them as a cross-check.
+
+With a background load (``--load``), the load starts after the relayout, runs for a
+short ramp, keeps running while the orders are measured and stops after them; the
+orders' rows record its offered and achieved rate, and the chunk's mesh bytes then
+include the background's traffic (the counters cannot tell orders apart).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -19,7 +27,26 @@ from harness.backends.base import TELEMETRY_KEYS, DataPlane, SweepsInCluster
 from settlers.trace import ORDER_CALLER, decode_trace
 from settlers.wire import WireProtocol
 
-__all__ = ["Sweep", "default_sweep", "hop_counts", "measure_layout", "telemetry_delta"]
+if TYPE_CHECKING:
+    from order_app.background import LoadSummary
+
+__all__ = [
+    "LOAD_RAMP_S",
+    "BackgroundLoad",
+    "LoadResult",
+    "Sweep",
+    "background_load",
+    "default_load",
+    "default_sweep",
+    "hop_counts",
+    "measure_layout",
+    "measure_layout_under_load",
+    "telemetry_delta",
+]
+
+# The background load runs this long before the measured orders start, so they meet
+# a load that has reached its rate (queues filled), not its first few orders.
+LOAD_RAMP_S = 1.0
 
 
 class Sweep(Protocol):
@@ -41,6 +68,56 @@ def default_sweep(plane: DataPlane | None = None) -> Sweep:
 
     sweep: Sweep = run_sweep
     return sweep
+
+
+class BackgroundLoad(Protocol):
+    """The shape of ``order_app.run_background_load`` (unit tests fill it with a model)."""
+
+    def __call__(
+        self, targets: Mapping[str, str], protocol: WireProtocol, items: Sequence[str],
+        sizes: Sequence[int], *, rps: float, count: int, stop: asyncio.Event, seed: int,
+    ) -> Awaitable[LoadSummary]: ...
+
+
+def default_load() -> BackgroundLoad:
+    """The order app's open-loop background load, run in this process."""
+    from order_app.background import run_background_load
+
+    load: BackgroundLoad = run_background_load
+    return load
+
+
+@dataclass
+class LoadResult:
+    """Filled when the background load has stopped."""
+
+    summary: LoadSummary | None = field(default=None)
+
+
+@asynccontextmanager
+async def background_load(
+    load: BackgroundLoad, targets: Mapping[str, str], protocol: WireProtocol,
+    items: Sequence[str], sizes: Sequence[int], *, rps: float, count: int, seed: int,
+    ramp_s: float = LOAD_RAMP_S,
+) -> AsyncIterator[LoadResult]:
+    """Run ``load`` at ``rps`` around the body (after a ramp when ``rps`` > 0); the
+    result holds its summary after the block. A failing load fails the block."""
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(load(targets, protocol, list(items), list(sizes), rps=rps,
+                                      count=count, stop=stop, seed=seed))
+    result = LoadResult()
+    try:
+        # At least one turn of the loop: the load has started before the body's orders.
+        done, _ = await asyncio.wait({task}, timeout=ramp_s if rps > 0 else 0.0)
+        if done:  # it ended before it was stopped: it failed
+            task.result()
+        yield result
+    except BaseException:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    stop.set()
+    result.summary = await task
 
 
 async def measure_layout(
@@ -70,6 +147,55 @@ async def measure_layout(
     telemetry.insert(0, "layout_id", layout_id)
     telemetry.insert(1, "protocol", protocol)
     return samples, telemetry
+
+
+async def measure_layout_under_load(
+    plane: DataPlane,
+    placement: Mapping[str, str],
+    *,
+    layout_id: str,
+    protocol: WireProtocol,
+    items: Sequence[str],
+    sizes: Sequence[int],
+    count: int,
+    repeat: int,
+    load_rps: float,
+    warmup: int = 1,
+    sweep: Sweep | None = None,
+    load: BackgroundLoad | None = None,
+    load_seed: int = 0,
+    ramp_s: float = LOAD_RAMP_S,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`measure_layout` with the background load at ``load_rps`` (0: none) around
+    the measured orders; returns (samples, telemetry, the load's one-row summary).
+
+    Every sample row records the offered and achieved background rate (``load_rps``,
+    ``load_achieved_rps``), the telemetry its offered rate (``load_rps``).
+    """
+    run_sweep = sweep or default_sweep(plane)
+    await plane.relayout(placement)
+    targets = {item: plane.entry(item) for item in items}
+    async with background_load(load or default_load(), targets, protocol, items, sizes,
+                               rps=load_rps, count=count, seed=load_seed,
+                               ramp_s=ramp_s) as running:
+        before = plane.traffic_snapshot()
+        samples = await run_sweep(
+            targets, protocol, list(items), list(sizes),
+            count=count, repeat=repeat, warmup=warmup, progress=False,
+        )
+        telemetry = telemetry_delta(before, plane.traffic_snapshot())
+    assert running.summary is not None
+    summary = pd.DataFrame([running.summary.to_row()])
+    summary.insert(0, "layout_id", layout_id)
+    summary.insert(1, "protocol", protocol)
+    summary.insert(2, "load_rps", float(load_rps))
+    samples = annotate_samples(samples, placement, layout_id=layout_id, protocol=protocol)
+    samples["load_rps"] = float(load_rps)
+    samples["load_achieved_rps"] = float(running.summary.achieved_rps)
+    telemetry.insert(0, "layout_id", layout_id)
+    telemetry.insert(1, "protocol", protocol)
+    telemetry.insert(2, "load_rps", float(load_rps))
+    return samples, telemetry, summary
 
 
 def annotate_samples(

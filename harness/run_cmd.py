@@ -53,6 +53,8 @@ Examples:
       --external-command "mine=./my-scheduler --kubeconfig {kubeconfig}"   # yours, as "mine"
 
   harness run --backend kwok --external-extender mine=http://127.0.0.1:9000/,weight=2
+
+  harness run --quick --load 0,20,40   # each layout under 0, 20 and 40 background orders/s
 """
 
 
@@ -219,6 +221,16 @@ def register(app: typer.Typer) -> None:
             "--external-extender", metavar="NAME=URL[,weight=N]",
             help="kwok: measure an extender you serve at URL as policy NAME: a "
                  "kube-scheduler profile NAME calls it (repeatable)")] = None,
+        load: Annotated[str | None, typer.Option(
+            metavar="RPS[,RPS...]",
+            help="background orders per second kept running (open loop, mixed over the "
+                 "items and sizes) while each layout is measured; a list measures every "
+                 "layout at each and reports response time against load (default: none)")]
+        = None,
+        load_in_traffic: Annotated[bool | None, typer.Option(
+            "--load-in-traffic/--load-not-in-traffic",
+            help="run the largest --load during the warm-up too, so the traffic NetMARKS "
+                 "learns from includes it (default: not)")] = None,
         quick: Annotated[bool, typer.Option(
             "--quick", help="small preset: ~100 redeployments, 3 sizes, http; items "
             "boat,bread,coal,sword on the Settlers economy, picked from the graph "
@@ -246,6 +258,7 @@ def register(app: typer.Typer) -> None:
             "warmup_orders": warmup_orders, "warmup_seconds": warmup_seconds, "seed": seed,
             "economy": economy, "kube_context": kube_context,
             "kube_namespace": kube_namespace, "prometheus_url": prometheus_url,
+            "load": _split(load, float), "load_in_traffic": load_in_traffic,
             **externals,
         }
         try:

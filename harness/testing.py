@@ -11,6 +11,7 @@ not that the model is realistic. Real runs never use this module.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness.backends.base import TELEMETRY_KEYS, Backend, DataPlane, Placement
+from order_app.background import LoadSummary
 from results.manifest import BackendDescription
 from settlers.economy import Economy
 from settlers.trace import ORDER_CALLER, Hop, encode_trace
@@ -30,6 +32,10 @@ MODEL_DESCRIPTION = BackendDescription(
 
 _HOP_MS = 2.0          # added per inter-node transfer
 _MS_PER_MIB = 40.0     # added per MiB crossing nodes
+# Background load: each order/s adds this much, times the busiest node's share of the
+# pods (packing hurts under load); the model serves at most _LOAD_CAPACITY orders/s.
+_LOAD_MS_PER_RPS = 0.5
+_LOAD_CAPACITY = 100.0
 
 
 class ModelPlane:
@@ -72,6 +78,8 @@ class ModelCluster:
         self.rng = np.random.default_rng(seed)
         self.plane: ModelPlane | None = None
         self.planes_started = 0
+        self.load_rps = 0.0      # the background load running now (background_load)
+        self.loads_run: list[float] = []
 
     @property
     def node_names(self) -> list[str]:
@@ -148,6 +156,29 @@ class ModelCluster:
                     })
         return pd.DataFrame(rows)
 
+    async def background_load(self, targets: Mapping[str, str], protocol: WireProtocol,
+                              items: Sequence[str], sizes: Sequence[int], *, rps: float,
+                              count: int, stop: asyncio.Event, seed: int) -> LoadSummary:
+        """The model's background load: while it runs, orders slow down with it."""
+        self.load_rps = rps
+        self.loads_run.append(rps)
+        try:
+            await stop.wait()
+        finally:
+            self.load_rps = 0.0
+        achieved = min(rps, _LOAD_CAPACITY)
+        return LoadSummary(offered_rps=rps, achieved_rps=achieved, seconds=1.0,
+                           sent=int(rps), ok=int(achieved), p50_ms=1.0, p99_ms=2.0,
+                           mean_ms=1.2)
+
+    def _load_ms(self) -> float:
+        assert self.plane is not None
+        place = self.plane.placement
+        if not self.load_rps or not place:
+            return 0.0
+        busiest = max(list(place.values()).count(n) for n in set(place.values()))
+        return _LOAD_MS_PER_RPS * min(self.load_rps, _LOAD_CAPACITY) * busiest / len(place)
+
     def _order(self, item: str, size: int, count: int) -> tuple[float, list[Hop]]:
         assert self.plane is not None
         place = self.plane.placement
@@ -167,6 +198,7 @@ class ModelCluster:
         visit(item, ORDER_CALLER)
         inter = [h for h in trace if h.caller and place[h.caller] != place[h.pod]]
         latency = 1.0 + len(inter) * (_HOP_MS + _MS_PER_MIB * nbytes / 2**20)
+        latency += self._load_ms()
         latency += abs(float(self.rng.normal(0, self.noise_ms)))
         return latency, trace
 

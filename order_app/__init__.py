@@ -5,6 +5,7 @@
 imported here: importing locust monkey-patches the standard library for gevent.
 """
 
+from order_app.background import LoadSummary, run_background_load
 from order_app.openloop import OpenLoopReport, intended_offsets, run_open_loop, write_histogram
 from order_app.output import read_table, write_table
 from order_app.params import PAPER_SIZES, UsageError
@@ -14,11 +15,13 @@ from order_app.sweep import COLUMNS, run_sweep, summarize, to_frame
 __all__ = [
     "COLUMNS",
     "PAPER_SIZES",
+    "LoadSummary",
     "OpenLoopReport",
     "TargetError",
     "UsageError",
     "intended_offsets",
     "read_table",
+    "run_background_load",
     "run_open_loop",
     "run_sweep",
     "summarize",

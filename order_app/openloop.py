@@ -141,12 +141,15 @@ async def run_open_loop(
     max_in_flight: int = 1000,
     timeout: float | None = None,
     on_launch: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> OpenLoopReport:
     """Send orders to ``client`` at ``rps`` for ``duration_s`` seconds, open loop.
 
     Returns once every sent order has been answered or failed (the client's
     ``timeout`` bounds that). ``on_launch`` is called for every due order (sent or
-    dropped), e.g. to advance a progress bar.
+    dropped), e.g. to advance a progress bar. ``stop``, when set, ends the schedule
+    early (a background load that runs until its caller is done): the orders due
+    after it are not sent, and the rate is over the time the schedule really ran.
     """
     if max_in_flight < 1:
         raise ValueError(f"max_in_flight must be >= 1 (got {max_in_flight})")
@@ -180,11 +183,16 @@ async def run_open_loop(
                 last_done = max(last_done, now())
 
     t0 = now() + _LEAD_S
+    window = duration_s
     for offset in intended_offsets(rps, duration_s, poisson=poisson, seed=seed):
         due = t0 + offset
         # Always yield, even when behind schedule: the orders already launched must
         # get to run instead of piling up until the whole schedule has been walked.
-        await asyncio.sleep(max(0.0, due - now()))
+        if stop is None:
+            await asyncio.sleep(max(0.0, due - now()))
+        elif await _stopped(stop, due - now()):
+            window = max(0.0, now() - t0)
+            break
         report.scheduled += 1
         # How late the driver itself was: large values mean this process (not the
         # service) is the bottleneck, and the run should be repeated with less load.
@@ -202,8 +210,19 @@ async def run_open_loop(
         await asyncio.gather(*in_flight)
     # A few late timeouts must not make the rate look lower than it was: the window
     # is the schedule's length, or longer only if successful answers kept coming.
-    report.elapsed_s = max(duration_s, last_done - t0)
+    report.elapsed_s = max(window, last_done - t0)
     return report
+
+
+async def _stopped(stop: asyncio.Event, wait_s: float) -> bool:
+    """Wait ``wait_s`` (at least one yield) or until ``stop`` is set; whether it is."""
+    if stop.is_set():
+        return True
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=max(0.0, wait_s))
+    except TimeoutError:
+        return False
+    return True
 
 
 def write_histogram(report: OpenLoopReport, path: Path) -> list[Path]:

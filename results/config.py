@@ -74,6 +74,8 @@ _ALIASES = {"default": BASELINE, "kube-default": BASELINE, "kube-scheduler": BAS
 DEFAULT_ITEMS = ["flour", "boat", "bread", "coal", "iron", "coin", "sword", "tools"]
 DEFAULT_SIZES = [16, 256, 4096, 65536, 1048576]
 _MAX_SIZE = 16 * 2**20
+# Orders per second of background load; far beyond what one machine's cores serve.
+_MAX_LOAD = 10_000
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Finishes within ~3 minutes on a 2-core machine and still shows the comparison:
@@ -236,6 +238,18 @@ class ExperimentConfig(BaseModel):
         None, pattern=r"^https?://\S+$",
         description="kubernetes backend only: Prometheus as the cluster reaches it (NetMARKS)",
     )
+    # Opt-in (issue 13): empty measures as always, one chunk per (layout, protocol).
+    load: list[float] = Field(
+        default_factory=list,
+        description="background orders per second kept running while each layout is "
+                    "measured (open loop, mixed over the items and sizes); several values "
+                    "measure every layout at each, one chunk per (layout, protocol, load)",
+    )
+    load_in_traffic: bool = Field(
+        False,
+        description="run the largest --load in the background during the warm-up too, so "
+                    "the traffic NetMARKS learns from includes it (default: excluded)",
+    )
 
     @classmethod
     def recorded(cls, data: Mapping[str, Any]) -> ExperimentConfig:
@@ -335,6 +349,34 @@ class ExperimentConfig(BaseModel):
         if bad:
             raise ValueError(f"sizes must be between 1 and {_MAX_SIZE} bytes, got {bad}")
         return sorted(value)
+
+    @field_validator("load", mode="before")
+    @classmethod
+    def _load(cls, value: Any) -> Any:
+        # Numbers only (not True, not "20"): a typo must not become a rate.
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a list of rates in orders per second, e.g. [0, 20]")
+        out: list[float] = []
+        for rate in value:
+            if isinstance(rate, bool) or not isinstance(rate, int | float):
+                raise ValueError(f"load {rate!r} is not a number of orders per second")
+            if not 0 <= rate <= _MAX_LOAD:
+                raise ValueError(f"load {rate!r} must be between 0 and {_MAX_LOAD} orders per "
+                                 "second")
+            out.append(round(float(rate), 3))
+        return sorted(set(out))
+
+    @model_validator(mode="after")
+    def _load_backend(self, info: ValidationInfo) -> ExperimentConfig:
+        if _recorded(info) or not self.load:
+            return self
+        if self.backend == "kubernetes":
+            raise ValueError("load: a background load is sent from this machine to the "
+                             "emulated cluster's entries; the kubernetes backend's orders "
+                             "run in the cluster (use --backend local or kwok)")
+        if self.load_in_traffic and max(self.load) == 0:
+            raise ValueError("load_in_traffic: no load above 0 to run during the warm-up")
+        return self
 
     @field_validator("link")
     @classmethod

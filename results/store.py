@@ -10,7 +10,11 @@ Layout of a results directory::
     units.parquet          the estimator's units: which layout each unit stands for
     samples/<chunk>.parquet    raw orders of one measured (layout, protocol) chunk
     telemetry/<chunk>.parquet  mesh byte-counter deltas over the same chunk
+    load/<chunk>.parquet       runs with --load: the background load's summary (one row)
     telemetry.parquet      all telemetry parts, consolidated at the end of a run
+
+With ``--load`` a chunk is a (layout, protocol, load) triple, named
+``<layout>-<protocol>-load<rps>``; runs without it keep ``<layout>-<protocol>``.
 
 A chunk is done if and only if its sample part exists. Parts are written to a
 temporary name and renamed, so a killed run leaves either a whole part or none,
@@ -43,8 +47,12 @@ class StoreError(RuntimeError):
     """A results directory is missing, incomplete or not a results directory."""
 
 
-def chunk_name(layout_id: str, protocol: str) -> str:
-    return f"{layout_id}-{protocol}"
+def chunk_name(layout_id: str, protocol: str, load: float | None = None) -> str:
+    """The part files' name; ``load`` (orders per second) only for runs with --load."""
+    if load is None:
+        return f"{layout_id}-{protocol}"
+    # Exact for the config's rates (rounded to 3 decimals): 20 -> load20, 0.5 -> load0.5.
+    return f"{layout_id}-{protocol}-load{f'{load:.3f}'.rstrip('0').rstrip('.')}"
 
 
 class ResultsStore:
@@ -114,10 +122,14 @@ class ResultsStore:
     def done_chunks(self) -> set[str]:
         return {p.stem for p in (self.root / "samples").glob("*.parquet")}
 
-    def write_chunk(self, chunk: str, samples: pd.DataFrame, telemetry: pd.DataFrame) -> None:
-        # Telemetry first: the sample part is the "done" marker, so a kill between the
-        # two writes redoes the chunk and overwrites the orphaned telemetry part.
+    def write_chunk(self, chunk: str, samples: pd.DataFrame, telemetry: pd.DataFrame,
+                    load: pd.DataFrame | None = None) -> None:
+        # Telemetry (and load) first: the sample part is the "done" marker, so a kill
+        # between the writes redoes the chunk and overwrites the orphaned parts.
         _atomic_write_parquet(self.root / "telemetry" / f"{chunk}.parquet", telemetry)
+        if load is not None:
+            (self.root / "load").mkdir(exist_ok=True)
+            _atomic_write_parquet(self.root / "load" / f"{chunk}.parquet", load)
         _atomic_write_parquet(self.root / "samples" / f"{chunk}.parquet", samples)
 
     def samples(self) -> pd.DataFrame:
@@ -127,6 +139,11 @@ class ResultsStore:
         # Only parts whose chunk is done count; see write_chunk.
         done = self.done_chunks()
         return _concat(p for p in self._parts("telemetry") if p.stem in done)
+
+    def background_load(self) -> pd.DataFrame:
+        """The background load's summaries of the done chunks (empty without --load)."""
+        done = self.done_chunks()
+        return _concat(p for p in self._parts("load") if p.stem in done)
 
     def consolidate_telemetry(self) -> None:
         self.write_table("telemetry", self.telemetry())
