@@ -205,13 +205,15 @@ def response_time_vs_load_table(run: RunData) -> pd.DataFrame:
 
 def background_load_table(run: RunData) -> pd.DataFrame:
     """What the background load did per protocol and offered load, over the measured
-    chunks: achieved rate, its own latencies (mean of the chunks' p50/p99), failures,
-    and the driver's worst launch lag (large: the driver was the bottleneck)."""
+    chunks: the rate its Poisson schedule offered and the rate achieved, its own
+    latencies (mean of the chunks' p50/p99), failures, and the driver's worst launch lag
+    (large: the driver was the bottleneck)."""
     bg = run.background
     if bg.empty:
         return pd.DataFrame()
     out = bg.groupby(["protocol", "load_rps"], as_index=False, sort=True).agg(
         chunks=("layout_id", "count"),
+        scheduled_rps=("scheduled_rps", "mean"),
         achieved_rps=("achieved_rps", "mean"),
         achieved_rps_min=("achieved_rps", "min"),
         background_p50_ms=("p50_ms", "mean"),

@@ -167,7 +167,8 @@ class ModelCluster:
         finally:
             self.load_rps = 0.0
         achieved = min(rps, _LOAD_CAPACITY)
-        return LoadSummary(offered_rps=rps, achieved_rps=achieved, seconds=1.0,
+        return LoadSummary(offered_rps=rps, achieved_rps=achieved, scheduled_rps=rps,
+                           seconds=1.0,
                            sent=int(rps), ok=int(achieved), p50_ms=1.0, p99_ms=2.0,
                            mean_ms=1.2)
 

@@ -43,6 +43,9 @@ class LoadSummary:
 
     offered_rps: float
     achieved_rps: float = 0.0
+    # Poisson arrivals: over a few seconds the schedule itself offers more or fewer
+    # orders than the rate (about +-1/sqrt(n)); compare the achieved rate with this.
+    scheduled_rps: float = 0.0
     seconds: float = 0.0
     sent: int = 0
     ok: int = 0
@@ -70,6 +73,7 @@ class LoadSummary:
         return cls(
             offered_rps=offered_rps,
             achieved_rps=ok / seconds if seconds > 0 else 0.0,
+            scheduled_rps=sum(r.scheduled for r in reports) / seconds if seconds > 0 else 0.0,
             seconds=seconds,
             sent=sum(r.sent for r in reports),
             ok=ok,

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis.report import build_report
@@ -195,3 +196,35 @@ def test_quick_on_an_economy_the_paper_never_named(tmp_path: Path) -> None:
                      "wort (shared supply: water reached along two paths",
                      "keg (deepest: 4 hops to a raw item"):
         assert fragment in report
+
+
+def test_load_list_measures_each_layout_under_background_load(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [*HARNESS, "run", "--scheduler", "netmarks", "--out", str(out), "--load", "0,20",
+         "--nodes", "2", "--items", "flour,bread,coal", "--deployments", "10",
+         "--sizes", "16,4096", "--protocol", "http", "--repetitions", "2",
+         "--layout-budget", "2", "--warmup-orders", "1", "--warmup-seconds", "2"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    store = ResultsStore.open(out)
+    planned = store.manifest().plan.layouts  # type: ignore[union-attr]
+    assert store.done_chunks() == {f"{lid}-http-load{x}" for lid in planned for x in (0, 20)}
+    samples = store.samples()
+    assert samples["ok"].all(), samples.loc[~samples["ok"], "error"].tolist()
+    assert set(samples["load_rps"]) == {0.0, 20.0}
+    assert (samples.loc[samples["load_rps"] == 0, "load_achieved_rps"] == 0).all()
+    background = store.background_load().set_index("load_rps")
+    loaded = background.loc[[20.0]]
+    # The background load really ran: most of its offered orders were answered.
+    assert (loaded["ok"] > 0).all() and (loaded["errors"] == 0).all()
+    assert (loaded["achieved_rps"] > 0.5 * 20).all(), loaded.to_dict("records")
+    report = (out / "report.md").read_text()
+    assert "## Response time against background load" in report
+    assert "figures/response_time_vs_load.png" in report
+    rl = pd.read_csv(out / "tables" / "response_time_vs_load.csv")
+    assert set(rl["load_rps"]) == {0.0, 20.0}
+    assert set(rl["scheduler"]) == {"kube_default", "netmarks"}
+    assert (out / "figures" / "response_time_vs_load.png").stat().st_size > 0
