@@ -112,12 +112,13 @@ def _load_section(run: tables.RunData, text: str) -> str:
 {text}
 The measured orders are the sweep above, sent one at a time while an open-loop
 background load of the same items and sizes (Poisson, even weights) runs at the offered
-rate; `load_achieved_rps` is the rate of its successful answers, to be read against
-`scheduled_rps` (over a few seconds a Poisson schedule offers about 1/sqrt(n) more or
-fewer orders than its rate). Every other table of
-this report is at the lowest offered load ({lowest:g} orders/s); its inter-node bytes
-come from those chunks, {bytes_note}. A large `max_launch_lag_ms` means the load's
-driver (in the harness's process, on the same cores) fell behind, not the services.
+rate. `achieved_rps` is the rate of its successful answers (each measured order's row
+has it as `load_achieved_rps`), to be read against `scheduled_rps`: over a few seconds
+a Poisson schedule offers about 1/sqrt(n) more or fewer orders than its rate. A large
+`max_launch_lag_ms` means the load's driver (in the harness's process, on the same
+cores) fell behind, not the services. Every other table of this report is at the
+lowest offered load ({lowest:g} orders/s); its inter-node bytes come from those
+chunks, {bytes_note}. Figure: `figures/response_time_vs_load`.
 
 """
 
