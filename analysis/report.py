@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plots, render, tables
-from results.config import ItemsOrigin
+from results.config import ExperimentConfig, ItemsOrigin
 from results.manifest import Manifest
 
 __all__ = ["PAPER", "Report", "build_report", "headline"]
@@ -253,6 +253,20 @@ def _nodes_text(manifest: Manifest) -> str:
     return f"topology {c.topology.describe()}"
 
 
+def _capacity_text(manifest: Manifest, config: ExperimentConfig) -> str:
+    """First thing a reader sees when node capacity was asked for: enforced or not."""
+    if config.node_cpu is None:
+        return ""
+    cap = manifest.capacity
+    if cap is None:
+        text = (f"node capacity {config.node_cpu} CPU per node was set for the scheduler "
+                "models; the data plane recorded no enforcement")
+    else:
+        text = str(cap.get("summary") or cap)
+    mark = "" if cap is not None and cap.get("enforced") else "**not enforced**: "
+    return f"\n> **Node capacity**: {mark}{text}\n"
+
+
 def _or(value: object, missing: str) -> object:
     return missing if value is None else value
 
@@ -310,7 +324,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
             "unbiased for the layout-frequency-weighted mean."
         )
     return f"""# NetMARKS testbed: {' vs '.join(run.schedulers)}
-
+{_capacity_text(m, c)}
 ## What was run
 
 - schedulers: {', '.join(run.schedulers)} (baseline: {base})

@@ -91,6 +91,12 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the cluster.")] = 180.0,
     run_dir: RunDir = None,
     backend: BackendOpt = Backend.local,
+    node_cpu: Annotated[str | None, typer.Option(
+        help="CPU capacity per node (4, 500m), enforced on the pods with a cgroup CPU quota "
+             "(default: off).")] = None,
+    cpu_scale: Annotated[float | None, typer.Option(
+        help="Machine CPU per node CPU for the quota (default: fit the nodes into this "
+             "machine's cores less half a core).")] = None,
 ) -> None:
     """Start an emulated cluster running the whole economy, detached.
 
@@ -103,6 +109,8 @@ def up(
       harness cluster up --latency-ms 2 --bandwidth-mbps 100 --placement layout.yaml
 
       harness cluster up --topology zones      # 3 zones: lan within, edge across
+
+      harness cluster up --node-cpu 2 --cpu-scale 0.1   # 200m of this machine per node
 
       harness cluster up --backend kwok --nodes 5   # real control plane, kwok nodes, no pods
 
@@ -117,6 +125,7 @@ def up(
         raise typer.BadParameter(str(exc)) from None
     if topo is not None:
         nodes = len(topo.nodes)
+    node_cpu_m = _node_cpu_m(node_cpu, cpu_scale)
     if backend is Backend.kwok:
         _kwok_up(nodes, topo)
         return
@@ -140,6 +149,7 @@ def up(
                       else str(Path(placement).resolve())),
         "seed": seed, "prometheus": prometheus,
         **({} if topo is None else {"topology": topo.model_dump(mode="json")}),
+        **({} if node_cpu_m is None else {"node_cpu_m": node_cpu_m, "cpu_scale": cpu_scale}),
     })
     log = run_dir / "supervisor.log"
     with open(log, "ab") as logf:
@@ -158,6 +168,24 @@ def up(
         console.print(f"[red]The cluster did not start:[/] {why}\nlog: {log}")
         raise typer.Exit(130 if isinstance(exc, KeyboardInterrupt) else 1) from None
     _print_up(state)
+
+
+def _node_cpu_m(node_cpu: str | None, cpu_scale: float | None) -> int | None:
+    from settlers.quantity import parse_cpu
+
+    if node_cpu is None:
+        if cpu_scale is not None:
+            raise typer.BadParameter("--cpu-scale needs --node-cpu")
+        return None
+    if cpu_scale is not None and not 0 < cpu_scale <= 1:
+        raise typer.BadParameter(f"--cpu-scale must be in (0, 1], got {cpu_scale}")
+    try:
+        cpu_m = parse_cpu(node_cpu)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--node-cpu") from None
+    if cpu_m <= 0:
+        raise typer.BadParameter(f"--node-cpu must be positive, got {node_cpu!r}")
+    return cpu_m
 
 
 def _wait_started(proc: subprocess.Popen[bytes], run_dir: Path, timeout: float,
@@ -203,6 +231,10 @@ def _print_up(state: dict[str, Any]) -> None:
                  '(istio_tcp_sent_bytes_total{reporter="destination"})')
         console.print(f"  e.g. curl -s {prom}/api/v1/query --data-urlencode 'query={query}'",
                       markup=False, highlight=False, soft_wrap=True)
+    cap = state.get("capacity")
+    if cap:
+        style = "" if cap["enforced"] else "[yellow]"
+        console.print(f"capacity:     {style}{cap['summary']}", highlight=False)
     console.print(f"run dir:      {state['run_dir']}\nstop with:    harness cluster down")
 
 
@@ -236,6 +268,8 @@ def status(
     if state.get("prometheus_pid"):
         state["prometheus_health"] = "running" if pid_alive(state["prometheus_pid"]) else "dead"
     unhealthy = any(p["health"] != "ready" for p in state["pods"])
+    if state.get("capacity"):
+        state["node_use"] = node_use(state)
     if as_json:
         print(json.dumps(state, indent=1))
         raise typer.Exit(2 if unhealthy else 0)
@@ -249,10 +283,53 @@ def status(
             table.add_row(node, pod["name"], pod["item"], str(pod["port"]), str(pod["pid"]),
                           pod["health"], style=style)
     console.print(table)
+    if state.get("capacity"):
+        _print_capacity(state)
     prom = f"{state.get('prometheus_health', 'not started')} ({state.get('prometheus_url')})"
     console.print(f"mesh: {state['mesh_health']} ({state['metrics_url']})   prometheus: {prom}")
     if unhealthy:
         raise typer.Exit(2)
+
+
+def node_use(state: dict[str, Any], sample_s: float = 0.5) -> dict[str, dict[str, Any]]:
+    """Per node: capacity, quota, pods, CPU use over a short sample (millicores of this
+    machine, from the pods' /proc counters) and throttled periods (cgroup cpu.stat)."""
+    from harness.backends.emulated.capacity import process_cpu_seconds, read_stat
+
+    cap = state["capacity"]
+    pods = {n: [p for p in state["pods"] if p["node"] == n] for n in state["nodes"]}
+    before = {n: process_cpu_seconds(p["pid"] for p in ps) for n, ps in pods.items()}
+    t0 = time.monotonic()
+    time.sleep(sample_s)   # a rate needs two readings some time apart
+    elapsed = time.monotonic() - t0
+    out = {}
+    for node, ps in pods.items():
+        used = process_cpu_seconds(p["pid"] for p in ps)
+        stat = (read_stat(Path(cap["path"]) / node, cap["version"])
+                if cap.get("path") else {})
+        out[node] = {
+            "capacity_m": cap["capacity_m"].get(node),
+            "quota_m": cap["quota_m"].get(node),
+            "pods": [p["name"] for p in ps],
+            "cpu_seconds": round(used, 2),
+            "use_m": round((used - before[node]) / elapsed * 1000),
+            "throttled_periods": int(stat.get("throttled", 0)),
+        }
+    return out
+
+
+def _print_capacity(state: dict[str, Any]) -> None:
+    cap = state["capacity"]
+    table = Table(title="node capacity (CPU)", caption=cap["summary"])
+    for col in ("node", "capacity", "quota (machine)", "use now", "CPU s", "throttled",
+                "pods"):
+        table.add_column(col)
+    for node, use in state["node_use"].items():
+        quota = use["quota_m"]
+        table.add_row(node, f"{use['capacity_m']}m", "-" if quota is None else f"{quota:.0f}m",
+                      f"{use['use_m']}m", f"{use['cpu_seconds']:.1f}",
+                      str(use["throttled_periods"]), str(len(use["pods"])))
+    console.print(table)
 
 
 async def _pod_health(state: dict[str, Any]) -> list[str]:

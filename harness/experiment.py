@@ -352,7 +352,17 @@ class Experiment:
         self.reporter.note(f"starting the {self.backend.name} data plane ({protocol})")
         self._slot.plane = await self.backend.planes.start(protocol, placement)
         self._slot.protocol = protocol
+        self._record_capacity(self._slot.plane)
         return self._slot.plane
+
+    def _record_capacity(self, plane: DataPlane) -> None:
+        # Only when node capacity is on: enforced or not (and why) goes to the manifest,
+        # whose first report lines say it.
+        status = getattr(plane, "capacity", None)
+        if status is None:
+            return
+        self.store.update_manifest(capacity=status.to_json())
+        self.reporter.note(status.line())
 
     async def _stop_plane(self) -> None:
         plane, self._slot.plane = self._slot.plane, None

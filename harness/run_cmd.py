@@ -181,6 +181,12 @@ def register(app: typer.Typer) -> None:
             help="nodes with labels and a link per pair class: uniform | zones | edge-cloud "
                  "(built for --nodes and --link) or a topology file (default: --nodes "
                  "identical nodes behind --link)")] = None,
+        node_cpu: Annotated[str | None, typer.Option(
+            help="CPU capacity per node (4, 500m): the models' allocatable and a cgroup CPU "
+                 "quota on the emulated cluster's pods (default: off, no capacity)")] = None,
+        cpu_scale: Annotated[float | None, typer.Option(
+            help="machine CPU per node CPU for the quota, 0 < S <= 1 (default: fit the nodes "
+                 "into this machine's cores less half a core)")] = None,
         protocol: Annotated[list[str] | None, typer.Option(
             "--protocol", help="http and/or grpc (repeatable) (default: both)")] = None,
         sizes: Annotated[str | None, typer.Option(
@@ -252,6 +258,7 @@ def register(app: typer.Typer) -> None:
         overrides: dict[str, Any] = {
             "schedulers": scheduler or None, "backend": backend, "deployments": deployments,
             "nodes": nodes, "link": link, "topology": topology, "protocols": protocol or None,
+            "node_cpu": node_cpu, "cpu_scale": cpu_scale,
             "sizes": _split(sizes, int),
             "items": "all" if items == "all" else _split(items),
             "repetitions": repetitions, "layout_budget": layout_budget,

@@ -213,6 +213,15 @@ class ExperimentConfig(BaseModel):
         None, description="nodes, labels and a link per pair class: a preset (uniform, zones, "
                           "edge-cloud, built for `nodes` and `link`), a topology file, or the "
                           "topology itself; unset: `nodes` identical nodes behind `link`")
+    # Off by default: nodes without capacity, the models' 4-CPU nodes, as before.
+    node_cpu: str | None = Field(
+        None, description="CPU capacity per node (Kubernetes units: 4, 500m): the models' "
+                          "allocatable and, on the emulated cluster, a cgroup CPU quota at "
+                          "cpu_scale; unset: no capacity enforced")
+    cpu_scale: float | None = Field(
+        None, gt=0, le=1, description="machine millicores per Kubernetes millicore for the "
+                                      "quota (default: fit the nodes into this machine's "
+                                      "cores less 0.5 core for the mesh and order app)")
     protocols: list[WireProtocol] = Field(default_factory=lambda: list(PROTOCOLS))
     sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_SIZES))
     items: list[str] | Literal["all"] = Field(default_factory=lambda: list(DEFAULT_ITEMS))
@@ -329,6 +338,15 @@ class ExperimentConfig(BaseModel):
                                  f"schedulerName): {exc}") from None
         return self
 
+    @model_validator(mode="after")
+    def _capacity_backend(self) -> ExperimentConfig:
+        if self.backend == "kubernetes" and (self.node_cpu is not None
+                                             or self.cpu_scale is not None):
+            raise ValueError("node_cpu/cpu_scale: the kubernetes backend's nodes have the "
+                             "capacity the cluster gives them; these apply to the local "
+                             "and kwok backends")
+        return self
+
     def counterparts(self) -> dict[str, KubernetesCounterpart]:
         """The real schedulers of the external schedulers and extenders, by policy name."""
         out = {n: e.counterpart() for n, e in self.external_schedulers.items()}
@@ -377,6 +395,21 @@ class ExperimentConfig(BaseModel):
         if self.load_in_traffic and max(self.load) == 0:
             raise ValueError("load_in_traffic: no load above 0 to run during the warm-up")
         return self
+
+    @field_validator("node_cpu")
+    @classmethod
+    def _node_cpu(cls, value: str | None) -> str | None:
+        from settlers.quantity import parse_cpu
+
+        if value is not None and parse_cpu(value) <= 0:
+            raise ValueError(f"must be a positive CPU quantity, got {value!r}")
+        return value
+
+    def node_cpu_m(self) -> int | None:
+        """The node capacity in millicores, or None when capacity is off."""
+        from settlers.quantity import parse_cpu
+
+        return None if self.node_cpu is None else parse_cpu(self.node_cpu)
 
     @field_validator("link")
     @classmethod

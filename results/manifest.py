@@ -130,6 +130,9 @@ class Manifest(BaseModel):
     resumed_at: list[str] = Field(default_factory=list)
     resumed_versions: list[dict[str, str]] = Field(default_factory=list)
     finished_at: str | None = None
+    capacity: dict[str, Any] | None = Field(
+        default=None, description="node capacity on the emulated cluster: enforced or why not, "
+                          "the scale, each node's quota (emulated.capacity); None: off")
     # The warm-up (stage 1).
     traffic_source: str | None = None
     warmup_seconds: float | None = None

@@ -170,7 +170,8 @@ class Producer:
         self.check(order)
         traces = await self._fetch_inputs(order) if self._inputs else []
         if self.item.work_ms > 0:
-            _busy(self.item.work_ms / 1000.0)
+            # Per unit: an order for N units costs N times the CPU of one.
+            _busy(order.count * self.item.work_ms / 1000.0)
         payload = _zeros(order.count * order.size)
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         own = Hop(self.item.name, self.pod, order.caller, len(payload), elapsed_ms)
@@ -207,7 +208,9 @@ class Producer:
 
 def _busy(seconds: float) -> None:
     # Busy CPU, not sleep: work_ms models computation, which competes for the core
-    # with the other pods on the same node the way real work would.
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+    # with the other pods on the same node the way real work would. Counted in this
+    # thread's CPU time, not wall time: on a busy or capped node (a CPU quota) the
+    # same work takes longer, as it would on a real node.
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
         pass

@@ -68,6 +68,23 @@ def missing_tool() -> Callable[[str], NoReturn]:
     return missing
 
 
+@pytest.fixture(scope="session")
+def cgroup_cpu() -> Path:
+    """The cgroup root, when this machine lets the emulated cluster cap CPU; else a skip
+    saying why (a failure in CI=true, where the runner must be root with the cpu
+    controller: a test of enforced capacity that cannot enforce proves nothing)."""
+    from harness.backends.emulated.capacity import CGROUP_ROOT, NodeGroups
+
+    probe = NodeGroups.create({"probe": 1000}, scale=1.0)
+    probe.remove()
+    if not probe.status.enforced:
+        reason = f"cannot enforce node capacity here: {probe.status.reason}"
+        if _in_ci():
+            pytest.fail(f"CI must run as root with the cgroup cpu controller: {reason}")
+        pytest.skip(reason)
+    return CGROUP_ROOT
+
+
 
 # The worked example of docs/schedulers.md ("Bring your own scheduler").
 BYO_POLICY = Path(__file__).resolve().parents[1] / "examples" / "byo-policy"

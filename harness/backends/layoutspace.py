@@ -29,21 +29,28 @@ class LayoutSpace:
         self.pods: list[Pod] = schedulers.pods_for_economy(economy)
 
     @classmethod
-    def uniform(cls, economy: Economy, nodes: int) -> LayoutSpace:
-        """``nodes`` identical nodes ``node-1`` .. ``node-N`` (the models' cluster)."""
+    def uniform(cls, economy: Economy, nodes: int, cpu_m: int | None = None) -> LayoutSpace:
+        """``nodes`` identical nodes ``node-1`` .. ``node-N`` (the models' cluster), of
+        ``cpu_m`` millicores allocatable (None: the models' default)."""
         import schedulers
 
-        return cls(economy, schedulers.uniform_nodes(nodes))
+        if cpu_m is None:
+            return cls(economy, schedulers.uniform_nodes(nodes))
+        return cls(economy, schedulers.uniform_nodes(nodes, cpu_m=cpu_m))
 
     @classmethod
-    def for_topology(cls, economy: Economy, nodes: int, topology: Topology | None) -> LayoutSpace:
-        """The topology's nodes, labels and capacities (None: ``uniform(nodes)``, as today).
+    def for_topology(cls, economy: Economy, nodes: int, topology: Topology | None,
+                     cpu_m: int | None = None) -> LayoutSpace:
+        """The topology's nodes, labels and capacities (None: ``uniform(nodes)``, as today);
+        ``cpu_m`` for the nodes the topology gives no CPU (None: the models' default).
 
         Nodes differing in labels or capacity are not interchangeable, and links follow
         labels, so canonical layouts keep apart exactly the nodes whose links differ."""
         if topology is None:
-            return cls.uniform(economy, nodes)
-        return cls(economy, topology.model_nodes())
+            return cls.uniform(economy, nodes, cpu_m)
+        if cpu_m is None:
+            return cls(economy, topology.model_nodes())
+        return cls(economy, topology.model_nodes(cpu_m=cpu_m))
 
     @property
     def node_names(self) -> list[str]:

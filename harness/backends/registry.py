@@ -43,7 +43,8 @@ class BackendEntry(Generic[Opts]):
 def _local_options(config: ExperimentConfig) -> LocalOptions:
     from harness.backends.local.backend import LocalOptions
 
-    return LocalOptions(nodes=config.nodes, link=config.link, topology=config.topology)
+    return LocalOptions(nodes=config.nodes, link=config.link, topology=config.topology,
+                        node_cpu_m=config.node_cpu_m(), cpu_scale=config.cpu_scale)
 
 
 def _open_local(economy: Economy, options: LocalOptions) -> Halves:
@@ -58,7 +59,8 @@ def _kwok_options(config: ExperimentConfig) -> KwokOptions:
 
     return KwokOptions(nodes=config.nodes, link=config.link,
                        schedulers=tuple(config.schedulers), extra=config.counterparts(),
-                       topology=config.topology)
+                       topology=config.topology, node_cpu_m=config.node_cpu_m(),
+                       cpu_scale=config.cpu_scale)
 
 
 def _open_kwok(economy: Economy, options: KwokOptions) -> Halves:

@@ -137,3 +137,22 @@ def test_inter_node_bytes_count_producers_only_on_every_backend(results: Path) -
     pd.testing.assert_frame_equal(before, after)
     # Counted, they would have dominated: the client rows are what the table leaves out.
     assert after["mean"].max() * 2**20 < 10**9
+
+
+def test_node_capacity_is_stated_in_the_first_lines_and_absent_when_off(
+        results: Path, tmp_path: Path) -> None:
+    text = build_report(results, figures=False).path.read_text()
+    assert "Node capacity" not in text   # off: the report as before
+    assert "\n\n## What was run" in text
+    copy = _copy(results, tmp_path)
+    store = ResultsStore.open(copy)
+    config = store.manifest().config.model_copy(update={"node_cpu": "2"})
+    store.update_manifest(config=config, capacity={
+        "enforced": False, "summary": "node capacity 2000m per node is NOT enforced on the "
+                                      "pods' processes: no cgroup file system at /x"})
+    head = build_report(copy, figures=False).path.read_text().splitlines()[:4]
+    assert head[2] == ("> **Node capacity**: **not enforced**: node capacity 2000m per node "
+                       "is NOT enforced on the pods' processes: no cgroup file system at /x")
+    store.update_manifest(capacity={"enforced": True, "summary": "node capacity 2000m ..."})
+    head = build_report(copy, figures=False).path.read_text().splitlines()[:4]
+    assert head[2] == "> **Node capacity**: node capacity 2000m ..."

@@ -122,3 +122,31 @@ def test_kubernetes_flags_beat_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert opts.prometheus_url == "http://prom.monitoring:9090"
     # Unset flags leave the variables in charge.
     assert options_for(build_config(overrides={"backend": "kubernetes"})).namespace == "from-env"
+
+
+def test_node_capacity_is_off_by_default_and_one_setting_for_models_and_data_plane() -> None:
+    from harness.backends.registry import BACKENDS
+
+    cfg = build_config()
+    assert cfg.node_cpu is None and cfg.node_cpu_m() is None and cfg.cpu_scale is None
+    assert BACKENDS["local"].options(cfg).node_cpu_m is None
+    cfg = build_config(overrides={"node_cpu": "500m", "cpu_scale": 0.5})
+    assert cfg.node_cpu_m() == 500
+    opts = BACKENDS["local"].options(cfg)
+    assert (opts.node_cpu_m, opts.cpu_scale) == (500, 0.5)
+    placer, planes = BACKENDS["local"].open(cfg.load_economy(), opts)
+    assert {n.cpu_m for n in placer.space.nodes} == {500}   # the models' allocatable
+    assert planes._node_cpu_m == 500                          # the quota's capacity
+
+
+@pytest.mark.parametrize(("overrides", "fragment"), [
+    ({"node_cpu": "0"}, "node_cpu: must be a positive CPU quantity, got '0'"),
+    ({"node_cpu": "lots"}, "node_cpu"),
+    ({"node_cpu": "1", "cpu_scale": 2}, "cpu_scale: Input should be less than or equal to 1"),
+    ({"node_cpu": "1", "backend": "kubernetes"}, "apply to the local and kwok backends"),
+])
+def test_bad_node_capacity_names_the_setting(overrides: dict[str, object],
+                                             fragment: str) -> None:
+    with pytest.raises(ConfigError, match="invalid experiment") as err:
+        build_config(overrides=overrides)
+    assert fragment in str(err.value)

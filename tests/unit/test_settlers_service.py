@@ -298,6 +298,23 @@ async def test_cpu_work_is_spent(tmp_path: Path) -> None:
     assert result.trace[0].elapsed_ms >= 30
 
 
+async def test_cpu_work_is_per_unit_and_counted_in_cpu_time(tmp_path: Path) -> None:
+    import time
+
+    from settlers import producer
+
+    path = tmp_path / "work.yaml"
+    path.write_text("items:\n  water: {work_ms: 20}\n")
+    async with serving(_config("water", "http", str(path))) as addr, \
+            open_client(addr, "http") as client:
+        result = await client.produce("water", 3, 16)
+    assert result.trace[0].elapsed_ms >= 60
+    # CPU time, not wall time: a thread that is not on the CPU does not count.
+    start = time.thread_time()
+    producer._busy(0.02)
+    assert time.thread_time() - start >= 0.02
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_an_order_too_big_for_an_input_share_is_refused_up_front(
         economy: str, protocol: WireProtocol) -> None:

@@ -28,6 +28,7 @@ from typing import Any, Self
 
 import pandas as pd
 
+from harness.backends.emulated.capacity import CGROUP_ROOT, CapacityStatus, NodeGroups
 from harness.backends.emulated.errors import ClusterError
 from harness.backends.emulated.meshctl import MeshProcess
 from harness.backends.emulated.placement import node_names, spread_placement, validate_placement
@@ -37,6 +38,7 @@ from harness.backends.emulated.prometheus import PrometheusServer, find_promethe
 from results.links import LinkProfile, resolve_link
 from results.topology import Topology
 from settlers.economy import Economy, load_economy
+from settlers.quantity import parse_cpu
 from settlers.wire import PROTOCOLS, WireProtocol
 
 __all__ = ["TRAFFIC_COLUMNS", "ClusterError", "ClusterSpec", "EmulatedCluster"]
@@ -61,9 +63,31 @@ class ClusterSpec:
     start_timeout: float = 120.0          # 19 Python pods on 2 busy cores take a while
     # Links per pair of nodes (its nodes replace `nodes`); None: `link` for every pair.
     topology: Topology | None = None
+    # Node CPU capacity in Kubernetes millicores (one for all nodes, or per node), enforced
+    # on the pods' processes with a cgroup CPU quota at `cpu_scale` machine millicores per
+    # millicore (None: fit the nodes into this machine, capacity.fit_scale). None: no
+    # capacity, the pods share the machine's cores (the default).
+    node_cpu_m: int | Mapping[str, int] | None = None
+    cpu_scale: float | None = None
+    cgroup_root: Path = CGROUP_ROOT
 
     def resolved_link(self) -> LinkProfile:
         return resolve_link(self.link)
+
+    def capacities(self, nodes: list[str]) -> dict[str, int] | None:
+        """Each node's CPU capacity in millicores, or None when capacity is off."""
+        if self.node_cpu_m is None:
+            return None
+        if isinstance(self.node_cpu_m, int):
+            # A topology node's own CPU wins over the one for all nodes, as in the models
+            # (Topology.model_nodes).
+            own = {} if self.topology is None else {
+                n.name: parse_cpu(n.cpu) for n in self.topology.nodes if n.cpu is not None}
+            return {n: own.get(n, self.node_cpu_m) for n in nodes}
+        missing = [n for n in nodes if n not in self.node_cpu_m]
+        if missing:
+            raise ValueError(f"node_cpu_m names no capacity for {', '.join(missing)}")
+        return {n: int(self.node_cpu_m[n]) for n in nodes}
 
 
 class EmulatedCluster:
@@ -86,6 +110,7 @@ class EmulatedCluster:
         self._monitor: asyncio.Task[None] | None = None
         self._crashed: set[str] = set()
         self._stopped = False
+        self._groups: NodeGroups | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -151,6 +176,14 @@ class EmulatedCluster:
         assert self._mesh is not None
         self.metrics_url = self._mesh.metrics_url
         await asyncio.gather(*(self._wait_pod(p) for p in self.pods))
+        capacities = self.spec.capacities(self.node_names)
+        if capacities is not None:
+            # Into their nodes' groups once ready: start-up is not measured, and capped
+            # nodes would make it slow.
+            self._groups = NodeGroups.create(capacities, scale=self.spec.cpu_scale,
+                                             root=self.spec.cgroup_root)
+            self._apply_capacity()
+            log.info("%s", self._groups.status.line())
         if prometheus is not None:
             self._prom = PrometheusServer(prometheus, self.run_dir,
                                           [self.metrics_url.split("/")[2]])
@@ -224,6 +257,8 @@ class EmulatedCluster:
         if self._prom is not None:
             self._prom.stop()
         stop_all([p.child for p in self._procs.values()])
+        if self._groups is not None:
+            self._groups.remove()
         if self._mesh is not None:
             await self._mesh.stop()
         if self._owns_run_dir:
@@ -250,6 +285,16 @@ class EmulatedCluster:
         assert self._mesh is not None
         await self._mesh.put("/placement", checked)
         self._set_placement(checked)
+        self._apply_capacity()
+
+    def _apply_capacity(self) -> None:
+        if self._groups is not None:
+            self._groups.place({self._procs[p.name].child.pid: p.node for p in self.pods})
+
+    @property
+    def capacity(self) -> CapacityStatus | None:
+        """What node capacity is enforced, or why not; None when capacity is off."""
+        return None if self._groups is None else self._groups.status
 
     def entry(self, item: str) -> str:
         """Where the order app sends orders for ``item``: "127.0.0.1:PORT"."""
@@ -317,4 +362,5 @@ class EmulatedCluster:
             "mesh_pid": self._mesh.child.pid if self._mesh else None,
             "prometheus_pid": self._prom.child.pid if self._prom else None,
             "run_dir": str(self.run_dir),
+            **({} if self._groups is None else {"capacity": self._groups.status.to_json()}),
         }

@@ -22,9 +22,13 @@ class EmulatedPlanes:
     """Starts the emulated cluster: ``nodes`` emulated nodes behind ``link``."""
 
     def __init__(self, economy: Economy, nodes: int, link: str,
-                 run_dir: Path | None = None, topology: Topology | None = None) -> None:
+                 run_dir: Path | None = None, topology: Topology | None = None, *,
+                 node_cpu_m: int | None = None, cpu_scale: float | None = None) -> None:
         self._economy = economy
         self._topology = topology
+        # Node capacity enforced on the pods (emulated.capacity); None: off.
+        self._node_cpu_m = node_cpu_m
+        self._cpu_scale = cpu_scale
         self._nodes = nodes
         self._link = link
         # None lets the cluster pick a scratch directory of its own: its logs and
@@ -41,6 +45,8 @@ class EmulatedPlanes:
             protocol=protocol,
             run_dir=None if self._run_dir is None else self._run_dir / f"cluster-{protocol}",
             topology=self._topology,
+            node_cpu_m=self._node_cpu_m,
+            cpu_scale=self._cpu_scale,
         )
         cluster: DataPlane = await EmulatedCluster.start(spec, placement)
         return cluster

@@ -10,6 +10,7 @@ SIGKILL of the supervisor leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from harness.backends.emulated.capacity import clean_stale
 from harness.backends.emulated.cluster import ClusterSpec, EmulatedCluster
 from harness.backends.emulated.placement import load_placement, node_names, random_placement
 from results.links import LinkProfile
@@ -67,6 +69,9 @@ async def _run(run_dir: Path) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Groups left by a cluster whose supervisor was SIGKILLed go now (capacity.py).
+    with contextlib.suppress(OSError):
+        clean_stale()
     try:
         economy = load_economy(spec.get("economy"))
         pods = [f"{i.name}-{r}" for i in economy for r in range(i.replicas)]
@@ -76,7 +81,8 @@ async def _run(run_dir: Path) -> int:
             economy=economy, protocol=spec["protocol"], run_dir=run_dir,
             prometheus=spec.get("prometheus"),
             topology=(Topology.model_validate(spec["topology"]) if spec.get("topology")
-                      else None))
+                      else None),
+            node_cpu_m=spec.get("node_cpu_m"), cpu_scale=spec.get("cpu_scale"))
         starting = asyncio.ensure_future(EmulatedCluster.start(cluster_spec,
                                                                _placement(spec, pods)))
         stopping = asyncio.ensure_future(stop.wait())

@@ -31,6 +31,10 @@ class KwokOptions:
     extra: Mapping[str, KubernetesCounterpart] = field(default_factory=dict)
     # Nodes, labels and links per pair: kwok's nodes carry the same labels.
     topology: Topology | None = None
+    # Node CPU capacity (millicores) where the topology gives none: the kwok nodes'
+    # allocatable and the emulated cluster's enforced quota; None: nothing enforced.
+    node_cpu_m: int | None = None
+    cpu_scale: float | None = None
 
 
 def open_kwok(economy: Economy, options: KwokOptions) -> tuple[KwokPlacer, EmulatedPlanes]:
@@ -49,5 +53,7 @@ def open_kwok(economy: Economy, options: KwokOptions) -> tuple[KwokPlacer, Emula
         raise BackendUnavailable(
             f"the kwok backend needs the Kubernetes binaries: {exc} (run tools/k8s/build)"
         ) from None
-    return (KwokPlacer(economy, options.nodes, options.extra, options.topology),
-            EmulatedPlanes(economy, options.nodes, options.link, topology=options.topology))
+    return (KwokPlacer(economy, options.nodes, options.extra, options.topology,
+                       cpu_m=options.node_cpu_m),
+            EmulatedPlanes(economy, options.nodes, options.link, topology=options.topology,
+                           node_cpu_m=options.node_cpu_m, cpu_scale=options.cpu_scale))

@@ -52,11 +52,11 @@ class KwokPlacer:
 
     def __init__(self, economy: Economy, nodes: int,
                  extra: Mapping[str, KubernetesCounterpart] = NO_EXTRA,
-                 topology: Topology | None = None) -> None:
+                 topology: Topology | None = None, *, cpu_m: int | None = None) -> None:
         self._economy = economy
         self._extra = extra
         self._topology = topology
-        self.space = LayoutSpace.for_topology(economy, nodes, topology)
+        self.space = LayoutSpace.for_topology(economy, nodes, topology, cpu_m)
         self._cluster: Any = None
         self._stops: list[Callable[[], None]] = []
         self._lock = threading.Lock()

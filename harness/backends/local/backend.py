@@ -25,10 +25,15 @@ class LocalOptions:
     run_dir: Path | None = None
     # Nodes, labels and links per pair (None: `nodes` identical nodes behind `link`).
     topology: Topology | None = None
+    # Node CPU capacity (millicores) for the models and, enforced, the emulated cluster,
+    # where the topology gives none; None: the models' default, nothing enforced.
+    node_cpu_m: int | None = None
+    cpu_scale: float | None = None
 
 
 def open_local(economy: Economy, options: LocalOptions) -> tuple[ModelPlacer, EmulatedPlanes]:
     """The two halves (the registry adds the description: `open_backend("local", ...)`)."""
-    return (ModelPlacer(economy, options.nodes, options.topology),
+    return (ModelPlacer(economy, options.nodes, options.topology, options.node_cpu_m),
             EmulatedPlanes(economy, options.nodes, options.link, options.run_dir,
-                           options.topology))
+                           options.topology, node_cpu_m=options.node_cpu_m,
+                           cpu_scale=options.cpu_scale))

@@ -23,8 +23,9 @@ __all__ = ["ModelPlacer"]
 class ModelPlacer:
     """Placements from the Python scheduler models on N identical nodes."""
 
-    def __init__(self, economy: Economy, nodes: int, topology: Topology | None = None) -> None:
-        self.space = LayoutSpace.for_topology(economy, nodes, topology)
+    def __init__(self, economy: Economy, nodes: int, topology: Topology | None = None,
+                 cpu_m: int | None = None) -> None:
+        self.space = LayoutSpace.for_topology(economy, nodes, topology, cpu_m)
 
     @property
     def node_names(self) -> list[str]:
