@@ -158,3 +158,16 @@ def test_process_cpu_seconds_counts_live_processes_and_skips_gone_ones() -> None
     mine = process_cpu_seconds([os.getpid()])
     assert mine > 0
     assert process_cpu_seconds([os.getpid(), DEAD]) >= mine
+
+
+def test_weights_follow_capacity_and_the_testbed_outweighs_other_work(tmp_path: Path) -> None:
+    root = _v1(tmp_path)
+    _groups(root, {"node-1": 500, "node-2": 2000}, scale=1.0, cluster_id="3-u")
+    base = root / "cpu" / PARENT
+    assert (base / "3-u" / "node-1" / "cpu.shares").read_text() == "512"
+    assert (base / "3-u" / "node-2" / "cpu.shares").read_text() == "2048"
+    assert (base / "cpu.shares").read_text() == str(capacity.PARENT_WEIGHT * 1024)
+    root2 = _v2(tmp_path / "v2")
+    _groups(root2, {"node-1": 500}, scale=1.0, cluster_id="3-u")
+    assert (root2 / PARENT / "3-u" / "node-1" / "cpu.weight").read_text() == "50"
+    assert (root2 / PARENT / "cpu.weight").read_text() == str(capacity.PARENT_WEIGHT * 100)

@@ -52,6 +52,12 @@ RESERVE_M = 500
 PERIOD_US = 100_000
 # A CFS quota below 1 ms is refused by the kernel.
 _MIN_QUOTA_US = 1000
+# The testbed's groups weigh this many times a lone process (v1 cpu.shares 1024, v2
+# cpu.weight 100) when the machine is busy. A group competes with every process
+# outside it as *one* entity, so without this a machine running a dozen other tasks
+# would give all nodes together a dozenth of the cores, far below their quotas. The
+# quotas still cap the nodes; the weight only makes other work yield up to them.
+PARENT_WEIGHT = 32
 
 Version = Literal["v1", "v2"]
 
@@ -185,6 +191,8 @@ class NodeGroups:
             # v2 hands a controller down only where the parent enables it.
             for d in (self._controller.base, parent, self.cluster_dir):
                 _enable_cpu(d)
+        for d in (parent, self.cluster_dir):
+            _write_weight(d, v2, PARENT_WEIGHT * 1000)
         for node, cap in node_cpu_m.items():
             quota_us = max(_MIN_QUOTA_US, round(cap * scale * PERIOD_US / 1000))
             g = self.group(node)
@@ -194,6 +202,8 @@ class NodeGroups:
             else:
                 _write(g / "cpu.cfs_period_us", str(PERIOD_US))
                 _write(g / "cpu.cfs_quota_us", str(quota_us))
+            # Among the nodes, weights in proportion to capacity, as the kubelet sets them.
+            _write_weight(g, v2, quota_us * 1000 / PERIOD_US)
             self.status.quota_m[node] = quota_us * 1000 / PERIOD_US
         self.status.enforced = True
         self.status.reason = ""
@@ -313,6 +323,14 @@ def _enable_cpu(d: Path) -> None:
         if "cpu" in control.read_text().split():
             return
     _write(control, "+cpu")
+
+
+def _write_weight(group: Path, v2: bool, millicores: float) -> None:
+    """The group's weight for ``millicores``: 1024 shares (v1) or weight 100 (v2) a core."""
+    if v2:
+        _write(group / "cpu.weight", str(min(10_000, max(1, round(millicores / 10)))))
+    else:
+        _write(group / "cpu.shares", str(min(262_144, max(2, round(millicores * 1.024)))))
 
 
 def _move(group: Path, pid: int) -> None:

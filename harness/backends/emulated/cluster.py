@@ -256,9 +256,10 @@ class EmulatedCluster:
                 await self._monitor
         if self._prom is not None:
             self._prom.stop()
-        stop_all([p.child for p in self._procs.values()])
         if self._groups is not None:
+            # Out of the caps first, so the pods' shutdown is not throttled.
             self._groups.remove()
+        stop_all([p.child for p in self._procs.values()])
         if self._mesh is not None:
             await self._mesh.stop()
         if self._owns_run_dir:
