@@ -11,7 +11,12 @@ loaded machine can only slow the large one, which narrows the ratio from ten.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +89,56 @@ async def test_two_busy_pods_on_one_capped_node_take_twice_as_long(
     finally:
         await cluster.stop()
     assert 1.5 < together / apart < 3.0, (together, apart)
+
+
+def _harness(*args: str, run_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from harness.cli import main; main()",
+                           "cluster", *args, "--run-dir", str(run_dir)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cluster_up_status_down_with_capacity_and_cleanup_after_a_crash(
+        tmp_path: Path, cgroup_cpu: Path) -> None:
+    economy = tmp_path / "work.yaml"
+    economy.write_text(_economy(tmp_path).to_yaml())
+    run_dir = tmp_path / "run"
+    up = ["up", "--nodes", "2", "--economy", str(economy), "--placement", "spread",
+          "--no-prometheus", "--node-cpu", "500m", "--cpu-scale", "0.5"]
+    first = _harness(*up, run_dir=run_dir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "enforced with cgroup" in first.stdout
+    state = json.loads((run_dir / "cluster.json").read_text())
+    crashed_group = Path(state["capacity"]["path"])
+    assert crashed_group.is_dir()
+    status = _harness("status", "--json", run_dir=run_dir)
+    assert status.returncode == 0, status.stdout + status.stderr
+    use = json.loads(status.stdout)["node_use"]
+    assert {n: (u["capacity_m"], u["quota_m"], len(u["pods"])) for n, u in use.items()} == {
+        "node-1": (500, 250.0, 1), "node-2": (500, 250.0, 1)}
+    table = _harness("status", run_dir=run_dir)
+    assert "node capacity (CPU)" in table.stdout and "250m" in table.stdout
+    # The supervisor dies without cleaning up: its groups stay until the next cluster.
+    os.kill(state["supervisor_pid"], signal.SIGKILL)
+    _harness("down", run_dir=run_dir)
+    second = _harness(*up, run_dir=run_dir)
+    try:
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert not crashed_group.exists()
+        group = Path(json.loads((run_dir / "cluster.json").read_text())["capacity"]["path"])
+        assert group.is_dir()
+    finally:
+        down = _harness("down", run_dir=run_dir)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not group.exists()
+
+
+async def test_without_a_usable_controller_the_cluster_runs_and_says_why(
+        tmp_path: Path) -> None:
+    spec = ClusterSpec(nodes=2, economy=_economy(tmp_path), prometheus=False,
+                       node_cpu_m=100, cgroup_root=tmp_path / "no-cgroups")
+    async with await EmulatedCluster.start(spec, {"a-0": "node-1", "b-0": "node-1"}) as cluster:
+        assert cluster.capacity is not None and not cluster.capacity.enforced
+        assert cluster.describe()["capacity"]["reason"] == (
+            f"no cgroup file system at {tmp_path / 'no-cgroups'}")
+        await cluster.relayout({"b-0": "node-2"})   # still works, nothing to move
+        assert len(await _order_s(cluster, "a", 1)) == 1   # orders are served, uncapped
