@@ -345,8 +345,8 @@ def _move(group: Path, pid: int) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    # Opened without truncation or creation where the file exists, as the cgroup fs
-    # wants it (one write per value); the fake tree in tests gets plain files.
+    # One write per value, as the cgroup file system wants it (truncation is a no-op
+    # there); in the fake tree of the tests the control files are plain files.
     with open(path, "w") as f:
         f.write(text)
 
