@@ -171,3 +171,20 @@ def test_weights_follow_capacity_and_the_testbed_outweighs_other_work(tmp_path: 
     _groups(root2, {"node-1": 500}, scale=1.0, cluster_id="3-u")
     assert (root2 / PARENT / "3-u" / "node-1" / "cpu.weight").read_text() == "50"
     assert (root2 / PARENT / "cpu.weight").read_text() == str(capacity.PARENT_WEIGHT * 100)
+
+
+def test_a_topology_nodes_own_cpu_wins_over_node_cpu_in_models_and_quota() -> None:
+    from harness.backends.emulated import ClusterSpec
+    from harness.backends.layoutspace import LayoutSpace
+    from results.topology import resolve_topology
+    from settlers.economy import load_economy
+
+    topo = resolve_topology("edge-cloud", nodes=5)
+    own = {n.name: n.cpu for n in topo.nodes}
+    spec = ClusterSpec(topology=topo, node_cpu_m=3000)
+    caps = spec.capacities(topo.node_names)
+    assert caps is not None
+    space = LayoutSpace.for_topology(load_economy(), 5, topo, 3000)
+    assert {n.name: n.cpu_m for n in space.nodes} == caps
+    assert {n for n, c in caps.items() if c != 3000} == {n for n, c in own.items() if c}
+    assert ClusterSpec(topology=topo).capacities(topo.node_names) is None   # off by default
