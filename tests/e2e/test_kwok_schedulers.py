@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -188,6 +188,15 @@ def test_firmament_binds_every_pod(
     assert {p.status.phase for p in core.list_namespaced_pod(namespace).items} == {"Running"}
 
 
+def _wait_for_rounds(rounds: Callable[[], list[str]], n: int) -> None:
+    """The binder logs a round after its bindings land: wait for the n-th line before
+    counting (once, a full CI run read the log a moment too early)."""
+    deadline = time.monotonic() + 30
+    while len(rounds()) < n:
+        assert time.monotonic() < deadline, f"fewer than {n} rounds logged: {rounds()}"
+        time.sleep(0.05)  # poll interval
+
+
 def test_firmament_settle_places_a_trickling_deployment_in_one_round(
     kwok_cluster: KwokCluster, namespace: str, tmp_path: Path
 ) -> None:
@@ -205,6 +214,9 @@ def test_firmament_settle_places_a_trickling_deployment_in_one_round(
             kwok_cluster, namespace, [DeploymentSpec("ready", cpu_m=100)], "firmament"
         )
         wait_bound(kwok_cluster, namespace, 1, timeout=60)
+        # The binder logs its round after the binding lands: wait for that line, or it
+        # would count among the waves' rounds (it did, once in a full CI run).
+        _wait_for_rounds(rounds, 1)
         before = len(rounds())
         for wave in ("one", "two", "three"):
             create_deployments(
@@ -213,5 +225,6 @@ def test_firmament_settle_places_a_trickling_deployment_in_one_round(
             )
             time.sleep(0.4)
         wait_bound(kwok_cluster, namespace, 7, timeout=60)
+        _wait_for_rounds(rounds, before + 1)
     waves = rounds()[before:]
     assert len(waves) == 1 and "6 pending, 6 bound" in waves[0], waves
