@@ -61,11 +61,16 @@ def missing_tool() -> Callable[[str], NoReturn]:
     """
 
     def missing(reason: str) -> NoReturn:
-        if _in_ci():
-            pytest.fail(f"CI must provide this (tools/setup --k8s): {reason}")
-        pytest.skip(reason)
+        _skip_or_fail(reason, "CI must provide this (tools/setup --k8s)")
 
     return missing
+
+
+def _skip_or_fail(reason: str, in_ci: str) -> NoReturn:
+    """Skip on a developer machine; fail in CI (CI=true), where ``in_ci`` is promised."""
+    if _in_ci():
+        pytest.fail(f"{in_ci}: {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -78,10 +83,8 @@ def cgroup_cpu() -> Path:
     probe = NodeGroups.create({"probe": 1000}, scale=1.0)
     probe.remove()
     if not probe.status.enforced:
-        reason = f"cannot enforce node capacity here: {probe.status.reason}"
-        if _in_ci():
-            pytest.fail(f"CI must run as root with the cgroup cpu controller: {reason}")
-        pytest.skip(reason)
+        _skip_or_fail(f"cannot enforce node capacity here: {probe.status.reason}",
+                      "CI must run as root with the cgroup cpu controller")
     return CGROUP_ROOT
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.backends.pids import pid_alive
+
 __all__ = [
     "CGROUP_ROOT",
     "PARENT",
@@ -289,7 +291,7 @@ def clean_stale(root: Path = CGROUP_ROOT, *,
     removed = []
     for d in sorted(parent.iterdir()) if parent.is_dir() else []:
         owner = d.name.split("-", 1)[0]
-        if d.is_dir() and owner.isdigit() and not _alive(int(owner)):
+        if d.is_dir() and owner.isdigit() and not pid_alive(int(owner)):
             _remove_cluster(found.base, d, rmdir)
             removed.append(d.name)
     return removed
@@ -367,15 +369,6 @@ def _descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
                 todo += kids
     return out
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _why(exc: BaseException) -> str:
