@@ -28,6 +28,7 @@ process, like in the cluster):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -38,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,12 +49,14 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.backends.emulated import ClusterSpec, EmulatedCluster
+from harness.backends.emulated.capacity import fit_scale
 from harness.backends.emulated.meshctl import MeshProcess
 from harness.backends.emulated.placement import random_placement
 from results.links import LINK_PRESETS, LinkProfile, resolve_link
 from results.topology import Topology, resolve_topology
 from settlers.client import open_client
 from settlers.economy import load_economy
+from settlers.quantity import parse_cpu
 from settlers.wire import PROTOCOLS, WireProtocol
 
 RESULTS = Path(__file__).resolve().parent / "results" / "link.json"
@@ -343,20 +347,64 @@ async def _chain_samples(cluster: EmulatedCluster, protocol: WireProtocol, size:
     return samples["node-1"], samples["node-2"]
 
 
+@contextlib.contextmanager
+def _spinners(n: int) -> Iterator[None]:
+    """`n` processes spinning on the CPU (each wants a whole core) while the block runs."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        if procs:
+            time.sleep(20)   # let the 1-minute load average start to show them
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def _series(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every run's means and load, and per protocol the median and range over runs."""
+    out: dict[str, Any] = {"runs": [
+        {"run": r["run"], **{p: {"mean_reduction_pct": r[p]["mean_reduction_pct"],
+                                 "mean_reduction_p10_pct": r[p]["mean_reduction_p10_pct"]}
+                             for p in PROTOCOLS}} for r in runs]}
+    for p in PROTOCOLS:
+        means = [r[p]["mean_reduction_pct"] for r in runs]
+        out[p] = {"median_pct": round(statistics.median(means), 1), "min_pct": min(means),
+                  "max_pct": max(means), "paper_pct": PAPER[p],
+                  "runs_within_10_points": sum(abs(m - PAPER[p]) <= 10 for m in means)}
+    out["link"] = runs[-1]["link"]
+    if "capacity" in runs[-1]:
+        out["capacity"] = runs[-1]["capacity"]
+    return out
+
+
 def _p10(xs: list[float]) -> float:
     return statistics.quantiles(xs, n=10)[0]
 
 
-async def bench_calibration(profile: LinkProfile, n: int) -> dict[str, Any]:
+async def bench_calibration(profile: LinkProfile, n: int, node_cpu_m: int | None = None,
+                            cpu_scale: float | None = None) -> dict[str, Any]:
+    """With `node_cpu_m`, both nodes are capped (cgroups) as in a run with --node-cpu;
+    `cpu_scale` None gives each node the machine CPU a node gets in a 5-node run."""
     chain = load_economy().subset(["flour"])
     out: dict[str, Any] = {"link": {"latency_ms": profile.latency_ms,
                                     "bandwidth_mbps": profile.bandwidth_mbps}}
+    if node_cpu_m is not None:
+        scale = cpu_scale if cpu_scale is not None else fit_scale({
+            f"node-{i}": node_cpu_m for i in range(1, 6)})
+        out["capacity"] = {"node_cpu_m": node_cpu_m, "cpu_scale": round(scale, 4),
+                           "machine_m_per_node": round(node_cpu_m * scale)}
+        cpu_scale = scale
     for protocol in PROTOCOLS:
         spec = ClusterSpec(nodes=2, link=profile, economy=chain, protocol=protocol,
-                           prometheus=False)
+                           prometheus=False, node_cpu_m=node_cpu_m, cpu_scale=cpu_scale)
         rows = []
         async with await EmulatedCluster.start(spec, {"grain-0": "node-1",
                                                       "flour-0": "node-1"}) as cluster:
+            if node_cpu_m is not None:
+                status = cluster.capacity
+                out["capacity"]["enforced"] = bool(status and status.enforced)
+                out["capacity"]["status"] = "" if status is None else status.line()
             for size in SIZES:
                 co_s, split_s = await _chain_samples(cluster, protocol, size, n)
                 co, split = statistics.median(co_s), statistics.median(split_s)
@@ -492,6 +540,18 @@ def main(
     latency_ms: Annotated[float | None, typer.Option(help="Override for calibration.")] = None,
     bandwidth_mbps: Annotated[float | None, typer.Option(help="Override for calibration.")
                               ] = None,
+    node_cpu: Annotated[str | None, typer.Option(
+        help="Calibration with capacity on: each node's CPU (4, 500m), enforced with "
+             "cgroups as in `harness run --node-cpu`.")] = None,
+    cpu_scale: Annotated[float | None, typer.Option(
+        help="Machine CPU per node CPU for --node-cpu (default: what a node gets in a "
+             "5-node run of that capacity).")] = None,
+    repeat: Annotated[int, typer.Option(
+        help="Calibration: run it this many times and keep every run (the spread between "
+             "runs is larger than within one).")] = 1,
+    spin: Annotated[int, typer.Option(
+        help="Calibration: keep this many CPU-spinning processes running meanwhile, to "
+             "measure how the result moves with machine load.")] = 0,
     out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = RESULTS,
     report: Annotated[bool, typer.Option(
         help="Print the BENCHMARKS.md section for the results in --out; measure nothing.")
@@ -528,9 +588,17 @@ def main(
             results["relayout"]["run"] = conditions(t0, load0)
         if "calibration" in parts:
             profile = resolve_link(link, latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps)
-            t0, load0 = time.monotonic(), os.getloadavg()[0]
-            results["calibration"] = await bench_calibration(profile, 10 if quick else 60)
-            results["calibration"]["run"] = conditions(t0, load0)
+            cpu_m = None if node_cpu is None else parse_cpu(node_cpu)
+            with _spinners(spin):
+                runs = []
+                for _ in range(repeat):
+                    t0, load0 = time.monotonic(), os.getloadavg()[0]
+                    runs.append(await bench_calibration(profile, 10 if quick else 60, cpu_m,
+                                                        cpu_scale))
+                    runs[-1]["run"] = {**conditions(t0, load0), "spinners": spin}
+            results["calibration"] = runs[-1]
+            if repeat > 1:
+                results["calibration_runs"] = _series(runs)
         if "topology" in parts:
             topo = resolve_topology(topology, nodes=5, link=link)
             t0, load0 = time.monotonic(), os.getloadavg()[0]

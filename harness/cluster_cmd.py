@@ -28,7 +28,7 @@ from harness.backends.emulated.procs import kill_group
 from harness.backends.emulated.supervisor import SPEC_FILE, STATE_FILE, read_state, write_json
 from harness.backends.pids import pid_alive
 from results.links import LINK_PRESETS, resolve_link
-from results.topology import Topology, resolve_topology
+from results.topology import REGION_LABEL, ZONE_LABEL, Topology, resolve_topology
 from settlers.wire import WireProtocol
 
 __all__ = ["default_run_dir", "register"]
@@ -283,6 +283,8 @@ def status(
             table.add_row(node, pod["name"], pod["item"], str(pod["port"]), str(pod["pid"]),
                           pod["health"], style=style)
     console.print(table)
+    if state.get("topology"):
+        _print_topology(state["topology"])
     if state.get("capacity"):
         _print_capacity(state)
     prom = f"{state.get('prometheus_health', 'not started')} ({state.get('prometheus_url')})"
@@ -316,6 +318,20 @@ def node_use(state: dict[str, Any], sample_s: float = 0.5) -> dict[str, dict[str
             "throttled_periods": int(stat.get("throttled", 0)),
         }
     return out
+
+
+def _print_topology(data: dict[str, Any]) -> None:
+    """Each node's zone, region and CPU, and the link of each pair class in use."""
+    topology = Topology.model_validate(data)
+    table = Table(title="topology", caption=topology.describe())
+    for col in ("node", "region", "zone", "cpu", "other labels"):
+        table.add_column(col)
+    for node in topology.nodes:
+        region, zone = node.zone
+        other = {k: v for k, v in node.labels.items() if k not in (REGION_LABEL, ZONE_LABEL)}
+        table.add_row(node.name, region or "-", zone or "-", node.cpu or "-",
+                      ", ".join(f"{k}={v}" for k, v in sorted(other.items())) or "-")
+    console.print(table)
 
 
 def _print_capacity(state: dict[str, Any]) -> None:

@@ -44,10 +44,13 @@ class LinkProfile:
 
 # "edge" is the default and is calibrated against the NetMARKS micro-benchmark
 # (co-located vs split two-pod chain: -66 % HTTP, -69 % gRPC) with bench/link.py on
-# this project's 2-core machine; docs/emulated-cluster.md has the measurement.
+# this project's 2-core machine, quiet, with node capacity on (--node-cpu 4);
+# docs/emulated-cluster.md has the measurement. Until 2026-12-02 it was 2.5 ms /
+# 300 Mbit/s, calibrated without capacity on a loaded machine (HTTP overshot by ~17
+# points on a quiet one).
 LINK_PRESETS: dict[str, LinkProfile] = {
     "lan": LinkProfile(latency_ms=0.1, bandwidth_mbps=1000.0),
-    "edge": LinkProfile(latency_ms=2.5, bandwidth_mbps=300.0),
+    "edge": LinkProfile(latency_ms=1.5, bandwidth_mbps=300.0),
     "wan": LinkProfile(latency_ms=10.0, bandwidth_mbps=50.0),
 }
 

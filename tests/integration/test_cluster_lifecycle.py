@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,7 +96,7 @@ def test_cli_up_status_down_leaves_no_process_or_port(tmp_path: Path) -> None:
     economy.write_text(CHAIN.to_yaml())
     run_dir = tmp_path / "run"
     up = _harness("up", "--nodes", "2", "--economy", str(economy), "--placement", "spread",
-                  "--link", "lan", run_dir=run_dir)
+                  "--link", "lan", "--topology", "zones", run_dir=run_dir)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         state = json.loads((run_dir / "cluster.json").read_text())
@@ -104,8 +105,14 @@ def test_cli_up_status_down_leaves_no_process_or_port(tmp_path: Path) -> None:
         status = _harness("status", run_dir=run_dir)
         assert status.returncode == 0, status.stdout + status.stderr
         assert "grain-0" in status.stdout and "ready" in status.stdout
-        os.kill(next(p["pid"] for p in state["pods"] if p["name"] == "grain-0"), signal.SIGKILL)
-        time.sleep(0.3)
+        # the topology table: each node's zone (the zones preset deals them round robin)
+        rows = [[c.strip() for c in re.split(r"[│|┃]", line) if c.strip()]
+                for line in status.stdout.splitlines()]
+        assert ["node-1", "region-1", "zone-a", "-", "-"] in rows, status.stdout
+        assert ["node-2", "region-1", "zone-b", "-", "-"] in rows, status.stdout
+        grain = next(p["pid"] for p in state["pods"] if p["name"] == "grain-0")
+        os.kill(grain, signal.SIGKILL)
+        assert asyncio.run(_wait_until(lambda: not pid_alive(grain)))
         status = _harness("status", "--json", run_dir=run_dir)
         assert status.returncode == 2
         health = {p["name"]: p["health"] for p in json.loads(status.stdout)["pods"]}

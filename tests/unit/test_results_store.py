@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from results.config import build_config
-from results.links import LINK_PRESETS
+from results.links import LINK_PRESETS, LinkProfile
 from results.manifest import BackendDescription, Manifest, new_manifest
 from results.store import ResultsStore, StoreError, chunk_name
 
@@ -63,7 +63,7 @@ def test_a_format_1_manifest_is_read_with_its_backend_and_link_profile(tmp_path:
     old = store.manifest()
     assert old.format == 2 and old.backend.name == "kwok"
     assert old.backend.places.startswith("the real kube-scheduler")
-    assert old.link_profile == LINK_PRESETS["edge"]
+    assert old.link_profile == LinkProfile(2.5, 300.0)   # as stored, whatever edge is now
     assert old.plan is None and old.producers is None
     store.update_manifest(finished_at="later")  # rewritten in this format
     assert store.manifest().finished_at == "later"
