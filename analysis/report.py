@@ -230,6 +230,10 @@ def _items_origin_text(origin: ItemsOrigin | None) -> str:
             f"items are Settlers items): {picks}")
 
 
+def _loads(values: list[float] | None) -> str:
+    return ", ".join(f"{v:g}" for v in values) if values else "not recorded"
+
+
 def _scheduler_traffic_text(manifest: Manifest) -> str:
     """Per scheduler, the traffic it placed with (manifest ``scheduler_traffic``)."""
     used = manifest.scheduler_traffic
@@ -345,6 +349,8 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
 - machine: {machine.cpu}, {_or(machine.cores, '?')} cores,
   {_or(machine.memory_gib, '?')} GiB, {machine.platform}
 - started {m.started_at}, finished {m.finished_at or '(not finished)'}
+- load average (1, 5, 15 min): {_loads(machine.load_avg_at_start)} at the start,
+  {_loads(m.load_avg_at_finish)} at the finish (this machine's cores: {_or(machine.cores, '?')})
 - versions: {', '.join(f'{k} {v}' for k, v in m.versions.items())}
 
 ## How

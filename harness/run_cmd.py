@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,7 +98,8 @@ def run_experiment(
     )
     with progress:
         asyncio.run(Experiment(config, store, backend, RichReporter(progress)).run())
-    store.update_manifest(finished_at=provenance.now())
+    store.update_manifest(finished_at=provenance.now(),
+                          load_avg_at_finish=[round(x, 2) for x in os.getloadavg()])
 
 
 def _split(text: str | None, cast: Callable[[str], Any] = str) -> list[Any] | None:
