@@ -522,9 +522,35 @@ def markdown(results: dict[str, Any]) -> str:
         cal = results.get(key)
         if cal:
             lines += _calibration_md(cal, title, when(cal.get("run")))
+    if results.get("calibration_runs"):
+        lines += _series_md(results["calibration_runs"])
     if results.get("topology"):
         lines += _topology_md(results["topology"], when(results["topology"].get("run")))
     return "\n".join(lines) + "\n"
+
+
+def _series_md(series: dict[str, Any]) -> list[str]:
+    """One row per calibration run (its means and the machine's load), then the median."""
+    link, cap = series["link"], series.get("capacity")
+    what = (f"node capacity {cap['node_cpu_m']}m at scale {cap['cpu_scale']:g} "
+            f"({cap['machine_m_per_node']}m of this machine per node)" if cap
+            else "no node capacity")
+    lines = ["", f"Calibration runs (two-pod chain flour <- grain, link {link['latency_ms']:g} ms "
+             f"/ {link['bandwidth_mbps']:g} Mbit/s, {what}; each run: p50 of 60 orders per "
+             "cell, mean over the five sizes):", "",
+             "| run | finished | spinning processes | load average before -> after | HTTP reduction "
+             "| gRPC reduction |", "|---|---|---|---|---|---|"]
+    for i, r in enumerate(series["runs"], 1):
+        run = r["run"]
+        lines.append(f"| {i} | {run['date']} | {run.get('spinners', 0)} | "
+                     f"{run['loadavg_1m_before']} -> {run['loadavg_1m_after']} | "
+                     f"{r['http']['mean_reduction_pct']:.1f} % | "
+                     f"{r['grpc']['mean_reduction_pct']:.1f} % |")
+    h, g = series["http"], series["grpc"]
+    lines.append(f"| median (min .. max) | | | | **{h['median_pct']:.1f} %** ({h['min_pct']:.1f} "
+                 f".. {h['max_pct']:.1f}), paper 66 % | **{g['median_pct']:.1f} %** "
+                 f"({g['min_pct']:.1f} .. {g['max_pct']:.1f}), paper 69 % |")
+    return lines
 
 
 @app.command()

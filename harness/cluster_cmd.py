@@ -29,6 +29,7 @@ from harness.backends.emulated.supervisor import SPEC_FILE, STATE_FILE, read_sta
 from harness.backends.pids import pid_alive
 from results.links import LINK_PRESETS, resolve_link
 from results.topology import REGION_LABEL, ZONE_LABEL, Topology, resolve_topology
+from settlers.quantity import parse_cpu
 from settlers.wire import WireProtocol
 
 __all__ = ["default_run_dir", "register"]
@@ -127,7 +128,9 @@ def up(
         nodes = len(topo.nodes)
     node_cpu_m = _node_cpu_m(node_cpu, cpu_scale)
     if backend is Backend.kwok:
-        _kwok_up(nodes, topo)
+        # kwok nodes have no processes to cap: --node-cpu is their allocatable CPU, which
+        # the real kube-scheduler then fits pods' requests into.
+        _kwok_up(nodes, topo, "4" if node_cpu_m is None else f"{node_cpu_m}m")
         return
     if placement not in ("spread", "random") and not Path(placement).is_file():
         raise typer.BadParameter(f"--placement must be spread, random or an existing file; "
@@ -171,7 +174,6 @@ def up(
 
 
 def _node_cpu_m(node_cpu: str | None, cpu_scale: float | None) -> int | None:
-    from settlers.quantity import parse_cpu
 
     if node_cpu is None:
         if cpu_scale is not None:
@@ -388,11 +390,11 @@ def down(run_dir: RunDir = None, backend: BackendOpt = Backend.local) -> None:
     console.print(f"Cluster stopped{killed}.")
 
 
-def _kwok_up(nodes: int, topology: Topology | None = None) -> None:
+def _kwok_up(nodes: int, topology: Topology | None = None, cpu: str = "4") -> None:
     from harness.backends.k8s import K8sBinariesMissing, KwokCluster, KwokError
     try:
         with console.status(f"starting a kwok control plane with {nodes} nodes ..."):
-            cluster = KwokCluster.start(KWOK_NAME, nodes=nodes, topology=topology)
+            cluster = KwokCluster.start(KWOK_NAME, nodes=nodes, topology=topology, cpu=cpu)
     except (K8sBinariesMissing, KwokError) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
@@ -414,11 +416,38 @@ def _kwok_status() -> None:
     table = Table(title=f"kwok cluster {KWOK_NAME!r}")
     for col in ("pod", "namespace", "node", "phase"):
         table.add_column(col)
-    for pod in cluster.core_v1().list_pod_for_all_namespaces().items:
+    pods = cluster.core_v1().list_pod_for_all_namespaces().items
+    for pod in pods:
         table.add_row(pod.metadata.name, pod.metadata.namespace, pod.spec.node_name or "-",
                       pod.status.phase)
     console.print(f"nodes: {', '.join(cluster.node_names)}")
     console.print(table)
+    console.print(_kwok_nodes_table(cluster.core_v1().list_node().items, pods))
+
+
+def _kwok_nodes_table(nodes: list[Any], pods: list[Any]) -> Table:
+    """Each node's zone, region, allocatable CPU and the CPU its pods request (kwok pods
+    use nothing, so requests are the use that matters: what the scheduler fits)."""
+    requested: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for pod in pods:
+        node = pod.spec.node_name
+        if not node or pod.status.phase in ("Succeeded", "Failed"):
+            continue
+        count[node] = count.get(node, 0) + 1
+        for c in pod.spec.containers:
+            cpu = ((c.resources and c.resources.requests) or {}).get("cpu")
+            requested[node] = requested.get(node, 0) + (parse_cpu(cpu) if cpu else 0)
+    table = Table(title="nodes: capacity and use")
+    for col in ("node", "region", "zone", "allocatable cpu", "requested cpu", "pods"):
+        table.add_column(col)
+    for n in nodes:
+        labels = n.metadata.labels or {}
+        name = n.metadata.name
+        table.add_row(name, labels.get(REGION_LABEL, "-"), labels.get(ZONE_LABEL, "-"),
+                      f"{parse_cpu((n.status.allocatable or {}).get('cpu', '0'))}m",
+                      f"{requested.get(name, 0)}m", str(count.get(name, 0)))
+    return table
 
 
 def _kwok_down() -> None:

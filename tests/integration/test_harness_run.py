@@ -228,3 +228,41 @@ def test_load_list_measures_each_layout_under_background_load(tmp_path: Path) ->
     assert set(rl["load_rps"]) == {0.0, 20.0}
     assert set(rl["scheduler"]) == {"kube_default", "netmarks"}
     assert (out / "figures" / "response_time_vs_load.png").stat().st_size > 0
+
+
+def test_zones_capacity_and_load_on_an_economy_the_paper_never_named(
+    tmp_path: Path, cgroup_cpu: Path
+) -> None:
+    """Everything issue 13 adds at once, on a graph none of its presets was made for:
+    the zones topology, enforced node capacity and a background load."""
+    economy = tmp_path / "brewery.yaml"
+    economy.write_text(BREWERY)
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [*HARNESS, "run", "-s", "netmarks", "-s", "firmament", "--quick",
+         "--economy", str(economy), "--topology", "zones", "--nodes", "3",
+         "--node-cpu", "2", "--load", "0,10", "--out", str(out), "--deployments", "10",
+         "--layout-budget", "2", "--sizes", "16,4096", "--repetitions", "1",
+         "--warmup-seconds", "2"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    store = ResultsStore.open(out)
+    manifest = store.manifest()
+    assert manifest.capacity is not None and manifest.capacity["enforced"], manifest.capacity
+    assert set(manifest.capacity["capacity_m"].values()) == {2000}
+    samples = store.samples()
+    assert samples["ok"].all() and set(samples["item"]) == {"malt", "wort", "keg"}
+    assert set(samples["load_rps"]) == {0.0, 10.0}
+    report = (out / "report.md").read_text()
+    # capacity in the report's first lines, the topology in "What was run", and the
+    # response time against load
+    assert "node capacity 2000m per node enforced" in "\n".join(report.splitlines()[:4])
+    assert "topology zones: 3 node(s) in 3 zone(s)" in " ".join(report.split())
+    assert "## Response time against background load" in report
+    assert (out / "figures" / "response_time_vs_load.png").is_file()
+    # one node per zone: no two nodes are interchangeable, so each canonical layout keeps
+    # the three nodes apart (a group per node)
+    canonical = pd.read_parquet(out / "layouts.parquet")["canonical"]
+    assert all(c.count(" | ") == 2 for c in canonical), canonical.tolist()

@@ -25,6 +25,17 @@ def test_default_economy_is_the_19_item_settlers_table() -> None:
     assert set(econ["coal"].inputs) == {"bread", "fish", "meat"}
 
 
+def test_the_work_economy_is_the_paper_graph_with_cpu_work_by_its_stated_rule() -> None:
+    paper, work = load_economy(), load_economy("settlers2-work")
+    assert work.names == paper.names
+    assert all(dict(work[n].inputs) == dict(paper[n].inputs) for n in paper.names)
+    assert all(paper[n].work_ms == 0 for n in paper.names)   # the paper's stays payload-only
+    # the rule its header and docs/workload.md state: 1 ms + 2 ms per input unit
+    assert {n: work[n].work_ms for n in work.names} == {
+        n: 1 + 2 * sum(work[n].inputs.values()) for n in work.names}
+    assert work["water"].work_ms == 1 and work["coal"].work_ms == 7
+
+
 def test_items_are_in_topological_order() -> None:
     econ = load_economy()
     position = {name: n for n, name in enumerate(econ.names)}
