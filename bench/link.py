@@ -538,8 +538,8 @@ def _series_md(series: dict[str, Any]) -> list[str]:
     lines = ["", f"Calibration runs (two-pod chain flour <- grain, link {link['latency_ms']:g} ms "
              f"/ {link['bandwidth_mbps']:g} Mbit/s, {what}; each run: p50 of 60 orders per "
              "cell, mean over the five sizes):", "",
-             "| run | finished | spinning processes | load average before -> after | HTTP reduction "
-             "| gRPC reduction |", "|---|---|---|---|---|---|"]
+             "| run | finished | spinning processes | load average before -> after | "
+             "HTTP reduction | gRPC reduction |", "|---|---|---|---|---|---|"]
     for i, r in enumerate(series["runs"], 1):
         run = r["run"]
         lines.append(f"| {i} | {run['date']} | {run.get('spinners', 0)} | "

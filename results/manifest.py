@@ -131,8 +131,8 @@ class Manifest(BaseModel):
     resumed_versions: list[dict[str, str]] = Field(default_factory=list)
     finished_at: str | None = None
     load_avg_at_finish: list[float] | None = Field(
-        default=None, description="the machine's 1, 5 and 15 minute load averages when the run ended "
-                          "(None in runs from before it)")
+        default=None, description="the machine's 1, 5 and 15 minute load averages when the "
+                                  "run ended (None in runs from before it)")
     capacity: dict[str, Any] | None = Field(
         default=None, description="node capacity on the emulated cluster: enforced or why not, "
                           "the scale, each node's quota (emulated.capacity); None: off")

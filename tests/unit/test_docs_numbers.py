@@ -5,8 +5,9 @@ Conventions (HTML comments, invisible when rendered):
 - ``<!-- data: SOURCE#KEY -->`` right after a number: the number (the last one before
   the tag on its line) must equal the value at KEY in SOURCE, rounded to the decimals
   shown. SOURCE is a repo-relative JSON file (KEY a dotted path, ``*100`` appended
-  turns a fraction into a percentage) or a Markdown report (KEY ``ROW|COLUMN``: the
-  first table cell of ROW in the column whose header starts with COLUMN).
+  turns a fraction into a percentage, ``*-1`` a negative reduction into "N % slower")
+  or a Markdown report (KEY ``ROW|COLUMN``: the first table cell of ROW in the column
+  whose header starts with COLUMN).
 - ``<!-- data-table: bench/SCRIPT.py SOURCE -->`` on its own line right before a table:
   the table must equal one of the tables the script's ``markdown()`` renders from the
   JSON SOURCE (the script that wrote SOURCE, so the docs are what it prints).
@@ -83,7 +84,7 @@ def _md_value(rel: str, key: str) -> str:
 def _source_value(spec: str) -> Any:
     source, _, key = spec.partition("#")
     scale = 1.0
-    if m := re.fullmatch(r"(.*)\*(\d+(?:\.\d+)?)", key):
+    if m := re.fullmatch(r"(.*)\*(-?\d+(?:\.\d+)?)", key):
         key, scale = m.group(1), float(m.group(2))
     if source.endswith(".md"):
         return float(_NUMBER.findall(_md_value(source, key))[0].replace(" ", "")) * scale
