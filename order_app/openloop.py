@@ -184,30 +184,39 @@ async def run_open_loop(
 
     t0 = now() + _LEAD_S
     window = duration_s
-    for offset in intended_offsets(rps, duration_s, poisson=poisson, seed=seed):
-        due = t0 + offset
-        # Always yield, even when behind schedule: the orders already launched must
-        # get to run instead of piling up until the whole schedule has been walked.
-        if stop is None:
-            await asyncio.sleep(max(0.0, due - now()))
-        elif await _stopped(stop, due - now()):
-            window = max(0.0, now() - t0)
-            break
-        report.scheduled += 1
-        # How late the driver itself was: large values mean this process (not the
-        # service) is the bottleneck, and the run should be repeated with less load.
-        report.max_launch_lag_ms = max(report.max_launch_lag_ms, (now() - due) * 1e3)
-        if on_launch is not None:
-            on_launch()
-        if len(in_flight) >= max_in_flight:
-            report.dropped += 1
-            continue
-        report.sent += 1
-        task = loop.create_task(one(due))
-        in_flight.add(task)
-        task.add_done_callback(in_flight.discard)
-    if in_flight:
-        await asyncio.gather(*in_flight)
+    try:
+        for offset in intended_offsets(rps, duration_s, poisson=poisson, seed=seed):
+            due = t0 + offset
+            # Always yield, even when behind schedule: the orders already launched must
+            # get to run instead of piling up until the whole schedule has been walked.
+            if stop is None:
+                await asyncio.sleep(max(0.0, due - now()))
+            elif await _stopped(stop, due - now()):
+                window = max(0.0, now() - t0)
+                break
+            report.scheduled += 1
+            # How late the driver itself was: large values mean this process (not the
+            # service) is the bottleneck, and the run should be repeated with less load.
+            report.max_launch_lag_ms = max(report.max_launch_lag_ms, (now() - due) * 1e3)
+            if on_launch is not None:
+                on_launch()
+            if len(in_flight) >= max_in_flight:
+                report.dropped += 1
+                continue
+            report.sent += 1
+            task = loop.create_task(one(due))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        if in_flight:
+            await asyncio.gather(*in_flight)
+    finally:
+        # Cancelled (the caller gave up, e.g. a measurement that failed): the orders
+        # still in flight go too, before the caller closes their client under them.
+        # Copies: each task's done callback discards it from the set.
+        for task in list(in_flight):
+            task.cancel()
+        if in_flight:
+            await asyncio.gather(*list(in_flight), return_exceptions=True)
     # A few late timeouts must not make the rate look lower than it was: the window
     # is the schedule's length, or longer only if successful answers kept coming.
     report.elapsed_s = max(window, last_done - t0)

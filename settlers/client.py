@@ -10,7 +10,9 @@ this module only, so both protocols behave the same to their callers::
 One client holds one connection pool (HTTP) or one channel (gRPC) to one target,
 reused across calls. Every failure is an :class:`OrderError` whose ``kind`` is one
 of ``invalid`` (the service refused the order), ``upstream`` (one of its inputs
-failed; the message names it), ``timeout`` or ``connect``.
+failed; the message names it), ``timeout``, ``connect`` (nothing answers there) or
+``broken`` (the connection was reset or closed during the order: an overloaded or
+restarting service, not a wrong address).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from settlers.wire import WireProtocol
 
 __all__ = ["OrderError", "ProduceResult", "ProducerClient", "open_client"]
 
-ErrorKind = Literal["invalid", "upstream", "timeout", "connect"]
+ErrorKind = Literal["invalid", "upstream", "timeout", "connect", "broken"]
 
 
 @dataclass
@@ -147,11 +149,15 @@ class _HttpClient(_BaseClient):
             except aiohttp.ServerDisconnectedError as exc:
                 if attempt == 0:
                     continue
-                raise self._error("connect", f"connection lost: {exc}") from None
+                raise self._error("broken", f"connection lost: {exc}") from None
             except TimeoutError:
                 raise self._error("timeout", f"no answer within {limit.total:g} s") from None
             except aiohttp.ClientConnectorError as exc:
                 raise self._error("connect", f"cannot connect: {exc.os_error}") from None
+            except (aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
+                # Connected, then reset or cut short: the service is there but dropped
+                # this order (an overflowing accept queue under overload does this).
+                raise self._error("broken", f"{type(exc).__name__}: {exc}") from None
             except aiohttp.ClientError as exc:
                 raise self._error("connect", f"{type(exc).__name__}: {exc}") from None
         latency = time.perf_counter() - start

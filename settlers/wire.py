@@ -33,7 +33,7 @@ TRACE_HEADER = "X-Settlers-Trace"
 # gRPC trailing-metadata key saying which kind of failure a non-OK status is, so a
 # client can tell "the server said an input is unavailable" from "cannot connect".
 ERROR_KIND_KEY = "settlers-error-kind"
-ERROR_KINDS = ("invalid", "upstream", "timeout", "connect")
+ERROR_KINDS = ("invalid", "upstream", "timeout", "connect", "broken")
 
 MAX_COUNT = 10_000
 DEFAULT_MAX_SIZE = 16 * 2**20

@@ -129,6 +129,20 @@ async def test_sweep_records_failures_after_the_first_order() -> None:
     assert summary.loc[0, "orders"] == 2 and summary.loc[0, "errors"] == 2
 
 
+async def test_a_broken_connection_on_the_first_order_is_a_failed_row_not_a_wrong_target(
+) -> None:
+    # An overloaded service resets connections; it is there, so the sweep goes on.
+    def fail(n: int) -> OrderError | None:
+        return OrderError("broken", "ClientOSError: Connection reset by peer") if n == 0 \
+            else None
+
+    frame = await run_sweep({"flour": "h:1"}, "http", ["flour"], [16], repeat=3, warmup=0,
+                            progress=False,
+                            client_factory=lambda t, p, to: FakeClient(t, fail=fail))
+    assert list(frame["ok"]) == [False, True, True]
+    assert "Connection reset by peer" in frame["error"][0]
+
+
 async def test_sweep_flags_wrong_payload_size() -> None:
     frame = await run_sweep({"flour": "h:1"}, "http", ["flour"], [16], repeat=1, warmup=0,
                             progress=False, client_factory=lambda t, p, to: FakeClient(
@@ -262,6 +276,31 @@ async def test_open_loop_counts_errors_apart_from_latencies() -> None:
     assert report.errors == 10 and report.ok == 30
     assert report.histogram.get_total_count() == 30
     assert report.error_messages == {"timeout: no answer within 1 s": 10}
+
+
+async def test_a_cancelled_open_loop_cancels_its_orders_in_flight() -> None:
+    # Its caller gave up (a failed measurement) and will close the client: no order may
+    # still be running against it ("Task exception was never retrieved").
+    never = asyncio.Event()
+    started: list[asyncio.Task[object] | None] = []
+
+    class Hanging(FakeClient):
+        async def produce(self, item: str, count: int = 1, size: int = 16, *,
+                          caller: str = "", timeout: float | None = None) -> ProduceResult:
+            started.append(asyncio.current_task())
+            await never.wait()
+            raise AssertionError("unreachable")
+
+    driver = asyncio.create_task(run_open_loop(Hanging(), "flour", size=16, rps=200,
+                                               duration_s=10))
+    deadline = time.monotonic() + 10
+    while len(started) < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert len(started) >= 3
+    driver.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await driver
+    assert all(t is not None and t.done() for t in started)
 
 
 async def test_histogram_files(tmp_path: Path) -> None:

@@ -52,3 +52,27 @@ async def test_close_is_idempotent_and_client_reopens(protocol: str) -> None:
         assert err.value.kind == "connect"
         await client.close()
         await client.close()
+
+
+async def test_a_connection_reset_during_the_order_is_broken_not_connect() -> None:
+    """Something listens, accepts and resets (as an overflowing service does): the
+    order fails as ``broken``, which callers must not read as a wrong address."""
+    import asyncio
+    import struct
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    server = await asyncio.start_server(reset, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with open_client(f"127.0.0.1:{port}", "http", timeout=5) as client:
+            with pytest.raises(OrderError) as err:
+                await client.produce("water", 1, 16)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert err.value.kind == "broken", err.value
