@@ -28,11 +28,25 @@ from dataclasses import dataclass
 
 from settlers.economy import Economy
 
-__all__ = ["ItemPick", "depths", "representative_items", "same_graph", "shared_inputs"]
+__all__ = [
+    "ITEM_CLASSES",
+    "SHARED_SUPPLY_CHAIN",
+    "SIMPLE_CHAIN",
+    "ItemPick",
+    "depths",
+    "item_class",
+    "item_classes",
+    "representative_items",
+    "same_graph",
+    "shared_inputs",
+]
 
 DEEPEST = "deepest"
 SIMPLE_CHAIN = "simple chain"
 SHARED_SUPPLY = "shared supply"
+# The two item classes the paper's figures are split by (see item_class).
+SHARED_SUPPLY_CHAIN = "shared supply chain"
+ITEM_CLASSES = (SIMPLE_CHAIN, SHARED_SUPPLY_CHAIN)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,27 @@ def shared_inputs(economy: Economy, name: str) -> list[str]:
 
 def _is_chain(economy: Economy, name: str) -> bool:
     return all(len(economy[n].inputs) <= 1 for n in economy.closure(name))
+
+
+def item_class(economy: Economy, name: str) -> str:
+    """``"simple chain"`` or ``"shared supply chain"``: the paper's simple and complex items.
+
+    A *simple chain* is an item whose dependency closure is one path: every item in it
+    has at most one input, so an order travels down a line of services and every
+    service is asked once (flour <- grain, boat <- board <- log <- tree; a raw item is a
+    chain of one). Every other item is a *shared supply chain*: its supply branches,
+    so services are asked in parallel and, where two branches meet (``shared_inputs``:
+    grain for coal, via flour and pig), a service is reached along two paths. Bread
+    (flour and water) branches without such a diamond and is complex here, as in the
+    paper's split (simple: flour, log, board, boat; see ../shared/DESIGN.md). The class
+    depends on the graph alone, so it is defined for any valid economy.
+    """
+    return SIMPLE_CHAIN if _is_chain(economy, name) else SHARED_SUPPLY_CHAIN
+
+
+def item_classes(economy: Economy, names: list[str] | None = None) -> dict[str, str]:
+    """Item -> class (:func:`item_class`) for ``names`` (default: every item)."""
+    return {n: item_class(economy, n) for n in (economy.names if names is None else names)}
 
 
 def representative_items(economy: Economy) -> list[ItemPick]:

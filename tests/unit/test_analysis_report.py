@@ -41,7 +41,8 @@ def test_report_is_rebuilt_from_the_directory_alone(results: Path, tmp_path: Pat
     shutil.copytree(results, copy)  # nothing but the files
     report = build_report(copy)
     for name in ("response_time", "inter_node_transfers", "inter_node_bytes", "layouts",
-                 "scheduling_time", "headline"):
+                 "scheduling_time", "headline", "reduction_by_size", "reduction_by_protocol",
+                 "reduction_by_class", "item_classes", "paired_test", "beside_paper"):
         for ext in ("csv", "md", "tex"):
             assert (copy / "tables" / f"{name}.{ext}").stat().st_size > 0
     for fig in ("response_time_by_item", "response_time_vs_size", "layout_frequency",
@@ -51,6 +52,9 @@ def test_report_is_rebuilt_from_the_directory_alone(results: Path, tmp_path: Pat
     text = report.path.read_text()
     assert "kube_default vs netmarks vs random" in text
     assert "37 %" in text and "50 %" in text and "80 % vs 35 %" in text
+    assert "| up to 60 % |" in text and "| about 20 % |" in text
+    assert "not measured: this run measured http only" in text  # the gRPC row
+    assert "### Paired test against kube_default" in text
 
 
 def test_tables_are_consistent_with_the_raw_samples(results: Path) -> None:
