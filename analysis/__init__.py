@@ -5,8 +5,10 @@
     report.headline                              # one row per scheduler
 
 Modules: ``estimate`` (layout-weighted means with bootstrap intervals), ``tables``
-(the paper's tables from the raw data), ``render`` (CSV/Markdown/LaTeX), ``plots``
-(PNG/SVG), ``report`` (report.md).
+(the paper's tables from the raw data), ``breakdown`` (reductions per size, protocol
+and item class), ``paired`` (the paired test vs the baseline), ``paper`` (this run
+beside the paper's numbers), ``render`` (CSV/Markdown/LaTeX), ``plots`` (PNG/SVG),
+``report`` and ``report_detail`` (report.md).
 """
 
 from analysis.report import PAPER, Report, build_report

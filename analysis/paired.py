@@ -67,7 +67,7 @@ def signed_rank(log_ratios: np.ndarray, *, alpha: float = 0.05) -> dict[str, Any
     if p < alpha:
         verdict = "faster" if np.median(nonzero) < 0 else "slower"
     elif 2.0 / 2 ** len(nonzero) >= alpha:
-        needed = int(math.floor(math.log2(2.0 / alpha))) + 1
+        needed = math.floor(math.log2(2.0 / alpha)) + 1
         verdict = f"too few pairs to tell ({len(nonzero)}; {needed} or more needed)"
     else:
         verdict = "no clear difference"
