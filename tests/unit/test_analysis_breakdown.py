@@ -131,6 +131,18 @@ def test_group_estimate_is_the_mean_of_the_cells_estimates() -> None:
     assert one.reduction == pytest.approx(single[0]["new"].reduction)
 
 
+def test_group_estimate_with_missing_cells_and_layouts() -> None:
+    units = {"base": ["A", "B"], "new": ["C", "Z"], "none": ["Y"]}
+    cells = [{"A": [10.0], "B": [10.0], "C": [5.0]},  # Z never measured
+             {"A": [20.0], "B": [20.0]}]  # "new" has no data in this cell
+    est = {e.scheduler: e for e in estimate_group(cells, units, baseline="base", seed=2)}
+    assert est["new"].mean == 5.0 and est["new"].reduction == pytest.approx(0.5)
+    assert est["new"].units == 1 and est["new"].coverage == pytest.approx(0.25)
+    assert est["base"].coverage == 1.0 and est["base"].mean == 15.0
+    assert math.isnan(est["none"].mean) and math.isnan(est["none"].reduction)
+    assert est["none"].units == 0
+
+
 def test_reductions_per_size_protocol_and_class_recover_the_truth(tmp_path: Path) -> None:
     run = synthetic_run(tmp_path)
     rt = tables.response_time_table(run)
