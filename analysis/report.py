@@ -233,6 +233,22 @@ def _scheduler_traffic_text(manifest: Manifest) -> str:
     return f"\n- traffic each scheduler placed with (source and interval):{lines}"
 
 
+def _creation_order_text(run: tables.RunData) -> str:
+    """The order the redeployments created their Deployments in: the mode, and what
+    ``placements.parquet`` recorded (column ``creation_order``)."""
+    c = run.config
+    text = f"creation order of the Deployments: `{c.order}`, {c.creation_order().describe()}"
+    placements = run.placements
+    if "creation_order" not in placements:
+        return text + " (before it was recorded per placement)"
+    orders = placements["creation_order"].astype(str)
+    distinct = orders.nunique()
+    if distinct == 1:
+        return text + f":\n  {orders.iloc[0].replace(',', ', ')}"
+    return (text + f"; {distinct} distinct orders over {len(placements)} placements "
+            "(`placements.parquet`, column `creation_order`)")
+
+
 def _link_profile_text(manifest: Manifest) -> str:
     """The profile the link preset stood for, in the manifest's words (emulated links)."""
     return "" if manifest.link_profile is None else f"({manifest.link_profile})"
@@ -310,6 +326,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
   {', '.join(c.protocols)}; {c.count} unit(s) per order
 - {c.deployments} redeployments per scheduler; layout budget {c.layout_budget};
   {c.repetitions} orders per item x size per layout; seed {c.seed}
+- {_creation_order_text(run)}
 - warm-up: {c.warmup_orders} orders per item x size on a random layout;
   traffic matrix from {m.traffic_source or 'n/a'}{_scheduler_traffic_text(m)}{load_line}
 

@@ -42,6 +42,7 @@ from results.config import ExperimentConfig
 from results.layouts import layout_id, measurement_order, measurement_plan, plan_units
 from results.manifest import MeasurementPlan
 from results.store import ResultsStore, chunk_name
+from schedulers.creation import join_order
 from settlers.wire import WireProtocol
 
 if TYPE_CHECKING:
@@ -177,11 +178,14 @@ class Experiment:
             return self.store.read_table("placements")
         rows: list[dict[str, object]] = []
         used: dict[str, str] = {}  # scheduler -> the traffic it placed with, in words
+        # One order per redeployment index, the same under every scheduler (paired).
+        order = self.config.creation_order()
         for index, scheduler in enumerate(self.config.schedulers):
             advance = self.reporter.stage(f"redeploy under {scheduler}", self.config.deployments)
             placements = await self.backend.placer.place(
                 scheduler, self.config.deployments,
                 traffic=traffic, seed=self.config.seed * 1000 + index, advance=advance,
+                order=order,
             )
             rows.extend(self._placement_rows(p) for p in placements)
             used[scheduler] = scheduler_traffic(self.backend.placer, scheduler, traffic)
@@ -206,6 +210,8 @@ class Experiment:
             "canonical": canonical,
             "seconds": placement.seconds,
             "assignments": json.dumps(dict(sorted(placement.assignments.items()))),
+            # The Deployments in the order this redeployment created them.
+            "creation_order": join_order(placement.creation_order),
         }
 
     # -- stage 3: which layouts to measure --------------------------------------------

@@ -56,6 +56,8 @@ Examples:
   harness run --backend kwok --external-extender mine=http://127.0.0.1:9000/,weight=2
 
   harness run --quick --load 0,20,40   # each layout under 0, 20 and 40 background orders/s
+
+  harness run --quick --order file     # Deployments created in the economy's order
 """
 
 
@@ -207,6 +209,14 @@ def register(app: typer.Typer) -> None:
         warmup_seconds: Annotated[float | None, typer.Option(
             help="warm up for at least this long, for Prometheus (default: 15)")] = None,
         seed: Annotated[int | None, typer.Option(help="(default: 1)")] = None,
+        order: Annotated[str | None, typer.Option(
+            metavar="file|reverse|random",
+            help="the order in which each redeployment creates its Deployments (pods reach "
+                 "the scheduler in it): file (the economy's order, inputs first), reverse, "
+                 "or random (a new order per redeployment from --seed, the same orders for "
+                 "every scheduler). kwok creates them one by one in it; kubernetes sends "
+                 "the scale-ups in it 8 at a time, so it holds only roughly there. "
+                 "Recorded per placement (default: random, see docs/experiment.md)")] = None,
         economy: Annotated[str | None, typer.Option(
             help="economy YAML file or shipped name (default: settlers2)")] = None,
         kube_context: Annotated[str | None, typer.Option(help="kubernetes backend")] = None,
@@ -265,6 +275,7 @@ def register(app: typer.Typer) -> None:
             "items": "all" if items == "all" else _split(items),
             "repetitions": repetitions, "layout_budget": layout_budget,
             "warmup_orders": warmup_orders, "warmup_seconds": warmup_seconds, "seed": seed,
+            "order": order,
             "economy": economy, "kube_context": kube_context,
             "kube_namespace": kube_namespace, "prometheus_url": prometheus_url,
             "load": _split(load, float), "load_in_traffic": load_in_traffic,

@@ -18,12 +18,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from results.config import DEFAULT_ORDER
 from results.topology import resolve_topology
+from schedulers.creation import (
+    CREATION_ORDERS,
+    CreationOrder,
+    in_creation_order,
+    join_order,
+)
 from schedulers.registry import builtin_policies
 from settlers.economy import DEFAULT_ECONOMY, EconomyError, load_economy
 
 if TYPE_CHECKING:
-    from schedulers import promtraffic
+    from schedulers import ScheduleResult, promtraffic
 
 __all__ = ["register", "schedule"]
 
@@ -59,6 +66,12 @@ def schedule(
              "extender and firmament use by default): unix seconds or ISO 8601 with a zone, "
              "e.g. your warm-up's start")] = None,
     seed: Annotated[int, typer.Option(help="seed of the first deployment (+1 each)")] = 0,
+    order: Annotated[str, typer.Option(
+        metavar="file|reverse|random",
+        help="the order in which each deployment creates its Deployments (the pods' queue "
+             "order): file (the economy's order, inputs first), reverse, or random (a new "
+             "order per deployment, drawn from --seed and the deployment's number), as "
+             "`harness run --order`")] = DEFAULT_ORDER,
 ) -> None:
     """Place the economy DEPLOYMENTS times and report distinct layouts, predicted
     inter-node traffic and decision time.
@@ -70,6 +83,8 @@ def schedule(
       harness schedule -s netmarks --traffic t.csv --nodes 3 --out nm.parquet
 
       harness schedule -s kube_default --topology zones --out kd-zones.parquet
+
+      harness schedule -s kube_default --order file --out kd-file-order.parquet
     """
     from schedulers import (
         PluginError,
@@ -90,6 +105,10 @@ def schedule(
     console = Console(stderr=True)
     if deployments < 1 or nodes < 1:
         raise typer.BadParameter("--deployments and --nodes must be >= 1")
+    if order not in CREATION_ORDERS:
+        raise typer.BadParameter(f"{order!r} is not a creation order; choose one of "
+                                 f"{', '.join(CREATION_ORDERS)}", param_hint="--order")
+    creation = CreationOrder(order, seed)
     if traffic is not None and prometheus is not None:
         raise typer.BadParameter("give --traffic or --prometheus, not both")
     if since is not None and prometheus is None:
@@ -138,7 +157,9 @@ def schedule(
     decision_s = 0.0
     placed_pods = 0
     unschedulable = 0
-    cached = None
+    # A deterministic policy gives the same answer for the same pods in the same order.
+    cached: dict[tuple[str, ...], ScheduleResult] = {}
+    workloads = [item.name for item in econ]
     solver_notes: Counter[str] = Counter()
     started = time.perf_counter()
     with Progress("[progress.description]{task.description}", BarColumn(),
@@ -147,14 +168,15 @@ def schedule(
         task = progress.add_task(f"{scheduler}: deploying", total=deployments)
         for d in range(deployments):
             policy = get_policy(scheduler, traffic=matrix, seed=seed + d)
-            if cached is not None and policy.deterministic:
-                result = cached  # same input, same answer: solve once
+            created = creation.for_deployment(d, workloads)
+            if policy.deterministic and created in cached:
+                result = cached[created]  # same input, same answer: solve once
             else:
-                result = policy.schedule(pods, node_list)
+                result = policy.schedule(in_creation_order(pods, created), node_list)
                 decision_s += result.seconds
                 placed_pods += len(pods)
                 if policy.deterministic:
-                    cached = result
+                    cached[created] = result
                 if "status" in result.info:  # optimal: say how exact the bound is
                     solver_notes[f"{result.info['status']}, gap "
                                  f"{float(result.info.get('gap', 0.0)):.1%}"] += 1
@@ -164,12 +186,13 @@ def schedule(
             share = crossing / total if total else float("nan")
             shares.append(share)
             unschedulable += len(result.unschedulable)
+            joined = join_order(created)
             for pod in pods:
                 rows.append((d, seed + d, pod.name, pod.workload,
-                             result.assignments.get(pod.name), layout, share))
+                             result.assignments.get(pod.name), layout, share, joined))
             progress.advance(task)
     df = pd.DataFrame(rows, columns=["deployment", "seed", "pod", "workload", "node",
-                                     "layout", "inter_node_share"])
+                                     "layout", "inter_node_share", "creation_order"])
     df.insert(0, "scheduler", scheduler)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(out, index=False)
@@ -187,9 +210,11 @@ def schedule(
                   f"{statistics.mean(valid):.1%} (min {min(valid):.1%}, max {max(valid):.1%})"
                   if valid else "n/a (no traffic)")
     table.add_row("traffic matrix", matrix.source or "-")
+    table.add_row("creation order", f"{order}: {creation.describe()}")
+    solved = (f" (deterministic: solved once per order, {len(cached)}x)" if len(cached) > 1
+              else " (deterministic: solved once)" if cached else "")
     table.add_row("decision time per pod",
-                  f"{decision_s / max(placed_pods, 1) * 1e6:.0f} us"
-                  + (" (deterministic: solved once)" if cached is not None else ""))
+                  f"{decision_s / max(placed_pods, 1) * 1e6:.0f} us" + solved)
     if solver_notes:
         table.add_row("solver", "; ".join(f"{k} ({n}x)" for k, n in solver_notes.items()))
     table.add_row("unschedulable pods (all deployments)", str(unschedulable))

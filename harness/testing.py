@@ -21,6 +21,7 @@ import pandas as pd
 from harness.backends.base import TELEMETRY_KEYS, Backend, DataPlane, Placement
 from order_app.background import LoadSummary
 from results.manifest import BackendDescription
+from schedulers.creation import FILE_ORDER, CreationOrder
 from settlers.economy import Economy
 from settlers.trace import ORDER_CALLER, Hop, encode_trace
 from settlers.wire import WireProtocol
@@ -97,8 +98,12 @@ class ModelCluster:
         return "|".join(groups)
 
     async def place(self, scheduler: str, deployments: int, *, traffic: Any, seed: int,
-                    advance: Callable[[int], None] = lambda n: None) -> list[Placement]:
+                    advance: Callable[[int], None] = lambda n: None,
+                    order: CreationOrder = FILE_ORDER) -> list[Placement]:
+        # The model ignores the creation order (its draws stay those of before --order)
+        # and records it, as every placer does.
         rng = np.random.default_rng(seed)
+        workloads = [item.name for item in self.economy]
         out = []
         for d in range(deployments):
             if scheduler in ("kube_default", "random"):
@@ -106,7 +111,8 @@ class ModelCluster:
                                for p in self._pods}
             else:
                 assignments = self._grouped(rng)
-            out.append(Placement(scheduler, d, assignments, seconds=1e-3))
+            out.append(Placement(scheduler, d, assignments, seconds=1e-3,
+                                 creation_order=order.for_deployment(d, workloads)))
             advance(1)
         return out
 

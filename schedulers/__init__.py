@@ -15,6 +15,7 @@ is; ``schedulers policies`` prints the table.
 
 from __future__ import annotations
 
+from schedulers.creation import CREATION_ORDERS, CreationOrder, in_creation_order
 from schedulers.framework import Policy, ScheduleResult, queue_order
 from schedulers.layout import canonical_layout, inter_node_traffic
 from schedulers.model import (
@@ -45,7 +46,9 @@ from schedulers.state import ClusterState
 from schedulers.traffic import TrafficError, TrafficMatrix, example_traffic_path
 
 __all__ = [
+    "CREATION_ORDERS",
     "ClusterState",
+    "CreationOrder",
     "KubernetesCounterpart",
     "Node",
     "NodeSelectorRequirement",
@@ -67,6 +70,7 @@ __all__ = [
     "canonical_layout",
     "example_traffic_path",
     "get_policy",
+    "in_creation_order",
     "inter_node_traffic",
     "pods_for_economy",
     "policy_spec",

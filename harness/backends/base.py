@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from schedulers import TrafficMatrix
+    from schedulers.creation import CreationOrder
 
 __all__ = [
     "TELEMETRY_KEYS",
@@ -54,13 +55,15 @@ class BackendUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Placement:
-    """One redeployment: where each pod landed, and how long the scheduler took."""
+    """One redeployment: where each pod landed, how long the scheduler took, and the
+    order in which its Deployments were created (empty: not known)."""
 
     scheduler: str
     deployment: int
     assignments: Mapping[str, str]
     seconds: float
     unschedulable: tuple[str, ...] = field(default=())
+    creation_order: tuple[str, ...] = field(default=())
 
 
 @runtime_checkable
@@ -127,8 +130,11 @@ class Placer(Protocol):
         traffic: TrafficMatrix | None,
         seed: int,
         advance: Callable[[int], None] = ...,
+        order: CreationOrder = ...,
     ) -> list[Placement]:
-        """Redeploy ``deployments`` times under ``scheduler``; ``advance(n)`` reports progress."""
+        """Redeploy ``deployments`` times under ``scheduler``, each redeployment creating
+        the Deployments in ``order``'s order for it (default: the economy file's) and
+        recording it; ``advance(n)`` reports progress."""
         ...
 
     async def close(self) -> None: ...

@@ -15,6 +15,7 @@ from settlers.economy import Economy
 if TYPE_CHECKING:
     from results.topology import Topology
     from schedulers import Node, Pod
+    from schedulers.creation import CreationOrder
 
 __all__ = ["LayoutSpace"]
 
@@ -26,7 +27,9 @@ class LayoutSpace:
         import schedulers
 
         self.nodes: list[Node] = list(nodes)
+        # In the economy file's order; `creation_order` reorders them per redeployment.
         self.pods: list[Pod] = schedulers.pods_for_economy(economy)
+        self.workloads: list[str] = [item.name for item in economy]
 
     @classmethod
     def uniform(cls, economy: Economy, nodes: int, cpu_m: int | None = None) -> LayoutSpace:
@@ -59,6 +62,16 @@ class LayoutSpace:
     @property
     def pod_names(self) -> list[str]:
         return [p.name for p in self.pods]
+
+    def creation_order(self, order: CreationOrder, deployment: int) -> tuple[str, ...]:
+        """The Deployments in the order redeployment ``deployment`` creates them."""
+        return order.for_deployment(deployment, self.workloads)
+
+    def pods_in(self, creation_order: Sequence[str]) -> list[Pod]:
+        """The pods in the order their Deployments are created (the scheduler's queue)."""
+        from schedulers.creation import in_creation_order
+
+        return in_creation_order(self.pods, creation_order)
 
     def canonical(self, assignments: Mapping[str, str]) -> str:
         import schedulers

@@ -1,7 +1,8 @@
 """Redeploy an economy on a kwok cluster and record where the real scheduler put each pod.
 
 This is the placement half of the kwok backend: every round creates one Deployment per
-item (replicas and requests from the economy, in its topological order), waits until
+item (replicas and requests from the economy), one after another in the round's
+creation order (default: the economy's topological order; `schedulers.creation`), waits until
 the scheduler named `scheduler_name` has bound every pod, reads pod -> node back from
 the API, and deletes the Deployments again.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,23 +37,33 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PlacementRound:
-    """One redeployment: pod (``<item>-<i>``) -> node, and wall time create -> all bound."""
+    """One redeployment: pod (``<item>-<i>``) -> node, wall time create -> all bound, and
+    the order the Deployments were created in."""
 
     assignments: dict[str, str]
     seconds: float
+    creation_order: tuple[str, ...] = ()
 
 
-def economy_deployments(economy: Economy) -> list[DeploymentSpec]:
-    """One DeploymentSpec per item, with the economy's replicas and requests."""
-    return [
-        DeploymentSpec(
+def economy_deployments(economy: Economy,
+                        order: Sequence[str] | None = None) -> list[DeploymentSpec]:
+    """One DeploymentSpec per item, with the economy's replicas and requests, in
+    ``order`` (item names; default: the economy's order)."""
+    specs = {
+        item.name: DeploymentSpec(
             name=item.name,
             replicas=item.replicas,
             cpu_m=item.resources.cpu_m,
             memory=item.resources.memory,
         )
         for item in economy
-    ]
+    }
+    if order is None:
+        return list(specs.values())
+    if sorted(order) != sorted(specs):
+        raise ValueError(f"creation order {', '.join(order)} is not a permutation of the "
+                         f"economy's items {', '.join(specs)}")
+    return [specs[name] for name in order]
 
 
 def place_once(
@@ -62,15 +73,18 @@ def place_once(
     namespace: str,
     *,
     timeout: float = 60.0,
+    order: Sequence[str] | None = None,
 ) -> PlacementRound:
-    """Deploy the economy once into `namespace`, read the placement, clean up."""
-    specs = economy_deployments(economy)
+    """Deploy the economy once into `namespace`, creating its Deployments one after
+    another in ``order`` (default: the economy's), read the placement, clean up."""
+    specs = economy_deployments(economy, order)
     t0 = time.perf_counter()
     try:
         create_deployments(cluster, namespace, specs, scheduler_name)
         pods = wait_bound(cluster, namespace, sum(s.replicas for s in specs), timeout)
         seconds = time.perf_counter() - t0
-        return PlacementRound(bound_placement(pods), seconds)
+        return PlacementRound(bound_placement(pods), seconds,
+                              tuple(spec.name for spec in specs))
     finally:
         delete_deployments(cluster, namespace, timeout)
 
@@ -113,8 +127,10 @@ def collect_rounds(
     namespace: str | None = None,
     timeout: float = 60.0,
     advance: Callable[[int], None] | None = None,
+    orders: Callable[[int], Sequence[str]] | None = None,
 ) -> list[PlacementRound]:
-    """Like `collect_placements`, with each round's scheduling time."""
+    """Like `collect_placements`, with each round's scheduling time; ``orders(i)`` gives
+    round i's creation order (default: the economy's order in every round)."""
     if n < 0:
         raise ValueError(f"number of redeployments must be >= 0, got {n}")
     core: Any = cluster.core_v1()
@@ -124,8 +140,9 @@ def collect_rounds(
         core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     try:
         rounds = []
-        for _ in range(n):
-            rounds.append(place_once(cluster, economy, scheduler_name, ns, timeout=timeout))
+        for i in range(n):
+            rounds.append(place_once(cluster, economy, scheduler_name, ns, timeout=timeout,
+                                     order=None if orders is None else orders(i)))
             if advance is not None:
                 advance(1)
         return rounds

@@ -105,7 +105,9 @@ class KubeCluster:
 
     def scale_producers(self, replicas: Mapping[str, int]) -> None:
         """Set the replicas of each named producer Deployment (all at once: one by one,
-        19 patches take over a second on a busy control plane)."""
+        19 patches take over a second on a busy control plane). The patches start in
+        ``replicas``' order (the creation order), 8 at a time, so the order holds only
+        roughly."""
         def scale(item: tuple[str, int]) -> None:
             self.apps.patch_namespaced_deployment_scale(
                 item[0], self.namespace, {"spec": {"replicas": item[1]}})

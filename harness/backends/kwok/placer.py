@@ -2,7 +2,8 @@
 
 Placement goes through a real kube-apiserver with kwok nodes (``harness.backends.k8s``):
 every redeployment creates the economy's Deployments with the scheduler's
-``schedulerName``, waits until all pods are bound, reads pod -> node back and deletes
+``schedulerName``, one after another in its creation order (``--order``), waits until
+all pods are bound, reads pod -> node back and deletes
 them. Which scheduler stands for a policy is the policy table's word
 (``SPEC.kubernetes``, read through ``k8s.counterparts``), e.g.
 
@@ -28,6 +29,7 @@ from harness.backends.k8s.counterparts import NO_EXTRA, counterpart, require_cou
 from harness.backends.k8s.hostsched import host_schedulers
 from harness.backends.k8s.signals import sigterm_as_interrupt
 from harness.backends.layoutspace import LayoutSpace
+from schedulers.creation import FILE_ORDER, CreationOrder
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
@@ -112,14 +114,15 @@ class KwokPlacer:
         traffic: TrafficMatrix | None,
         seed: int,
         advance: Callable[[int], None] = lambda n: None,
+        order: CreationOrder = FILE_ORDER,
     ) -> list[Placement]:
         found = require_counterpart(scheduler, self._extra, "kwok")
         return await asyncio.to_thread(self._place, scheduler, found, deployments, traffic,
-                                       advance)
+                                       advance, order)
 
     def _place(self, scheduler: str, found: KubernetesCounterpart, deployments: int,
-               traffic: TrafficMatrix | None, advance: Callable[[int], None]
-               ) -> list[Placement]:
+               traffic: TrafficMatrix | None, advance: Callable[[int], None],
+               order: CreationOrder = FILE_ORDER) -> list[Placement]:
         from harness.backends.k8s import collect_rounds
 
         cluster = self._ensure_cluster()
@@ -131,9 +134,12 @@ class KwokPlacer:
                              traffic=traffic):
             # Pods nobody binds (a scheduler of the user's that is not running) fail
             # after _BIND_TIMEOUT_S with "nobody bound pods with schedulerName ...".
+            # Each round creates the Deployments one after another in its creation order.
             rounds = collect_rounds(cluster, self._economy, name, deployments,
-                                    advance=advance, timeout=_BIND_TIMEOUT_S)
-        return [Placement(scheduler, i, r.assignments, r.seconds) for i, r in enumerate(rounds)]
+                                    advance=advance, timeout=_BIND_TIMEOUT_S,
+                                    orders=lambda i: self.space.creation_order(order, i))
+        return [Placement(scheduler, i, r.assignments, r.seconds,
+                          creation_order=r.creation_order) for i, r in enumerate(rounds)]
 
     def traffic_description(self, scheduler: str, traffic: TrafficMatrix | None) -> str:
         """What traffic ``scheduler`` placed with here (the run's report states it)."""

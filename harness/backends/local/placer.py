@@ -1,6 +1,8 @@
 """The local backend's placer: the Python scheduler models on N identical nodes.
 
 Placement is pure computation (``schedulers``), so 1000 redeployments take seconds.
+Each redeployment hands the model its pods in the order their Deployments are created
+(``--order``, `schedulers.creation`); the model adds kube-scheduler's queue jitter.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import Placement
 from harness.backends.layoutspace import LayoutSpace
+from schedulers.creation import FILE_ORDER, CreationOrder
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
@@ -46,6 +49,7 @@ class ModelPlacer:
         traffic: TrafficMatrix | None,
         seed: int,
         advance: Callable[[int], None] = lambda n: None,
+        order: CreationOrder = FILE_ORDER,
     ) -> list[Placement]:
         import schedulers
 
@@ -54,10 +58,11 @@ class ModelPlacer:
         batch = 50
         for start in range(0, deployments, batch):
             n = min(batch, deployments - start)
+            orders = [self.space.creation_order(order, d) for d in range(start, start + n)]
             # A thread keeps the event loop (and any running cluster's proxies) alive
             # while the CPU-bound models run.
-            results = await asyncio.to_thread(self._schedule_many, policy, n)
-            for offset, result in enumerate(results):
+            results = await asyncio.to_thread(self._schedule_many, policy, orders)
+            for offset, (result, created) in enumerate(zip(results, orders, strict=True)):
                 out.append(
                     Placement(
                         scheduler=scheduler,
@@ -65,13 +70,15 @@ class ModelPlacer:
                         assignments=dict(result.assignments),
                         seconds=float(result.seconds),
                         unschedulable=tuple(result.unschedulable),
+                        creation_order=created,
                     )
                 )
             advance(n)
         return out
 
-    def _schedule_many(self, policy: Any, n: int) -> list[Any]:
-        return [policy.schedule(self.space.pods, self.space.nodes) for _ in range(n)]
+    def _schedule_many(self, policy: Any, orders: list[tuple[str, ...]]) -> list[Any]:
+        # The pods reach the model's queue in their Deployments' creation order.
+        return [policy.schedule(self.space.pods_in(o), self.space.nodes) for o in orders]
 
     async def close(self) -> None:
         return None
