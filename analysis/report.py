@@ -238,6 +238,8 @@ def _creation_order_text(run: tables.RunData) -> str:
     ``placements.parquet`` recorded (column ``creation_order``)."""
     c = run.config
     text = f"creation order of the Deployments: `{c.order}`, {c.creation_order().describe()}"
+    if run.manifest.backend.name == "kubernetes":
+        text += " (sent as parallel scale-ups: the pods follow it only roughly)"
     placements = run.placements
     if "creation_order" not in placements:
         return text + " (before it was recorded per placement)"

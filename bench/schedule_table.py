@@ -3,10 +3,11 @@
     python3 bench/schedule_table.py            # writes bench/results/schedule-table.json
     python3 bench/schedule_table.py --report   # print the docs table for that file
 
-What `harness schedule` prints, for the default economy on 5 identical nodes with the
-shipped traffic matrix (schedulers/data/settlers2-traffic.csv), for every scheduler and
-two node sizes: the mean predicted share of the traffic that crosses nodes and the
-number of distinct canonical layouts. Deterministic (seeds 0..N-1, as `harness
+What `harness schedule --order file` prints (the pods in the economy's creation order),
+for the default economy on 5 identical nodes with the shipped traffic matrix
+(schedulers/data/settlers2-traffic.csv), for every scheduler and two node sizes: the
+mean predicted share of the traffic that crosses nodes and the number of distinct
+canonical layouts. Deterministic (seeds 0..N-1, as `harness
 schedule --seed 0`), so a rerun on any machine gives the same file apart from the date;
 tests/unit/test_docs_numbers.py holds the docs' numbers against it.
 """
@@ -44,7 +45,8 @@ MEMORY = "8Gi"
 
 
 def place(scheduler: str, cpu: str, deployments: int) -> dict[str, Any]:
-    """`harness schedule -s SCHEDULER --node-cpu CPU --deployments N --seed 0`, in figures."""
+    """`harness schedule -s SCHEDULER --node-cpu CPU --deployments N --seed 0 --order file`,
+    in figures."""
     econ = load_economy(None)
     nodes = uniform_nodes(NODES, cpu_m=parse_cpu(cpu), memory=parse_memory(MEMORY))
     pods = pods_for_economy(econ)
@@ -79,7 +81,8 @@ def compute() -> dict[str, Any]:
                       "schedulers": {s: place(s, cpu, deployments) for s in SCHEDULERS}}
     return {"date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python3 bench/schedule_table.py",
-            "equivalent": "harness schedule -s S --node-cpu CPU --deployments N --seed 0",
+            "equivalent": "harness schedule -s S --node-cpu CPU --deployments N --seed 0 "
+                          "--order file",
             "economy": DEFAULT_ECONOMY,
             "traffic": "schedulers/data/settlers2-traffic.csv",
             "seed": 0, "cases": cases}

@@ -92,6 +92,16 @@ def test_the_setting_defaults_validates_and_reaches_the_placers() -> None:
         build_config(overrides={"order": "alphabetical"})
 
 
+def test_an_experiment_file_sets_it(tmp_path: Path) -> None:
+    path = tmp_path / "experiment.yaml"
+    path.write_text("order: file\n")
+    assert build_config(file=path).order == "file"
+    assert build_config(file=path, overrides={"order": "reverse"}).order == "reverse"
+    path.write_text("order: shuffled\n")
+    with pytest.raises(ConfigError, match=r"experiment.yaml\):\n  order: Input should be"):
+        build_config(file=path)
+
+
 def test_a_record_from_before_the_setting_reads_as_file_order() -> None:
     old = build_config().model_dump(mode="json")
     del old["order"]
