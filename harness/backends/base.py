@@ -133,7 +133,7 @@ class Placer(Protocol):
         order: CreationOrder = ...,
     ) -> list[Placement]:
         """Redeploy ``deployments`` times under ``scheduler``, each redeployment creating
-        the Deployments in ``order``'s order for it (default: the economy file's) and
+        the Deployments in ``order``'s order for it (default: the economy's order) and
         recording it; ``advance(n)`` reports progress."""
         ...
 

@@ -27,7 +27,7 @@ class LayoutSpace:
         import schedulers
 
         self.nodes: list[Node] = list(nodes)
-        # In the economy file's order; `creation_order` reorders them per redeployment.
+        # In the economy's order; `pods_in` reorders them for one redeployment.
         self.pods: list[Pod] = schedulers.pods_for_economy(economy)
         self.workloads: list[str] = [item.name for item in economy]
 
