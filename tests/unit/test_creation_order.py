@@ -262,6 +262,29 @@ def test_each_placement_records_its_order_and_the_report_states_it(
         assert ", ".join(expected[0].split(",")) in " ".join(what_was_run.split())
 
 
+def test_a_run_from_before_the_setting_reports_file_order(tmp_path: Path) -> None:
+    from analysis.report import build_report
+
+    cfg = build_config(overrides={
+        "deployments": 4, "nodes": 2, "items": ["flour"], "sizes": [16],
+        "protocols": ["http"], "repetitions": 1, "layout_budget": 2, "warmup_orders": 1,
+        "warmup_seconds": 0, "bootstrap": 100, "order": "file",
+    })
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
+    backend = ModelCluster(cfg.load_economy(), cfg.nodes)
+    asyncio.run(Experiment(cfg, store, backend.backend(), sweep=backend.sweep).run())
+    # As such a run stored it: no order in its config, no column in its placements.
+    manifest = json.loads((store.root / "manifest.json").read_text())
+    del manifest["config"]["order"]
+    (store.root / "manifest.json").write_text(json.dumps(manifest))
+    store.write_table("placements", store.read_table("placements").drop(
+        columns="creation_order"))
+    text = " ".join(build_report(store.root, figures=False).path.read_text().split())
+    assert ("creation order of the Deployments: `file`, the economy's order (inputs first, "
+            "as in the file), every redeployment (before it was recorded per placement)"
+            ) in text
+
+
 # -- harness schedule --------------------------------------------------------------------
 
 runner = CliRunner()
@@ -296,3 +319,21 @@ def test_harness_schedule_refuses_a_bad_order(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert "'sorted' is not a creation order; choose one of file, reverse, random" in " ".join(
         done.output.replace("│", " ").split())
+
+
+# -- the committed measurement ----------------------------------------------------------
+
+def test_the_committed_creation_order_bench_is_what_the_code_gives() -> None:
+    """bench/results/creation-order.json (docs/experiment.md quotes it) is deterministic:
+    recompute kube_default's figures for every order."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("_bench_creation_order",
+                                                  root / "bench" / "creation_order.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    committed = json.loads((root / "bench/results/creation-order.json").read_text())["orders"]
+    for mode in CREATION_ORDERS:
+        assert module.measure(mode, "kube_default") == committed[mode]["kube_default"], mode
