@@ -41,6 +41,10 @@ def test_experiment_on_the_kwok_backend(k8s_binaries: object, tmp_path: Path) ->
     assert 1 <= samples["layout_id"].nunique() <= 3
     # The real schedulers took measurable time to bind every pod through the API.
     assert (placements["seconds"] > 0).all()
+    # Each redeployment created its Deployments in a new random order (the default),
+    # the same one under both schedulers.
+    orders = placements.groupby("deployment")["creation_order"].nunique()
+    assert (orders == 1).all() and placements["creation_order"].nunique() == 20
 
 
 def test_sigterm_deletes_the_kwok_control_plane(k8s_binaries: object, tmp_path: Path) -> None:
