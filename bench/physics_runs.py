@@ -67,7 +67,16 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         "vs_load": _rows(tables / "response_time_vs_load.csv"),
         "background": _rows(tables / "background_load.csv"),
         "layouts": {r["scheduler"]: r for r in _rows(tables / "layouts.csv")},
+        # per item class and the paired test (reports from before those tables: none)
+        "by_class": {f"{r['item_class']}|{r['protocol']}|{r['scheduler']}": r
+                     for r in _optional_rows(tables / "reduction_by_class.csv")},
+        "paired": {f"{r['scheduler']}|{r['cells']}": r
+                   for r in _optional_rows(tables / "paired_test.csv")},
     }
+
+
+def _optional_rows(path: Path) -> list[dict[str, Any]]:
+    return _rows(path) if path.is_file() else []
 
 
 def _ci(row: dict[str, Any], key: str, low: str, high: str, unit: str = "") -> str:
