@@ -134,19 +134,37 @@ async def measure_layout(
     sweep: Sweep | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Relayout, order every item x size ``repeat`` times; return (samples, telemetry)."""
-    run_sweep = sweep or default_sweep(plane)
     await plane.relayout(placement)
     targets = {item: plane.entry(item) for item in items}
+    samples, telemetry = await _sweep_with_telemetry(
+        plane, sweep, targets, protocol, items, sizes, count=count, repeat=repeat,
+        warmup=warmup)
+    samples = annotate_samples(samples, placement, layout_id=layout_id, protocol=protocol)
+    return samples, _label(telemetry, layout_id, protocol)
+
+
+async def _sweep_with_telemetry(
+    plane: DataPlane, sweep: Sweep | None, targets: Mapping[str, str], protocol: WireProtocol,
+    items: Sequence[str], sizes: Sequence[int], *, count: int, repeat: int, warmup: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sweep's raw rows, and the mesh's byte counters differenced around it."""
+    run_sweep = sweep or default_sweep(plane)
     before = plane.traffic_snapshot()
     samples = await run_sweep(
         targets, protocol, list(items), list(sizes),
         count=count, repeat=repeat, warmup=warmup, progress=False,
     )
-    telemetry = telemetry_delta(before, plane.traffic_snapshot())
-    samples = annotate_samples(samples, placement, layout_id=layout_id, protocol=protocol)
-    telemetry.insert(0, "layout_id", layout_id)
-    telemetry.insert(1, "protocol", protocol)
-    return samples, telemetry
+    return samples, telemetry_delta(before, plane.traffic_snapshot())
+
+
+def _label(frame: pd.DataFrame, layout_id: str, protocol: WireProtocol,
+           load_rps: float | None = None) -> pd.DataFrame:
+    """The chunk's key columns first: layout, protocol and (under load) the offered rate."""
+    frame.insert(0, "layout_id", layout_id)
+    frame.insert(1, "protocol", protocol)
+    if load_rps is not None:
+        frame.insert(2, "load_rps", float(load_rps))
+    return frame
 
 
 async def measure_layout_under_load(
@@ -172,30 +190,20 @@ async def measure_layout_under_load(
     Every sample row records the offered and achieved background rate (``load_rps``,
     ``load_achieved_rps``), the telemetry its offered rate (``load_rps``).
     """
-    run_sweep = sweep or default_sweep(plane)
     await plane.relayout(placement)
     targets = {item: plane.entry(item) for item in items}
     async with background_load(load or default_load(), targets, protocol, items, sizes,
                                rps=load_rps, count=count, seed=load_seed,
                                ramp_s=ramp_s) as running:
-        before = plane.traffic_snapshot()
-        samples = await run_sweep(
-            targets, protocol, list(items), list(sizes),
-            count=count, repeat=repeat, warmup=warmup, progress=False,
-        )
-        telemetry = telemetry_delta(before, plane.traffic_snapshot())
+        samples, telemetry = await _sweep_with_telemetry(
+            plane, sweep, targets, protocol, items, sizes, count=count, repeat=repeat,
+            warmup=warmup)
     assert running.summary is not None
-    summary = pd.DataFrame([running.summary.to_row()])
-    summary.insert(0, "layout_id", layout_id)
-    summary.insert(1, "protocol", protocol)
-    summary.insert(2, "load_rps", float(load_rps))
+    summary = _label(pd.DataFrame([running.summary.to_row()]), layout_id, protocol, load_rps)
     samples = annotate_samples(samples, placement, layout_id=layout_id, protocol=protocol)
     samples["load_rps"] = float(load_rps)
     samples["load_achieved_rps"] = float(running.summary.achieved_rps)
-    telemetry.insert(0, "layout_id", layout_id)
-    telemetry.insert(1, "protocol", protocol)
-    telemetry.insert(2, "load_rps", float(load_rps))
-    return samples, telemetry, summary
+    return samples, _label(telemetry, layout_id, protocol, load_rps), summary
 
 
 def annotate_samples(

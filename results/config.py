@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from results._validation import problems
 from results.links import LINK_PRESETS
 from results.topology import Topology, TopologyError, resolve_topology
 from schedulers.creation import CreationOrder, CreationOrderMode
@@ -605,13 +606,11 @@ def _validate(
         return ExperimentConfig.model_validate(dict(data), context=dict(context or {}))
     except ValidationError as exc:
         lines = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "experiment"
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
+        for where, msg, kind in problems(exc):
+            if kind == "extra_forbidden":
                 known = ", ".join(ExperimentConfig.model_fields)
                 msg = f"unknown setting (known settings: {known})"
-            lines.append(f"  {where}: {msg}")
+            lines.append(f"  {where or 'experiment'}: {msg}")
         raise ConfigError(f"invalid experiment ({source}):\n" + "\n".join(lines)) from None
 
 

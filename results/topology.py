@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from results._validation import problems
 from results.links import LINK_PRESETS, LinkProfile, resolve_link
 
 if TYPE_CHECKING:
@@ -301,12 +302,7 @@ TOPOLOGY_PRESETS: Mapping[str, Callable[[int, LinkProfile], Topology]] = {
 
 
 def _errors(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        where = ".".join(str(p) for p in e["loc"])
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(parts)
+    return "; ".join(f"{where}: {msg}" if where else msg for where, msg, _ in problems(exc))
 
 
 def load_topology(path: Path) -> Topology:

@@ -1,0 +1,14 @@
+"""pydantic's validation errors as (where, message, type) a user can read."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+__all__ = ["problems"]
+
+
+def problems(exc: ValidationError) -> list[tuple[str, str, str]]:
+    """Each error's dotted location ("" at the top), its message without pydantic's
+    "Value error, " prefix (our validators' own words), and its type."""
+    return [(".".join(str(p) for p in e["loc"]),
+             str(e["msg"]).removeprefix("Value error, "), e["type"]) for e in exc.errors()]
