@@ -36,7 +36,7 @@ HELP = """Redeploy the Settlers economy many times under each scheduler, measure
 distinct layout (or a stated sample), and write tables, plots and report.md.
 
 The default kube-scheduler model (kube_default) is always measured as the baseline.
-Precedence: built-in defaults < --quick < --config FILE < flags.
+Precedence: built-in defaults < --quick / --preset < --config FILE < flags.
 
 Examples:
 
@@ -58,6 +58,10 @@ Examples:
   harness run --quick --load 0,20,40   # each layout under 0, 20 and 40 background orders/s
 
   harness run --quick --order file     # Deployments created in the economy's order
+
+  harness run --preset paper           # 3 replications, 30 min of measurement: ~45 min
+
+  harness run --quick --replicates 3 --time-budget 6m
 """
 
 
@@ -209,6 +213,20 @@ def register(app: typer.Typer) -> None:
         warmup_seconds: Annotated[float | None, typer.Option(
             help="warm up for at least this long, for Prometheus (default: 15)")] = None,
         seed: Annotated[int | None, typer.Option(help="(default: 1)")] = None,
+        replicates: Annotated[int | None, typer.Option(
+            metavar="K",
+            help="K independent replications (each its own seed, warm-up, redeployments "
+                 "and measurements) in one results directory; the report gives every "
+                 "headline with the spread between them and an interval that includes it "
+                 "(default: 1; --preset paper: 3)")] = None,
+        time_budget: Annotated[str | None, typer.Option(
+            metavar="DURATION",
+            help="measurement time for the whole run (e.g. 30m, 1h30m, 900s): a pilot "
+                 "measures the variance between layouts and between a layout's orders, "
+                 "then the rest is split between more layouts and more orders per layout "
+                 "so each scheduler's mean is as precise as the time allows; warm-up and "
+                 "redeployments come on top (default: none, --layout-budget x "
+                 "--repetitions; --preset paper: 30m)")] = None,
         order: Annotated[str | None, typer.Option(
             metavar="file|reverse|random",
             help="the order in which each redeployment creates its Deployments (pods reach "
@@ -249,6 +267,11 @@ def register(app: typer.Typer) -> None:
             "--load-in-traffic/--load-not-in-traffic",
             help="run the largest --load during the warm-up too, so the traffic NetMARKS "
                  "learns from includes it (default: not)")] = None,
+        preset: Annotated[str | None, typer.Option(
+            metavar="quick|paper",
+            help="a named set of settings under --config and flags: quick (as --quick) or "
+                 "paper (the paper's method with 3 replications and a 30 min measurement "
+                 "budget, about 45 minutes on 2 cores)")] = None,
         quick: Annotated[bool, typer.Option(
             "--quick", help="small preset: ~100 redeployments, 3 sizes, http; items "
             "boat,bread,coal,sword on the Settlers economy, picked from the graph "
@@ -275,6 +298,7 @@ def register(app: typer.Typer) -> None:
             "items": "all" if items == "all" else _split(items),
             "repetitions": repetitions, "layout_budget": layout_budget,
             "warmup_orders": warmup_orders, "warmup_seconds": warmup_seconds, "seed": seed,
+            "replicates": replicates, "time_budget": time_budget,
             "order": order,
             "economy": economy, "kube_context": kube_context,
             "kube_namespace": kube_namespace, "prometheus_url": prometheus_url,
@@ -286,6 +310,7 @@ def register(app: typer.Typer) -> None:
                 given = [_FLAG.get(k, f"--{k.replace('_', '-')}")
                          for k, v in overrides.items() if v is not None]
                 given += [flag for flag, on in (("--quick", quick), ("--config", config),
+                                                ("--preset", preset is not None),
                                                 ("--out", out)) if on]
                 if given:
                     raise ConfigError("--resume continues a run with its stored settings; "
@@ -298,7 +323,9 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[bold]resuming[/] {resume} ({len(store.done_chunks())} "
                               "chunks already measured)")
             else:
-                cfg = build_config(preset="quick" if quick else None, file=config,
+                if quick and preset not in (None, "quick"):
+                    raise ConfigError(f"--quick and --preset {preset}: choose one preset")
+                cfg = build_config(preset="quick" if quick else preset, file=config,
                                    overrides=overrides)
                 backend_ = backend_for(cfg)  # a missing backend fails before any file
                 out = out or _default_out(cfg)

@@ -17,6 +17,7 @@ its policies or link presets.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -59,6 +60,7 @@ __all__ = [
     "build_config",
     "is_paper_economy",
     "items_note",
+    "parse_duration",
 ]
 
 # Validation context of a config read back from results: check the shape, not
@@ -96,6 +98,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "layout_budget": 12,
         "warmup_orders": 1,
         "warmup_seconds": 10.0,
+    },
+    # The paper's method (every default) made trustworthy (issue 14): three independent
+    # replications and a measurement time budget spent where the variance is.
+    "paper": {
+        "replicates": 3,
+        "time_budget": 1800.0,
     },
 }
 
@@ -242,6 +250,18 @@ class ExperimentConfig(BaseModel):
         15.0, ge=0, le=3600, description="repeat warm-up rounds for at least this long"
     )
     seed: int = 1
+    replicates: int = Field(
+        1, ge=1, le=100,
+        description="independent replications (own seed, warm-up, redeployments and "
+                    "measurements each) in one results directory; the report gives each "
+                    "headline with the spread between them")
+    time_budget: float | None = Field(
+        None, gt=0, le=7 * 24 * 3600,
+        description="measurement time of the whole run (all replications), in seconds or "
+                    "as 30m, 1h30m, 90s: a pilot estimates the variance between layouts and "
+                    "between orders, and the rest is split between more layouts and more "
+                    "orders per layout to minimise each scheduler's variance; unset: "
+                    "layout_budget layouts x repetitions orders")
     order: CreationOrderMode = Field(
         DEFAULT_ORDER,
         description="the order in which each redeployment creates its Deployments (pods "
@@ -416,6 +436,11 @@ class ExperimentConfig(BaseModel):
         if self.load_in_traffic and max(self.load) == 0:
             raise ValueError("load_in_traffic: no load above 0 to run during the warm-up")
         return self
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _time_budget(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
 
     @field_validator("node_cpu")
     @classmethod
@@ -612,6 +637,27 @@ def _validate(
                 msg = f"unknown setting (known settings: {known})"
             lines.append(f"  {where or 'experiment'}: {msg}")
         raise ConfigError(f"invalid experiment ({source}):\n" + "\n".join(lines)) from None
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number (seconds) or a text like ``30m``, ``1h30m``, ``90s``, ``45``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip().lower().replace(" ", "")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.fullmatch(text)
+    if not text or match is None or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration: give seconds or e.g. 30m, 1h30m, 90s")
+    h, m, s = (float(g) if g else 0.0 for g in match.groups())
+    return h * 3600 + m * 60 + s
 
 
 def _recorded(info: ValidationInfo) -> bool:

@@ -150,3 +150,27 @@ def test_bad_node_capacity_names_the_setting(overrides: dict[str, object],
     with pytest.raises(ConfigError, match="invalid experiment") as err:
         build_config(overrides=overrides)
     assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("30m", 1800.0), ("1h30m", 5400.0), ("90s", 90.0), ("45", 45.0), (120, 120.0),
+    ("1.5h", 5400.0), ("2m30s", 150.0),
+])
+def test_time_budget_durations(text: object, seconds: float) -> None:
+    assert build_config(overrides={"time_budget": text}).time_budget == seconds
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "30x", "m", "-5m", "0", True])
+def test_time_budget_rejects_what_is_not_a_positive_duration(bad: object) -> None:
+    with pytest.raises(ConfigError, match="time_budget"):
+        build_config(overrides={"time_budget": bad})
+
+
+def test_paper_preset_replicates_and_budget_and_flags_win() -> None:
+    paper = build_config(preset="paper")
+    assert (paper.replicates, paper.time_budget) == (3, 1800.0)
+    assert paper.deployments == 1000  # otherwise the paper's method: the defaults
+    mine = build_config(preset="paper", overrides={"replicates": 5, "time_budget": "10m"})
+    assert (mine.replicates, mine.time_budget) == (5, 600.0)
+    with pytest.raises(ConfigError, match="replicates"):
+        build_config(overrides={"replicates": 0})
