@@ -5,8 +5,10 @@ value measured on each unit's layout: the layout-frequency-weighted mean for a c
 the Hansen-Hurwitz estimator for a PPS sample. Intervals come from a two-stage
 bootstrap that mirrors how the numbers were produced: units are resampled (which
 layouts the scheduler would produce), and each layout's raw samples are resampled
-(measurement noise). The layout resamples are shared by all schedulers, so a
-reduction versus the baseline is computed pairwise on the same replicate.
+(measurement noise) in blocks of neighbours in time (``block_indices``: a layout's
+orders of one cell are sent back to back and share the machine's moment). The layout
+resamples are shared by all schedulers, so a reduction versus the baseline is computed
+pairwise on the same replicate.
 
 ``estimate_group`` is the same estimator and bootstrap over a group of cells (every item
 at one size, say): the mean over the cells of each cell's estimate and of each cell's
@@ -16,13 +18,14 @@ as all of them were measured on the same layouts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Estimate", "estimate_cell", "estimate_group"]
+__all__ = ["Estimate", "block_indices", "block_length", "estimate_cell", "estimate_group"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -179,8 +182,31 @@ def _layout_means(
     boot_means = np.empty((len(layouts), resamples))
     for k, lid in enumerate(layouts):
         x = np.asarray(values[lid], dtype=float)
-        boot_means[k] = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+        boot_means[k] = x[block_indices(len(x), rng, resamples)].mean(axis=1)
     return layouts, means, boot_means
+
+
+def block_length(n: int) -> int:
+    """Orders per block for ``n`` consecutive orders: about n^(1/3), the usual rate for
+    the moving-block bootstrap of a mean (1 for up to 3 orders, 2 for 4-15, 3 for 16-42)."""
+    return max(1, round(math.pow(n, 1 / 3)))
+
+
+def block_indices(n: int, rng: np.random.Generator, resamples: int) -> npt.NDArray[np.int64]:
+    """(resamples, n) indices of a moving-block bootstrap of ``n`` samples in time order.
+
+    A layout's orders of one cell are sent one after another, so neighbours share the
+    machine's moment (a busy second slows several in a row). Resampling them one by one
+    would treat them as independent and understate the layout's noise; drawing runs of
+    ``block_length(n)`` neighbours keeps that dependence. Blocks never wrap around.
+    """
+    b = block_length(n)
+    if b == 1:
+        return rng.integers(0, n, size=(resamples, n))
+    blocks = -(-n // b)
+    starts = rng.integers(0, n - b + 1, size=(resamples, blocks))
+    idx = (starts[:, :, None] + np.arange(b)).reshape(resamples, blocks * b)
+    return idx[:, :n]
 
 
 def _percentiles(x: FloatArray, alpha: float) -> tuple[float, float]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plots, render, tables
+from analysis.budget import budget_section
 from analysis.paper import PAPER
 from analysis.report_detail import detail
 from results.config import ExperimentConfig, ItemsOrigin
@@ -61,6 +62,7 @@ def build_report(root: Path, *, figures: bool = True) -> Report:
     md["head"] = render.write_table(head, _pretty_headline(head), out_t, "headline",
                                     "Headline per scheduler.")
     more = detail(run, rt, by, lay, out_t)
+    md["budget"] = budget_section(run, out_t)
     md["paper"], md["detail"] = more.beside_paper, more.section
 
     load_md = _load_tables(full, out_t) if full.loads else None
@@ -279,6 +281,20 @@ def _capacity_text(manifest: Manifest, config: ExperimentConfig) -> str:
     return f"\n> **Node capacity**: {mark}{text}\n"
 
 
+def _sampling_text(manifest: Manifest, config: ExperimentConfig) -> str:
+    """How many layouts and orders: as configured, or as the time budget decided."""
+    a = manifest.allocation
+    if config.time_budget is None:
+        return (f"layout budget {config.layout_budget};\n  {config.repetitions} orders per "
+                "item x size per layout")
+    if a is None:
+        return f"time budget {config.time_budget:.0f} s (no allocation recorded yet)"
+    return (f"time budget {a.budget_s:.0f} s of measurement: a pilot of {a.pilot_layouts} "
+            f"layouts x {a.pilot_repetitions} orders per item x size,\n  then "
+            f"{a.repetitions} orders on each further layout, {a.layouts} layouts planned "
+            "(see Measurement budget)")
+
+
 def _or(value: object, missing: str) -> object:
     return missing if value is None else value
 
@@ -326,8 +342,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
   {', '.join(m.items)}{_items_origin_text(m.items_origin)}
 - sizes (bytes per unit): {', '.join(str(s) for s in c.sizes)}; protocols:
   {', '.join(c.protocols)}; {c.count} unit(s) per order
-- {c.deployments} redeployments per scheduler; layout budget {c.layout_budget};
-  {c.repetitions} orders per item x size per layout; seed {c.seed}
+- {c.deployments} redeployments per scheduler; {_sampling_text(m, c)}; seed {c.seed}
 - {_creation_order_text(run)}
 - warm-up: {c.warmup_orders} orders per item x size on a random layout;
   traffic matrix from {m.traffic_source or 'n/a'}{_scheduler_traffic_text(m)}{load_line}
@@ -381,6 +396,7 @@ paper's full text was not available to us: its numbers come from the abstract (3
 50 %) and secondary sources (the rest).
 
 {md['detail']}
+{md['budget']}
 ## Response time at {largest} B per unit
 
 {md['rt_largest']}

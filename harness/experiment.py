@@ -38,6 +38,14 @@ from harness.measure import (
     measure_layout_under_load,
     telemetry_delta,
 )
+from results.allocation import (
+    PLAN_CAP,
+    allocate,
+    costs,
+    pilot_layouts,
+    truncated_units,
+    variance_components,
+)
 from results.config import ExperimentConfig
 from results.layouts import layout_id, measurement_order, measurement_plan, plan_units
 from results.manifest import MeasurementPlan
@@ -79,8 +87,10 @@ class Experiment:
         sweep: Sweep | None = None,
         load: BackgroundLoad | None = None,
         load_ramp_s: float = LOAD_RAMP_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
+        self._clock = clock  # the chunks' wall time, which a time budget spends
         self.store = store
         self.backend = backend
         self.reporter = reporter or Reporter()
@@ -228,7 +238,7 @@ class Experiment:
             s: list(g.sort_values("deployment")["layout_id"])
             for s, g in placements.groupby("scheduler", sort=False)
         }
-        units = plan_units(by_scheduler, self.config.layout_budget, self.config.seed)
+        units = plan_units(by_scheduler, self._layout_budget(), self.config.seed)
         firsts = placements.drop_duplicates("layout_id")
         counts = placements.pivot_table(
             index="layout_id", columns="scheduler", values="deployment", aggfunc="count",
@@ -244,8 +254,12 @@ class Experiment:
         self.store.write_table("units", units)
         return self._record_plan(units)
 
+    def _layout_budget(self) -> int:
+        # With a time budget the plan offers many layouts; the time picks how many.
+        return PLAN_CAP if self.config.time_budget is not None else self.config.layout_budget
+
     def _record_plan(self, units: pd.DataFrame) -> MeasurementPlan:
-        plan = measurement_plan(units, layout_budget=self.config.layout_budget,
+        plan = measurement_plan(units, layout_budget=self._layout_budget(),
                                 seed=self.config.seed)
         self.store.update_manifest(plan=plan)
         return plan
@@ -253,72 +267,131 @@ class Experiment:
     # -- stage 4: measurement ---------------------------------------------------------
 
     async def measure(self, plan: MeasurementPlan) -> None:
-        if self.config.load:
-            await self._measure_under_load(plan)
+        """Every planned layout at the configured repetitions, or with a time budget
+        (``config.time_budget``): a pilot, then as many layouts at as many orders per
+        layout as the time buys (``results.allocation``)."""
+        if self.config.time_budget is not None:
+            await self._measure_budgeted(plan)
             return
-        layouts = self.store.read_table("layouts").set_index("layout_id")
+        loads = len(self.config.load) or 1
+        advance = self.reporter.stage(
+            "measure layouts" + (" under load" if self.config.load else ""),
+            plan.chunks(self.config.protocols) * loads)
+        await self._measure_pass(plan.layouts, self.config.repetitions,
+                                 self.config.protocols, advance)
+
+    async def _measure_budgeted(self, plan: MeasurementPlan) -> None:
+        budget = float(self.config.time_budget or 0.0)
+        protocols, loads = list(self.config.protocols), len(self.config.load) or 1
         order = plan.layouts
-        total = plan.chunks(self.config.protocols)
-        advance = self.reporter.stage("measure layouts", total)
-        advance(sum(self.store.chunk_done(chunk_name(lid, p))
-                    for lid in order for p in self.config.protocols))
-        for protocol in self.config.protocols:
-            pending = [lid for lid in order if not self.store.chunk_done(chunk_name(lid, protocol))]
-            for lid in pending:
-                placement = json.loads(str(layouts.loc[lid, "assignments"]))
+        pilot = order[:pilot_layouts(len(self.config.schedulers), len(order))]
+        m0 = max(2, self.config.repetitions)  # the within-layout spread needs two orders
+        allocation = self.store.manifest().allocation
+        if allocation is None:
+            advance = self.reporter.stage("measure the pilot layouts",
+                                          len(pilot) * len(protocols) * loads)
+            await self._measure_pass(pilot, m0, protocols, advance)
+            samples = self.store.samples()
+            spent = _spent(samples)
+            allocation = allocate(
+                variance_components(samples, pilot), costs(samples, pilot),
+                remaining_s=budget - spent, pilot=len(pilot), pilot_repetitions=m0,
+                available=len(order), budget_s=budget, pilot_seconds=spent)
+            self.store.update_manifest(allocation=allocation)
+            self.reporter.note(f"time budget {budget:.0f} s: {allocation.why}; measuring "
+                               f"{allocation.layouts} layouts, {allocation.repetitions} "
+                               "orders per cell after the pilot")
+        rest = order[len(pilot):allocation.layouts]
+        # The plane is on the last protocol after the pilot: start there. Each protocol
+        # gets its share of the time left, so a slow pass cannot starve the next one.
+        protocols.reverse()
+        advance = self.reporter.stage("measure layouts (time budget)",
+                                      len(rest) * len(protocols) * loads)
+        start = _spent(self.store.samples())
+        for k, protocol in enumerate(protocols):
+            share = start + max(0.0, budget - start) * (k + 1) / len(protocols)
+            # 5 % slack: the last layout that fits by the estimate may run a bit long.
+            await self._measure_pass(rest, allocation.repetitions, [protocol], advance,
+                                     until=share * 1.05)
+        self._record_measured(order)
 
-                async def work(
-                    plane: DataPlane, placement: dict[str, str] = placement, lid: str = lid,
-                    protocol: WireProtocol = protocol,
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-                    return await measure_layout(
-                        plane, placement, layout_id=lid, protocol=protocol, items=self._items,
-                        sizes=self.config.sizes, count=self.config.count,
-                        repeat=self.config.repetitions, sweep=self._sweep,
-                    )
+    def _record_measured(self, order: list[str]) -> None:
+        """Cut each scheduler's units to the layouts measured in every protocol (and
+        load) and record the plan that the estimates then stand for."""
+        done = self.store.done_chunks()
+        loads: list[float | None] = list(self.config.load) or [None]
+        measured = [lid for lid in order
+                    if all(chunk_name(lid, p, x) in done
+                           for p in self.config.protocols for x in loads)]
+        units = truncated_units(self.store.read_table("units"), measured)
+        self.store.write_table("units", units)
+        self._record_plan(units)
 
-                samples, telemetry = await self._healthy(
-                    protocol, placement, f"layout {lid} ({protocol})", work
-                )
-                self.store.write_chunk(chunk_name(lid, protocol), samples, telemetry)
-                advance(1)
-
-    async def _measure_under_load(self, plan: MeasurementPlan) -> None:
-        """With --load: every (layout, protocol) at each load, one chunk per triple;
-        a layout's loads one after another (one relayout serves them all)."""
-        layouts = self.store.read_table("layouts").set_index("layout_id")
-        loads, protocols = self.config.load, self.config.protocols
-        advance = self.reporter.stage("measure layouts under load",
-                                      plan.chunks(protocols) * len(loads))
-        advance(sum(self.store.chunk_done(chunk_name(lid, p, x))
-                    for lid in plan.layouts for p in protocols for x in loads))
+    async def _measure_pass(
+        self, layouts: list[str], repetitions: int, protocols: list[WireProtocol],
+        advance: Callable[[int], None], until: float | None = None,
+    ) -> float:
+        """Measure each (layout, protocol[, load]) chunk not yet done, protocol by
+        protocol (one data plane each); with ``until``, stop before a layout once the
+        chunks' measurement time (``chunk_seconds``, summed over the run) has reached it.
+        Returns the measurement time spent so far."""
+        table = self.store.read_table("layouts").set_index("layout_id")
+        loads: list[float | None] = list(self.config.load) or [None]
+        names = [chunk_name(lid, p, x) for p in protocols for lid in layouts for x in loads]
+        advance(sum(self.store.chunk_done(n) for n in names))
+        spent = _spent(self.store.samples()) if until is not None else 0.0
         for protocol in protocols:
-            for lid in plan.layouts:
-                placement = json.loads(str(layouts.loc[lid, "assignments"]))
-                for rps in loads:
-                    name = chunk_name(lid, protocol, rps)
-                    if self.store.chunk_done(name):
-                        continue
-
-                    async def work(
-                        plane: DataPlane, placement: dict[str, str] = placement,
-                        lid: str = lid, protocol: WireProtocol = protocol, rps: float = rps,
-                        name: str = name,
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-                        return await measure_layout_under_load(
-                            plane, placement, layout_id=lid, protocol=protocol,
-                            items=self._items, sizes=self.config.sizes,
-                            count=self.config.count, repeat=self.config.repetitions,
-                            load_rps=rps, sweep=self._sweep, load=self._load,
-                            load_seed=_chunk_seed(self.config.seed, name),
-                            ramp_s=self._load_ramp_s,
-                        )
-
-                    samples, telemetry, summary = await self._healthy(
-                        protocol, placement, f"layout {lid} ({protocol}, load {rps:g}/s)", work
-                    )
-                    self.store.write_chunk(name, samples, telemetry, summary)
+            for lid in layouts:
+                pending = [x for x in loads
+                           if not self.store.chunk_done(chunk_name(lid, protocol, x))]
+                if not pending:
+                    continue
+                if until is not None and spent >= until:
+                    self.reporter.note(f"{protocol}: the time budget is spent; "
+                                       f"stopping before layout {lid}")
+                    break
+                placement = json.loads(str(table.loc[lid, "assignments"]))
+                for rps in pending:
+                    spent += await self._measure_chunk(lid, protocol, rps, placement,
+                                                       repetitions)
                     advance(1)
+        return spent
+
+    async def _measure_chunk(self, lid: str, protocol: WireProtocol, rps: float | None,
+                             placement: dict[str, str], repetitions: int) -> float:
+        """One chunk, stored with its wall time; returns that time (seconds)."""
+        name = chunk_name(lid, protocol, rps)
+        started = self._clock()
+        load: pd.DataFrame | None = None
+        if rps is None:
+
+            async def plain(plane: DataPlane) -> tuple[pd.DataFrame, pd.DataFrame]:
+                return await measure_layout(
+                    plane, placement, layout_id=lid, protocol=protocol, items=self._items,
+                    sizes=self.config.sizes, count=self.config.count, repeat=repetitions,
+                    sweep=self._sweep,
+                )
+
+            samples, telemetry = await self._healthy(
+                protocol, placement, f"layout {lid} ({protocol})", plain)
+        else:
+
+            async def loaded(plane: DataPlane
+                             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                return await measure_layout_under_load(
+                    plane, placement, layout_id=lid, protocol=protocol, items=self._items,
+                    sizes=self.config.sizes, count=self.config.count, repeat=repetitions,
+                    load_rps=rps, sweep=self._sweep, load=self._load,
+                    load_seed=_chunk_seed(self.config.seed, name), ramp_s=self._load_ramp_s,
+                )
+
+            samples, telemetry, load = await self._healthy(
+                protocol, placement, f"layout {lid} ({protocol}, load {rps:g}/s)", loaded)
+        seconds = self._clock() - started
+        # The chunk's wall time (data-plane restarts included): what a time budget spends.
+        samples["chunk_seconds"] = seconds
+        self.store.write_chunk(name, samples, telemetry, load)
+        return seconds
 
     async def _healthy(
         self,
@@ -382,6 +455,14 @@ def _chunk_seed(seed: int, chunk: str) -> int:
     import zlib
 
     return seed * 1_000_003 + zlib.crc32(chunk.encode())
+
+
+def _spent(samples: pd.DataFrame) -> float:
+    """Measurement time of the stored chunks (each chunk's rows carry its wall time)."""
+    if samples.empty or "chunk_seconds" not in samples:
+        return 0.0
+    keys = [k for k in ("layout_id", "protocol", "load_rps") if k in samples]
+    return float(samples.groupby(keys)["chunk_seconds"].first().sum())
 
 
 class DataPlaneBroken(RuntimeError):

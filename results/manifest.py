@@ -24,6 +24,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from results import provenance
+from results.allocation import Allocation
 from results.config import RECORDED, ExperimentConfig, ItemsOrigin
 from results.links import LINK_PRESETS, LinkProfile
 
@@ -147,6 +148,8 @@ class Manifest(BaseModel):
     scheduler_traffic: dict[str, str] = Field(default_factory=dict)
     # The sampling plan (stage 3).
     plan: MeasurementPlan | None = None
+    # Runs with a time budget (stage 4): the pilot, the variance components, the choice.
+    allocation: Allocation | None = None
 
     @classmethod
     def read(cls, data: Mapping[str, Any]) -> Manifest:

@@ -149,3 +149,89 @@ def test_a_data_plane_that_keeps_crashing_stops_the_run(tmp_path: Path) -> None:
     with pytest.raises(DataPlaneBroken, match="bread-0 crashed"):
         _run(cfg, store, backend, sweep=always)
     assert not store.done_chunks() and not store.has("traffic")
+
+
+class _Clock:
+    """Measurement time that passes only when the fake sweep says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _timed(backend: ModelCluster, clock: _Clock, per_layout: float, per_round: float,
+           kill_after: int | None = None) -> Any:
+    calls = {"n": 0}
+
+    async def sweep(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        calls["n"] += 1
+        if kill_after is not None and calls["n"] > kill_after:
+            raise Killed
+        frame = await backend.sweep(*args, **kwargs)
+        # The orders' own time is what the frame says; the rest of a chunk is per layout.
+        clock.now += per_layout + float(frame["latency_ms"].sum()) / 1000.0
+        return frame
+
+    return sweep
+
+
+def _budgeted(tmp_path: Path, **overrides: Any) -> tuple[ExperimentConfig, ResultsStore,
+                                                         ModelCluster]:
+    cfg = _config(deployments=60, nodes=4, protocols=["http"], sizes=[65536],
+                  time_budget=60.0, **overrides)
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
+    return cfg, store, ModelCluster(cfg.load_economy(), cfg.nodes, noise_ms=3.0)
+
+
+def test_time_budget_pilot_then_allocation_and_units_cut_to_what_was_measured(
+        tmp_path: Path) -> None:
+    from results.allocation import PLAN_CAP, pilot_layouts
+
+    cfg, store, backend = _budgeted(tmp_path)
+    clock = _Clock()
+    sweep = _timed(backend, clock, per_layout=2.0, per_round=0.0)
+    asyncio.run(Experiment(cfg, store, backend.backend(), sweep=sweep, clock=clock).run())
+
+    m = store.manifest()
+    alloc = m.allocation
+    assert alloc is not None and alloc.budget_s == 60.0
+    assert alloc.pilot_layouts == pilot_layouts(2, alloc.available_layouts) == 6
+    assert alloc.pilot_repetitions == 2
+    assert alloc.per_layout_s == pytest.approx(2.0, rel=0.05)  # what the fake clock charged
+    assert alloc.between >= 0 and alloc.within > 0 and 0 <= alloc.rho <= 1
+    samples = store.samples()
+    per_chunk = samples.groupby("layout_id")["chunk_seconds"].first()
+    # The time spent keeps to the budget (one layout of slack at most).
+    assert per_chunk.sum() <= 60.0 * 1.05 + per_chunk.max()
+    reps = samples.groupby("layout_id")["repeat"].max() + 1
+    pilot = m.plan.layouts[:alloc.pilot_layouts] if m.plan else []
+    assert set(reps[reps.index.isin(pilot)]) == {2}
+    assert set(reps[~reps.index.isin(pilot)]) <= {alloc.repetitions}
+    # Units: a prefix per scheduler, every unit's layout measured.
+    units = store.read_table("units")
+    assert set(units["layout_id"]) <= set(samples["layout_id"])
+    for _, group in units.groupby("scheduler"):
+        assert list(group["unit"]) == list(range(len(group)))
+    assert m.plan is not None and m.plan.layout_budget == PLAN_CAP
+    assert set(m.plan.layouts) == set(units["layout_id"])
+
+
+def test_time_budget_run_resumes_with_its_recorded_allocation(tmp_path: Path) -> None:
+    cfg, store, backend = _budgeted(tmp_path)
+    clock = _Clock()
+    # Warm-up (one sweep) + the 6 pilot layouts + 2 more, then killed.
+    sweep = _timed(backend, clock, per_layout=2.0, per_round=0.0, kill_after=9)
+    with pytest.raises(Killed):
+        asyncio.run(Experiment(cfg, store, backend.backend(), sweep=sweep, clock=clock).run())
+    first = store.manifest().allocation
+    assert first is not None
+    done = set(store.done_chunks())
+    assert len(done) == 8
+    sweep = _timed(backend, clock, per_layout=2.0, per_round=0.0)
+    asyncio.run(Experiment(cfg, store, backend.backend(), sweep=sweep, clock=clock).run())
+    assert store.manifest().allocation == first  # not re-decided on resume
+    samples = store.samples()
+    assert done <= store.done_chunks()
+    assert not samples.duplicated(["layout_id", "protocol", "item", "size", "repeat"]).any()
