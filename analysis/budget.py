@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis import render
 from analysis.tables import RunData
-from results.allocation import effective_orders, variance_components
+from results.allocation import effective_orders, spent_seconds, variance_components
 
 __all__ = ["budget_section", "variance_table"]
 
@@ -73,10 +73,12 @@ def budget_section(run: RunData, out: Path) -> str:
                f"s_w2 = {alloc.within:.4f} (rho {alloc.rho:.2f}, {alloc.cells} cells), "
                f"c1 = {alloc.per_layout_s:.2f} s per layout and c2 = "
                f"{alloc.per_round_s:.2f} s per round of orders. Decision: "
-               f"{alloc.repetitions} orders per cell on the layouts after the pilot, "
-               f"{alloc.layouts} layouts in all ({alloc.why}). Each scheduler's units were "
-               "then cut to the layouts measured (a prefix of its draws, which is itself a "
-               "sample of the same kind).")
+               f"{alloc.repetitions} order(s) per cell on the layouts after the pilot, "
+               f"{alloc.layouts} layouts in all ({alloc.why}). Measured: "
+               f"{_measured(run)} layouts in {spent_seconds(run.samples):.0f} s (the "
+               "measurement stops before a layout once the time is spent). Each "
+               "scheduler's units were then cut to the layouts measured (a prefix of its "
+               "draws, which is itself a sample of the same kind).")
     return f"""## Measurement budget and variance
 
 {how}
@@ -85,6 +87,10 @@ the intervals resample both (units, then each layout's orders in blocks of neigh
 in time). The components below come from all the run's data.
 
 {text}"""
+
+
+def _measured(run: RunData) -> int:
+    return int(run.samples["layout_id"].nunique()) if not run.samples.empty else 0
 
 
 def _num(value: object, digits: int) -> str:

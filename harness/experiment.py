@@ -43,6 +43,7 @@ from results.allocation import (
     allocate,
     costs,
     pilot_layouts,
+    spent_seconds,
     truncated_units,
     variance_components,
 )
@@ -292,7 +293,7 @@ class Experiment:
                                           len(pilot) * len(protocols) * loads)
             await self._measure_pass(pilot, m0, protocols, advance)
             samples = self.store.samples()
-            spent = _spent(samples)
+            spent = spent_seconds(samples)
             allocation = allocate(
                 variance_components(samples, pilot), costs(samples, pilot),
                 remaining_s=budget - spent, pilot=len(pilot), pilot_repetitions=m0,
@@ -307,7 +308,7 @@ class Experiment:
         protocols.reverse()
         advance = self.reporter.stage("measure layouts (time budget)",
                                       len(rest) * len(protocols) * loads)
-        start = _spent(self.store.samples())
+        start = spent_seconds(self.store.samples())
         for k, protocol in enumerate(protocols):
             share = start + max(0.0, budget - start) * (k + 1) / len(protocols)
             # 5 % slack: the last layout that fits by the estimate may run a bit long.
@@ -339,7 +340,7 @@ class Experiment:
         loads: list[float | None] = list(self.config.load) or [None]
         names = [chunk_name(lid, p, x) for p in protocols for lid in layouts for x in loads]
         advance(sum(self.store.chunk_done(n) for n in names))
-        spent = _spent(self.store.samples()) if until is not None else 0.0
+        spent = spent_seconds(self.store.samples()) if until is not None else 0.0
         for protocol in protocols:
             for lid in layouts:
                 pending = [x for x in loads
@@ -455,14 +456,6 @@ def _chunk_seed(seed: int, chunk: str) -> int:
     import zlib
 
     return seed * 1_000_003 + zlib.crc32(chunk.encode())
-
-
-def _spent(samples: pd.DataFrame) -> float:
-    """Measurement time of the stored chunks (each chunk's rows carry its wall time)."""
-    if samples.empty or "chunk_seconds" not in samples:
-        return 0.0
-    keys = [k for k in ("layout_id", "protocol", "load_rps") if k in samples]
-    return float(samples.groupby(keys)["chunk_seconds"].first().sum())
 
 
 class DataPlaneBroken(RuntimeError):

@@ -41,6 +41,7 @@ __all__ = [
     "costs",
     "effective_orders",
     "pilot_layouts",
+    "spent_seconds",
     "truncated_units",
     "variance_components",
 ]
@@ -140,8 +141,8 @@ def costs(samples: pd.DataFrame, layouts: Iterable[str] | None = None) -> Costs:
     """c1 and c2 from the chunks' wall time (``chunk_seconds``) and their orders' own
     time: a chunk of m rounds took ``c1_chunk + m c2_chunk``, with ``c2_chunk`` its
     recorded orders' summed response time over m. Per layout the chunks (protocols,
-    loads) add up; the medians over layouts are returned (a plane restart in one chunk
-    should not set the price of all)."""
+    loads) add up; the means over layouts are returned (a budget is spent on the total,
+    so a relayout that moves many pods or a data-plane restart is part of the price)."""
     if samples.empty or "chunk_seconds" not in samples:
         return Costs(math.nan, math.nan, 0)
     frame = samples if layouts is None else samples[samples["layout_id"].isin(set(layouts))]
@@ -160,7 +161,7 @@ def costs(samples: pd.DataFrame, layouts: Iterable[str] | None = None) -> Costs:
     if not per_layout:
         return Costs(math.nan, math.nan, 0)
     c1s, c2s = zip(*per_layout.values(), strict=True)
-    return Costs(float(np.median(c1s)), float(np.median(c2s)), len(per_layout))
+    return Costs(float(np.mean(c1s)), float(np.mean(c2s)), len(per_layout))
 
 
 def allocate(components: Components, price: Costs, *, remaining_s: float, pilot: int,
@@ -224,6 +225,15 @@ def truncated_units(units: pd.DataFrame, measured: Sequence[str] | set[str]) -> 
             part["estimator"] = "pps"  # a census cut short is a sample of redeployments
         parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else units
+
+
+def spent_seconds(samples: pd.DataFrame) -> float:
+    """Measurement time of the stored chunks (each chunk's rows carry its wall time,
+    ``chunk_seconds``); 0 when there are none or they are from before the record."""
+    if samples.empty or "chunk_seconds" not in samples:
+        return 0.0
+    keys = [k for k in ("layout_id", "protocol", "load_rps") if k in samples]
+    return float(samples.groupby(keys)["chunk_seconds"].first().sum())
 
 
 def _ok(samples: pd.DataFrame) -> pd.DataFrame:
