@@ -11,9 +11,25 @@ Conventions (HTML comments, invisible when rendered):
 - ``<!-- data-table: bench/SCRIPT.py SOURCE -->`` on its own line right before a table:
   the table must equal one of the tables the script's ``markdown()`` renders from the
   JSON SOURCE (the script that wrote SOURCE, so the docs are what it prints).
+- ``<!-- data-table: RUN tables/NAME.csv [OPTION=VALUE ...] [COLUMN=VALUE,... ...] -->``
+  on its own line: a table from a committed results directory RUN (docs/examples/*,
+  with its manifest.json), written by ``tools/doc-tables --write``. The tag owns the
+  lines after it: a ``<sub>`` caption (the run, its command rebuilt from the manifest's
+  settings, the machine with its load average at the start and the finish, the date),
+  a blank line and the table; they must equal what ``tools/doc-tables`` renders
+  (``tools/doc-tables --check`` says where they differ). ``COLUMN=VALUE,...`` keeps
+  rows (``size=1048576 protocol=http``); options: ``view=plain`` (default: the CSV's
+  columns, or ``columns=A,B``, with ``digits=N`` decimals), ``view=wide keys=item``
+  (the report's per-scheduler "mean [CI]" layout), ``view=paper`` (the report's "beside
+  the paper" table). Example (one line in the file)::
+
+      <!-- data-table: docs/examples/default-run tables/response_time.csv
+           view=wide keys=item size=1048576 protocol=http -->
+
 - ``<!-- record: WHAT, DATE -->``: the numbers on that line (or, on its own line, in
   the table after it) come from a dated run whose output is not committed; they are
-  reported as of that date, not checked.
+  reported as of that date, not checked. Only for what no committed run measures: a
+  result a committed run also gives is shown from that run (``data-table`` / ``data``).
 - ``<!-- not data: WHY -->``: the percentages and layout counts on that line are not
   results of this project (a paper's figure, arithmetic, a threshold).
 
@@ -27,6 +43,7 @@ import importlib.util
 import json
 import math
 import re
+import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -129,6 +146,18 @@ def _inline_tags(path: Path) -> list[tuple[int, str, str]]:
 
 
 @cache
+def _doc_tables() -> Any:
+    """tools/doc_tables.py, the script that renders the results-directory tables."""
+    spec = importlib.util.spec_from_file_location("_docs_doc_tables",
+                                                  ROOT / "tools" / "doc_tables.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
 def _bench_markdown(script: str) -> Callable[[Any], str]:
     path = ROOT / script
     spec = importlib.util.spec_from_file_location(f"_docs_{path.stem}", path)
@@ -151,8 +180,10 @@ def _tables_of(text: str) -> list[list[str]]:
 
 
 def _table_after(lines: list[str], index: int) -> list[str]:
-    """The table starting on the first non-blank line after `index`."""
+    """The table starting on the first non-blank line after `index` (and its caption)."""
     j = index + 1
+    if j < len(lines) and lines[j].startswith("<sub>"):
+        j += 1
     while j < len(lines) and not lines[j].strip():
         j += 1
     table = []
@@ -195,7 +226,7 @@ def test_tagged_numbers_equal_their_data(path: Path) -> None:
 def test_tagged_tables_equal_what_their_script_renders(path: Path) -> None:
     wrong = []
     for line, kind, spec, table in _block_tags(path):
-        if kind != "data-table":
+        if kind != "data-table" or _doc_tables().is_run_spec(spec):
             continue
         script, source = spec.split()
         rendered = _tables_of(_bench_markdown(script)(_load_json(source)))
@@ -207,6 +238,29 @@ def test_tagged_tables_equal_what_their_script_renders(path: Path) -> None:
                     if a != b]
             wrong.append(f"line {line}: table differs from `{spec}`:\n" + "\n".join(diff))
     assert not wrong, f"{_doc_id(path)}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("path", DOCS, ids=_doc_id)
+def test_run_tables_equal_what_tools_doc_tables_renders(path: Path) -> None:
+    """Every ``data-table: RUN tables/NAME.csv`` block is what the script renders now."""
+    tool = _doc_tables()
+    lines = path.read_text().splitlines()
+    wrong = []
+    for block in tool.blocks(lines):
+        try:
+            rendered = tool.render(block.spec)
+        except tool.DocTableError as exc:
+            wrong.append(f"line {block.line}: {exc}")
+            continue
+        shown = lines[block.start:block.end]
+        while shown and not shown[-1].strip():
+            shown.pop()
+        if shown != rendered:
+            diff = [f"  doc:  {a}\n  data: {b}" for a, b in zip(shown, rendered, strict=False)
+                    if a != b] or [f"  doc has {len(shown)} lines, the run {len(rendered)}"]
+            wrong.append(f"line {block.line}: `{block.spec}` differs:\n" + "\n".join(diff))
+    assert not wrong, (f"{_doc_id(path)} (`tools/doc-tables --write` rewrites them):\n"
+                       + "\n".join(wrong))
 
 
 @pytest.mark.parametrize("path", DOCS, ids=_doc_id)
