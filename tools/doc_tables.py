@@ -75,6 +75,8 @@ _TITLES = {
     "distinct_layouts": "distinct layouts",
     "mean_ms_per_redeployment": "scheduling per redeployment (ms)",
     "reduction_pct": "reduction (%)",
+    "best_reduction_pct": "best cell's reduction (%)",
+    "best_cell": "best cell",
     "median_reduction_pct": "median reduction (%)",
     "p_value": "p",
     "top_layout_share_pct": "most frequent layout (%)",
@@ -85,6 +87,8 @@ _TITLES = {
     "size": "size (B)",
 }
 _VIEWS = ("plain", "wide", "paper")
+# What a table's `mean` column measures, for the wide view's headers (else milliseconds).
+_MEAN_UNIT = {"inter_node_transfers": " (%)", "inter_node_bytes": " (MiB per layout)"}
 _OPTIONS = ("view", "keys", "columns", "digits")
 
 
@@ -168,8 +172,8 @@ def _read(spec: TableSpec) -> pd.DataFrame:
 
 
 def _plain(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
-    columns = list(spec.columns) or [c for c in frame.columns
-                                     if not c.startswith(("ci_", "reduction_ci_"))]
+    columns = list(spec.columns) or [c for c in frame.columns if not c.startswith(
+        ("ci_", "reduction_ci_", "best_ci_"))]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DocTableError(f"{spec.run}/{spec.table}: no column {', '.join(missing)} "
@@ -184,7 +188,8 @@ def _plain(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
 def _cell(row: dict[str, Any], column: str, digits: int) -> str:
     value = row[column]
     interval = {"mean": ("ci_low", "ci_high"),
-                "reduction_pct": ("reduction_ci_low_pct", "reduction_ci_high_pct")}.get(column)
+                "reduction_pct": ("reduction_ci_low_pct", "reduction_ci_high_pct"),
+                "best_reduction_pct": ("best_ci_low_pct", "best_ci_high_pct")}.get(column)
     if interval and all(k in row for k in interval):
         return ci_text(float(value), float(row[interval[0]]), float(row[interval[1]]), digits)
     if isinstance(value, float):
@@ -204,8 +209,8 @@ def render_table(spec: TableSpec) -> list[str]:
         missing = [k for k in spec.keys if k not in frame.columns]
         if missing:
             raise DocTableError(f"{spec.run}/{spec.table}: no key column {', '.join(missing)}")
-        shown = pretty(frame, list(spec.keys), BASELINE, digits=spec.digits, unit=" (ms)"
-                       if "response_time" in spec.table else "")
+        shown = pretty(frame, list(spec.keys), BASELINE, digits=spec.digits,
+                       unit=_MEAN_UNIT.get(Path(spec.table).stem, " (ms)"))
         if spec.columns:
             shown = shown[[c for c in shown.columns if c in spec.keys or c in spec.columns]]
         shown = shown.rename(columns={k: _TITLES.get(k, k) for k in spec.keys})
