@@ -14,7 +14,8 @@ table is tagged on its own line, right before it:
 
 (one line in the file). RUN is the repo-relative results directory, NAME one of its
 tables. ``COL=VALUE,..`` keeps the rows whose COL is one of the values (as written in
-the CSV: ``size=1048576 protocol=http``). The view says how the long CSV is shown:
+the CSV: ``size=1048576 protocol=http``; quote a value with spaces: ``cells="all
+cells"``). The view says how the long CSV is shown:
 
 - ``plain`` (default): ``columns`` in that order (default all), headers from
   ``_TITLES``, floats with ``digits`` decimals (default 1); a ``mean`` with
@@ -85,6 +86,13 @@ _TITLES = {
     "layouts_measured": "layouts measured",
     "load_rps": "background load (orders/s)",
     "size": "size (B)",
+    "offered_rps": "offered (orders/s)",
+    "scheduled_rps": "scheduled (orders/s)",
+    "achieved_rps": "achieved (orders/s)",
+    "achieved_rps_min": "achieved, slowest chunk",
+    "background_p50_ms": "background p50 (ms)",
+    "background_p99_ms": "background p99 (ms)",
+    "max_launch_lag_ms": "max launch lag (ms)",
 }
 _VIEWS = ("plain", "wide", "paper")
 # What a table's `mean` column measures, for the wide view's headers (else milliseconds).
@@ -110,7 +118,10 @@ class TableSpec:
 
     @classmethod
     def parse(cls, spec: str) -> TableSpec:
-        words = spec.split()
+        try:
+            words = shlex.split(spec)  # a value with spaces is quoted: cells="all cells"
+        except ValueError as exc:
+            raise DocTableError(f"{spec!r}: {exc}") from None
         if len(words) < 2 or not words[1].startswith("tables/") or not words[1].endswith(
                 ".csv"):
             raise DocTableError(f"{spec!r}: expected `RUN tables/NAME.csv [OPTION=VALUE...]`")
@@ -196,7 +207,7 @@ def _cell(row: dict[str, Any], column: str, digits: int) -> str:
         if not math.isfinite(value):
             return "—"
         if column == "p_value":
-            return f"{value:.1e}"
+            return f"{value:.2g}"
         return f"{value:.{digits}f}"
     return str(value)
 
