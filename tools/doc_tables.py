@@ -28,8 +28,10 @@ The script owns the lines after the tag: a caption, a blank line and the table. 
 caption names the run, its command (the run's recorded settings written as today's
 `harness run` flags, checked to rebuild exactly that config), the machine (CPU, cores,
 load average at the start and the finish, from the manifest) and the date (start and
-finish, UTC). Tables rendered by a bench script (``<!-- data-table: bench/SCRIPT.py
-JSON -->``) are not touched here; tests/unit/test_docs_numbers.py checks both kinds.
+finish, UTC). A table rendered by a bench script (``<!-- data-table: bench/SCRIPT.py
+JSON -->``, checked by tests/unit/test_docs_numbers.py) is not touched here; given
+``run=DIR`` (the committed run its JSON summarises) the script writes that run's caption
+between the tag and the table.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ from analysis.paper import pretty_beside_paper  # noqa: E402
 from analysis.render import ci_text, markdown, pretty  # noqa: E402
 from results.config import BASELINE, ExperimentConfig, build_config  # noqa: E402
 
-__all__ = ["DOCS", "Block", "TableSpec", "blocks", "caption", "command", "main", "render",
-           "rewrite"]
+__all__ = ["DOCS", "Block", "TableSpec", "bench_run", "blocks", "caption", "command", "main",
+           "render", "render_block", "rewrite"]
 
 DOCS = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -357,6 +359,22 @@ class Block:
     spec: str
     start: int
     end: int
+    caption_only: bool = False  # a bench-script table: the caption is ours, the table not
+
+
+def bench_run(spec: str) -> str | None:
+    """The ``run=DIR`` of a bench-script tag: the committed run its caption names."""
+    runs = [w.removeprefix("run=") for w in spec.split() if w.startswith("run=")]
+    return runs[0].rstrip("/") if runs else None
+
+
+def render_block(block: Block) -> list[str]:
+    """The lines ``block`` should hold."""
+    if block.caption_only:
+        run = bench_run(block.spec)
+        assert run is not None
+        return [caption(run), ""]  # a blank line: the table must not continue the caption
+    return render(block.spec)
 
 
 def _fenced(lines: list[str]) -> set[int]:
@@ -370,15 +388,23 @@ def _fenced(lines: list[str]) -> set[int]:
 
 
 def blocks(lines: list[str]) -> Iterator[Block]:
-    """Results-directory tags alone on their line, with the caption and table after them."""
+    """Results-directory tags alone on their line, with the caption and table after them,
+    and bench-script tags with ``run=DIR``, with the caption after them."""
     fenced = _fenced(lines)
     for i, line in enumerate(lines):
         m = TAG.fullmatch(line.strip())
-        if i in fenced or not m or not is_run_spec(m.group(1)):
+        if i in fenced or not m:
             continue
         j = i + 1
         if j < len(lines) and lines[j].startswith(CAPTION_START):
             j += 1
+        if not is_run_spec(m.group(1)):
+            if bench_run(m.group(1)) is not None:
+                while j < len(lines) and not lines[j].strip():
+                    j += 1
+                yield Block(line=i + 1, spec=m.group(1), start=i + 1, end=j,
+                            caption_only=True)
+            continue
         k = j
         while k < len(lines) and not lines[k].strip():
             k += 1
@@ -396,11 +422,11 @@ def rewrite(text: str, where: str = "") -> str:
     done = 0
     for block in blocks(lines):
         try:
-            rendered = render(block.spec)
+            rendered = render_block(block)
         except DocTableError as exc:
             raise DocTableError(f"{where}:{block.line}: {exc}") from None
         out += [*lines[done:block.start], *rendered]
-        if block.end < len(lines) and lines[block.end].strip():
+        if not block.caption_only and block.end < len(lines) and lines[block.end].strip():
             out.append("")  # a table ends at a blank line
         done = block.end
     out += lines[done:]

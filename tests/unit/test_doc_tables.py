@@ -128,3 +128,14 @@ def test_a_bad_tag_in_a_file_names_the_line(tmp_path: Path,
     doc.write_text(f"x\n<!-- data-table: {RUN} tables/nope.csv -->\n")
     assert tool.main([str(doc)]) == 2
     assert ":2: docs/examples/default-run: no tables/nope.csv" in capsys.readouterr().err
+
+
+def test_a_bench_table_with_run_gets_that_runs_caption_only() -> None:
+    tag = "<!-- data-table: bench/hop.py bench/results/hop.json run=docs/examples/quick-work -->"
+    text = f"{tag}\n| a |\n|---|\n| 1 |\n"
+    fresh = tool.rewrite(text)
+    lines = fresh.splitlines()
+    assert lines[1] == tool.caption("docs/examples/quick-work")
+    assert "resumed once" in lines[1] and "--economy settlers2-work" in lines[1]
+    assert lines[2:] == ["", "| a |", "|---|", "| 1 |"]  # the table itself is not ours
+    assert tool.rewrite(fresh) == fresh

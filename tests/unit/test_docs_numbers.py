@@ -8,9 +8,12 @@ Conventions (HTML comments, invisible when rendered):
   turns a fraction into a percentage, ``*-1`` a negative reduction into "N % slower")
   or a Markdown report (KEY ``ROW|COLUMN``: the first table cell of ROW in the column
   whose header starts with COLUMN).
-- ``<!-- data-table: bench/SCRIPT.py SOURCE -->`` on its own line right before a table:
-  the table must equal one of the tables the script's ``markdown()`` renders from the
-  JSON SOURCE (the script that wrote SOURCE, so the docs are what it prints).
+- ``<!-- data-table: bench/SCRIPT.py SOURCE [run=RUN] -->`` on its own line right before a
+  table: the table must equal one of the tables the script's ``markdown()`` renders from
+  the JSON SOURCE (the script that wrote SOURCE, so the docs are what it prints). With
+  ``run=RUN`` (the committed run SOURCE summarises) a ``<sub>`` caption naming that run's
+  command, machine and date sits between the tag and the table, as ``tools/doc-tables``
+  writes it (see below).
 - ``<!-- data-table: RUN tables/NAME.csv [OPTION=VALUE ...] [COLUMN=VALUE,... ...] -->``
   on its own line: a table from a committed results directory RUN (docs/examples/*,
   with its manifest.json), written by ``tools/doc-tables --write``. The tag owns the
@@ -228,7 +231,7 @@ def test_tagged_tables_equal_what_their_script_renders(path: Path) -> None:
     for line, kind, spec, table in _block_tags(path):
         if kind != "data-table" or _doc_tables().is_run_spec(spec):
             continue
-        script, source = spec.split()
+        script, source, *_run = spec.split()
         rendered = _tables_of(_bench_markdown(script)(_load_json(source)))
         if not table:
             wrong.append(f"line {line}: no table after the tag")
@@ -248,13 +251,11 @@ def test_run_tables_equal_what_tools_doc_tables_renders(path: Path) -> None:
     wrong = []
     for block in tool.blocks(lines):
         try:
-            rendered = tool.render(block.spec)
+            rendered = tool.render_block(block)
         except tool.DocTableError as exc:
             wrong.append(f"line {block.line}: {exc}")
             continue
         shown = lines[block.start:block.end]
-        while shown and not shown[-1].strip():
-            shown.pop()
         if shown != rendered:
             diff = [f"  doc:  {a}\n  data: {b}" for a, b in zip(shown, rendered, strict=False)
                     if a != b] or [f"  doc has {len(shown)} lines, the run {len(rendered)}"]
