@@ -265,7 +265,8 @@ def _flags(overrides: dict[str, Any]) -> list[str]:
         elif key == "topology":
             out += ["--topology", value["name"]]
         elif key == "time_budget":
-            out += ["--time-budget", f"{value:g}s"]
+            minutes = value / 60
+            out += ["--time-budget", f"{minutes:g}m" if minutes.is_integer() else f"{value:g}s"]
         elif isinstance(value, list):
             out += [f"--{key.replace('_', '-')}", ",".join(_flag_value(v) for v in value)]
         else:
@@ -288,13 +289,13 @@ def _as_overrides(diff: dict[str, Any]) -> dict[str, Any]:
 def command(config: dict[str, Any]) -> str:
     """The `harness run` command that gives exactly this recorded config today.
 
-    Tries no preset and --quick and keeps the shorter; raises if no flags rebuild the
-    config (a setting without a flag, a topology file), so a caption never shows a
-    command that would run something else.
+    Tries no preset, --quick and --preset paper and keeps the shortest; raises if no flags
+    rebuild the config (a setting without a flag, a topology file), so a caption never
+    shows a command that would run something else.
     """
     target = ExperimentConfig.recorded(config).model_dump(mode="json")
     best: list[str] | None = None
-    for preset in (None, "quick"):
+    for preset in (None, "quick", "paper"):
         base = build_config(preset=preset).model_dump(mode="json")
         # The schedulers always, so the command reads as what it compares.
         diff = {k: v for k, v in target.items() if base.get(k) != v or k == "schedulers"}
@@ -307,7 +308,8 @@ def command(config: dict[str, Any]) -> str:
             continue
         if rebuilt != target:
             continue
-        words = ["harness", "run", *(["--quick"] if preset else []), *_flags(diff)]
+        given = {None: [], "quick": ["--quick"]}.get(preset, ["--preset", str(preset)])
+        words = ["harness", "run", *given, *_flags(diff)]
         if best is None or len(words) < len(best):
             best = words
     if best is None:

@@ -39,16 +39,14 @@ def _load() -> ModuleType:
 tool = _load()
 
 
-@pytest.mark.parametrize("run", RUNS, ids=lambda p: p.name)
-def test_the_caption_command_gives_the_recorded_config(
-        run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The command is parsed by `harness run` itself; nothing is run."""
+def _through_harness_run(command: str, tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The config `harness run` itself builds from ``command``; nothing is run."""
     from harness import run_cmd
     from harness.cli import app
     from results.manifest import BackendDescription
 
-    recorded = json.loads((run / "manifest.json").read_text())["config"]
-    words = shlex.split(tool.command(recorded))
+    words = shlex.split(command)
     assert words[:2] == ["harness", "run"]
     got: list[ExperimentConfig] = []
     description = BackendDescription(name="local", places="test", measures="test")
@@ -58,8 +56,16 @@ def test_the_caption_command_gives_the_recorded_config(
                         lambda cfg, store, **kw: got.append(cfg))
     done = CliRunner().invoke(app, [*words[1:], "--out", str(tmp_path / "r"), "--no-report"])
     assert done.exit_code == 0, done.output
+    dumped: dict[str, Any] = got[0].model_dump(mode="json")
+    return dumped
+
+
+@pytest.mark.parametrize("run", RUNS, ids=lambda p: p.name)
+def test_the_caption_command_gives_the_recorded_config(
+        run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = json.loads((run / "manifest.json").read_text())["config"]
     want = ExperimentConfig.recorded(recorded).model_dump(mode="json")
-    assert got[0].model_dump(mode="json") == want
+    assert _through_harness_run(tool.command(recorded), tmp_path, monkeypatch) == want
 
 
 def test_the_caption_names_command_machine_and_date() -> None:
@@ -139,3 +145,29 @@ def test_a_bench_table_with_run_gets_that_runs_caption_only() -> None:
     assert "resumed once" in lines[1] and "--economy settlers2-work" in lines[1]
     assert lines[2:] == ["", "| a |", "|---|", "| 1 |"]  # the table itself is not ours
     assert tool.rewrite(fresh) == fresh
+
+
+@pytest.mark.parametrize(("overrides", "flags"), [
+    ({"replicates": 3, "time_budget": "30m"}, "harness run --preset paper -s netmarks"),
+    ({"deployments": 100, "items": ["boat", "bread", "coal", "sword"], "sizes": [16, 65536,
+      1048576], "protocols": ["http"], "repetitions": 3, "layout_budget": 12,
+      "warmup_orders": 1, "warmup_seconds": 10.0, "order": "reverse"},
+     "harness run --quick -s netmarks --order reverse"),
+    ({"time_budget": "90s", "schedulers": ["firmament"], "load_in_traffic": True,
+      "load": [5]}, "harness run -s firmament --time-budget 90s --load 5 --load-in-traffic"),
+])
+def test_the_shortest_command_per_preset(overrides: dict[str, Any], flags: str, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from results.config import build_config
+
+    config = build_config(overrides=overrides).model_dump(mode="json")
+    assert tool.command(config) == flags
+    assert _through_harness_run(flags, tmp_path, monkeypatch) == config
+
+
+def test_a_config_no_flags_give_is_refused_not_misquoted() -> None:
+    from results.config import build_config
+
+    config = build_config(overrides={"bootstrap": 200}).model_dump(mode="json")
+    with pytest.raises(tool.DocTableError, match="no `harness run` flags rebuild"):
+        tool.command(config)
