@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from results.store import StoreError
@@ -41,8 +42,13 @@ _LEGEND = (
 
 
 def print_report(root: Path, console: Console) -> None:
+    from analysis.replicates import is_replicated
     from analysis.report import build_report
+    from results.store import ResultsStore
 
+    if is_replicated(ResultsStore.open(root).manifest()):
+        _print_replicated(root, console)
+        return
     report = build_report(root)
     table = Table(title="Headline (baseline first)", caption=_LEGEND, box=box.SIMPLE_HEAD)
     table.add_column("scheduler", no_wrap=True)
@@ -59,6 +65,54 @@ def print_report(root: Path, console: Console) -> None:
     console.print(f"report: {report.path}")
     for fig in report.figures:
         console.print(f"figure: {fig}")
+
+
+def _print_replicated(root: Path, console: Console) -> None:
+    """--replicates K: the combined headline; each replicate's report is in its folder."""
+    from analysis.replicates_report import build_replicated_report
+
+    report = build_replicated_report(root)
+    table = Table(title=f"Headline over {len(report.replicates)} replicates",
+                  caption=_REPLICATED_LEGEND, box=box.SIMPLE_HEAD)
+    for col in ("headline", "scheduler", escape("mean [t CI]"), "SD", "SD/SE"):
+        table.add_column(col, justify="left" if col in ("headline", "scheduler")
+                         else "right", no_wrap=True)
+    shown = report.combined[report.combined["metric"].isin(_REPLICATED)]
+    for r in shown.to_dict("records"):
+        ci = ("n/a" if not math.isfinite(r["mean"]) else f"{r['mean']:.1f}" + (
+            f" [{r['ci_low']:.1f}, {r['ci_high']:.1f}]" if math.isfinite(r["ci_low"]) else ""))
+        label = _REPLICATED[r["metric"]]
+        if r["metric"] in ("rt_reduction_largest_pct", "inter_node_bytes_saved_pct"):
+            label += f" ({r['group']})"  # the size; the protocol
+        table.add_row(label, str(r["scheduler"]),
+                      escape(ci), _num(r["sd_between"]), _num(r["sd_between_over_se_within"]))
+    console.print(table)
+    for status in report.replicates:
+        console.print(f"replicate r{status.replicate.index} (seed {status.replicate.seed}): "
+                      f"{status.report or status.status}", highlight=False)
+    console.print(f"report: {report.path}")
+    for fig in report.figures:
+        console.print(f"figure: {fig}")
+
+
+# The combined rows the terminal shows (report.md has them all), short titles.
+_REPLICATED = {
+    "rt_reduction_largest_pct": "RT-mean %",
+    "rt_reduction_overall_pct": "RT all cells %",
+    "inter_node_transfers_pct": "xhops %",
+    "inter_node_bytes_saved_pct": "xbytes- %",
+    "distinct_layouts": "layouts",
+}
+_REPLICATED_LEGEND = (
+    "mean over the replicates with its t interval (K-1 df); SD: between the replicates; "
+    "SD/SE: that SD over the within-run standard error (well above 1: one run's interval "
+    "is too narrow). RT-mean: response-time reduction at the largest size, mean over "
+    "items; RT all cells: over every item, size and protocol; xhops, xbytes-, layouts as "
+    "in a single run's headline.")
+
+
+def _num(x: float) -> str:
+    return f"{x:.2f}" if math.isfinite(x) else "n/a"
 
 
 def register(app: typer.Typer) -> None:

@@ -24,6 +24,7 @@ from rich.progress import (
 from harness.backends.base import Backend, BackendUnavailable
 from harness.backends.registry import backend_for
 from harness.experiment import Experiment, Reporter
+from harness.replicates import measured_chunks
 from results import provenance
 from results.config import BASELINE, ConfigError, ExperimentConfig, build_config, items_note
 from results.manifest import new_manifest
@@ -89,6 +90,9 @@ def run_experiment(
 ) -> None:
     """Run (or continue) the experiment into ``store``; the programmatic twin of the CLI."""
     console = console or Console(stderr=True)
+    if config.replicates > 1:
+        _run_replicates(config, store, console=console, quiet=quiet, backend=backend)
+        return
     manifest = store.manifest()
     if store.has("traffic") or store.done_chunks():
         # The code may have changed between the start and a resume: record both.
@@ -104,6 +108,30 @@ def run_experiment(
     )
     with progress:
         asyncio.run(Experiment(config, store, backend, RichReporter(progress)).run())
+    store.update_manifest(finished_at=provenance.now(),
+                          load_avg_at_finish=[round(x, 2) for x in os.getloadavg()])
+
+
+def _run_replicates(config: ExperimentConfig, store: ResultsStore, *, console: Console,
+                    quiet: bool, backend: Backend | None) -> None:
+    """--replicates K: each replicate an ordinary run in DIR/replicates/rN
+    (harness.replicates); ``backend``, if given, serves the first one run here."""
+    from harness.replicates import REPLICATES_DIR, check_replicates, run_replicates
+
+    check_replicates(store)  # a foreign or corrupted replicate stops before anything runs
+    given = [backend] if backend is not None else []
+    if (store.root / REPLICATES_DIR).is_dir():
+        manifest = store.manifest()
+        store.update_manifest(resumed_at=[*manifest.resumed_at, provenance.now()],
+                              resumed_versions=[*manifest.resumed_versions,
+                                                provenance.versions()])
+
+    def one(cfg: ExperimentConfig, sub: ResultsStore) -> None:
+        run_experiment(cfg, sub, console=console, quiet=quiet,
+                       backend=given.pop() if given else backend_for(cfg))
+
+    run_replicates(config, store, one,
+                   note=lambda text: console.print(f"[bold]{text}[/]", highlight=False))
     store.update_manifest(finished_at=provenance.now(),
                           load_avg_at_finish=[round(x, 2) for x in os.getloadavg()])
 
@@ -320,7 +348,7 @@ def register(app: typer.Typer) -> None:
                 cfg = ExperimentConfig.model_validate(
                     store.manifest().config.model_dump(mode="json"))
                 backend_ = backend_for(cfg)
-                console.print(f"[bold]resuming[/] {resume} ({len(store.done_chunks())} "
+                console.print(f"[bold]resuming[/] {resume} ({measured_chunks(store)} "
                               "chunks already measured)")
             else:
                 if quick and preset not in (None, "quick"):
@@ -339,7 +367,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         try:
             run_experiment(cfg, store, console=console, backend=backend_)
-        except BackendUnavailable as exc:
+        except (BackendUnavailable, StoreError) as exc:  # StoreError: a bad replicate dir
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:

@@ -35,6 +35,7 @@ __all__ = [
     "Machine",
     "Manifest",
     "MeasurementPlan",
+    "Replicate",
     "SchedulerPlan",
     "Seeds",
     "new_manifest",
@@ -104,6 +105,19 @@ class MeasurementPlan(BaseModel):
         return len(self.layouts) * len(protocols)
 
 
+class Replicate(BaseModel):
+    """One replication of a replicated run (``--replicates K``), as the top-level
+    manifest lists it: its index (1..K), seed, directory and measurement budget."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(ge=1)
+    seed: int
+    path: str = Field(description="its results directory, relative to the run's")
+    time_budget: float | None = Field(
+        None, description="its share of the run's time_budget (seconds); None: unset")
+
+
 class Manifest(BaseModel):
     """``manifest.json``, format 2. Fields set by later stages are None (or empty)
     until the stage ran."""
@@ -150,6 +164,12 @@ class Manifest(BaseModel):
     plan: MeasurementPlan | None = None
     # Runs with a time budget (stage 4): the pilot, the variance components, the choice.
     allocation: Allocation | None = None
+    # Replications (--replicates K > 1): the top-level manifest lists them; each
+    # replicate's own manifest says which one it is. Both unset in a single run.
+    replicates: list[Replicate] = Field(
+        default_factory=list, description="a replicated run's replications (top level)")
+    replicate: int | None = Field(
+        default=None, ge=1, description="in a replicate's own manifest: its index (1..K)")
 
     @classmethod
     def read(cls, data: Mapping[str, Any]) -> Manifest:
