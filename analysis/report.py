@@ -253,6 +253,14 @@ def _creation_order_text(run: tables.RunData) -> str:
             "(`placements.parquet`, column `creation_order`)")
 
 
+def _replicate_text(manifest: Manifest) -> str:
+    """A replicate of a replicated run (--replicates) says so, and where the whole is."""
+    if manifest.replicate is None:
+        return ""
+    return (f"\n- replicate {manifest.replicate} of a replicated run (seed "
+            f"{manifest.config.seed}); the run's combined report: `../../report.md`")
+
+
 def _link_profile_text(manifest: Manifest) -> str:
     """The profile the link preset stood for, in the manifest's words (emulated links)."""
     return "" if manifest.link_profile is None else f"({manifest.link_profile})"
@@ -333,7 +341,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
     return f"""# NetMARKS testbed: {' vs '.join(run.schedulers)}
 {_capacity_text(m, c)}
 ## What was run
-
+{_replicate_text(m)}
 - schedulers: {', '.join(run.schedulers)} (baseline: {base})
 - backend: {m.backend.name} — placements by {m.backend.places},
   measured on {m.backend.measures};

@@ -86,6 +86,7 @@ def test_report_of_a_replicated_directory(replicated: Path) -> None:
     for r in reps:  # every replicate got its own report (tables, no figures)
         assert (r.root / "report.md").is_file() and (r.root / "tables" / "headline.csv").is_file()
         assert not (r.root / "figures").exists()
+        assert f"replicate {r.index} of a replicated run" in (r.root / "report.md").read_text()
     text = report.path.read_text()
     first = text.split("## ")[1]  # the first section: K replications, seeds, reports
     assert first.startswith("Replications") and "3 independent replications" in first

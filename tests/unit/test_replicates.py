@@ -247,3 +247,13 @@ def test_the_cli_rejects_replicates_0_and_a_corrupted_replicate_on_resume(
     assert done.exit_code == 2, done.output
     text = " ".join(done.output.split())  # wrapping depends on the path's length
     assert "error:" in text and "is not a manifest this version reads" in text
+
+
+def test_each_replicate_measures_under_its_share_of_the_time_budget(tmp_path: Path) -> None:
+    cfg = _config(time_budget="3s", deployments=20)
+    store = _store(cfg, tmp_path / "run")
+    run_replicates(cfg, store, Runner())
+    assert [r.time_budget for r in store.manifest().replicates] == [1.0, 1.0, 1.0]
+    for r in (1, 2, 3):
+        allocation = ResultsStore.open(replicate_dir(store.root, r)).manifest().allocation
+        assert allocation is not None and allocation.budget_s == pytest.approx(1.0)
