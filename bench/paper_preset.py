@@ -118,7 +118,8 @@ def paper_run(root: Path) -> dict[str, Any]:
     }
 
 
-def compare(paper: dict[str, Any], today: list[dict[str, Any]]) -> dict[str, Any]:
+def compare(paper: dict[str, Any], today: list[dict[str, Any]],
+            budgeted: list[dict[str, Any]]) -> dict[str, Any]:
     t_width = statistics.median(t["width"] for t in today)
     t_minutes = statistics.median(t["wall_minutes"] for t in today)
     same_time = t_width * math.sqrt(t_minutes / paper["wall_minutes"])
@@ -130,6 +131,11 @@ def compare(paper: dict[str, Any], today: list[dict[str, Any]]) -> dict[str, Any
         "ratio_paper_to_today_at_same_time": paper["combined"]["width"] / same_time,
         "replicate_within_width_median": rep_width,
         "ratio_replicate_within_to_today": rep_width / t_width,
+        # One budgeted run against today's, per sqrt(minute): the allocation's own effect.
+        "ratio_budgeted_to_today_same_time": (
+            statistics.median(b["width"] * math.sqrt(b["wall_minutes"]) for b in budgeted)
+            / statistics.median(t["width"] * math.sqrt(t["wall_minutes"]) for t in today)
+            if budgeted else None),
         "target_ratio": 0.5,
     }
 
@@ -144,6 +150,11 @@ def markdown(data: dict[str, Any]) -> list[str]:
         rows.append(f"| today's design, {t['started_at'][:16]} | {t['wall_minutes']:.1f} | "
                     f"{t['layouts']} | {t['repetitions']} | {t['value']:.1f} "
                     f"[{t['ci_low']:.1f}, {t['ci_high']:.1f}] | {t['width']:.1f} |")
+    for b in data.get("budgeted", []):
+        rows.append(f"| today's settings with --time-budget, {b['started_at'][:16]} | "
+                    f"{b['wall_minutes']:.1f} | {b['layouts']} | pilot, then 1-5 | "
+                    f"{b['value']:.1f} [{b['ci_low']:.1f}, {b['ci_high']:.1f}] | "
+                    f"{b['width']:.1f} |")
     for r in p["replicates"]:
         rows.append(f"| paper preset, replicate {r['replicate']} | {r['wall_minutes']:.1f} | "
                     f"{r['layouts']} | pilot, then {r['repetitions_after_pilot']} | "
@@ -160,6 +171,9 @@ def markdown(data: dict[str, Any]) -> list[str]:
               f"{c['ratio_paper_to_today_at_same_time']:.2f} |",
               f"| a replicate's within-run width / today's (similar time each) | "
               f"{c['ratio_replicate_within_to_today']:.2f} |",
+              *([f"| one budgeted run's width / today's, at equal time (width x sqrt(min)) | "
+                 f"{c['ratio_budgeted_to_today_same_time']:.2f} |"]
+                if c.get("ratio_budgeted_to_today_same_time") is not None else []),
               f"| between-replicate SD / within-run SE | {k['sd_over_se_within']:.2f} |"]
     return ["\n".join(rows), "\n".join(ratios)]
 
@@ -177,6 +191,9 @@ def main() -> None:
     parser.add_argument("--paper", type=Path, help="a --preset paper results directory")
     parser.add_argument("--today", type=Path, action="append", default=[],
                         help="a run of today's design (repeatable)")
+    parser.add_argument("--budgeted", type=Path, action="append", default=[],
+                        help="a single run of today's settings with --time-budget, about "
+                             "as long as a --today run (repeatable)")
     parser.add_argument("--report", action="store_true", help="print the tables")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -186,7 +203,9 @@ def main() -> None:
     if args.paper is None or not args.today:
         parser.error("--paper and at least one --today are needed (or --report)")
     paper, today = paper_run(args.paper), [today_run(t) for t in args.today]
-    data = _json_safe({"paper": paper, "today": today, "comparison": compare(paper, today)})
+    budgeted = [today_run(b) for b in args.budgeted]
+    data = _json_safe({"paper": paper, "today": today, "budgeted": budgeted,
+                       "comparison": compare(paper, today, budgeted)})
     args.out.write_text(json.dumps(data, indent=1) + "\n")
     print("\n\n".join(markdown(data)))
 
