@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from harness import cluster_cmd, report_cmd, run_cmd, schedule_cmd
+from harness import cluster_cmd, report_cmd, run_cmd, schedule_cmd, sweep_cmd
 
 app = typer.Typer(
     name="harness",
@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (run_cmd, report_cmd, schedule_cmd, cluster_cmd):
+for _module in (run_cmd, sweep_cmd, report_cmd, schedule_cmd, cluster_cmd):
     _module.register(app)
 
 

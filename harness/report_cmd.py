@@ -14,14 +14,18 @@ from rich.table import Table
 
 from results.store import StoreError
 
-__all__ = ["print_report", "register"]
+__all__ = ["print_report", "print_sweep_report", "register"]
 
 HELP = """Rebuild every table (CSV, Markdown, LaTeX), figure (PNG, SVG) and report.md of a
-results directory; needs nothing but the directory.
+results directory; needs nothing but the directory. On a sweep directory (one with
+sweep.json, from `harness sweep`) it rebuilds the sweep's tables, figures and report.md
+from its points.
 
 Example:
 
   harness report runs/20260101T120000-kube_default+netmarks
+
+  harness report runs/20260101T120000-sweep
 """
 
 # (headline column, short title, unit); the legend under the table spells them out.
@@ -91,6 +95,15 @@ def _print_replicated(root: Path, console: Console) -> None:
         console.print(f"replicate r{status.replicate.index} (seed {status.replicate.seed}): "
                       f"{status.report or status.status}", highlight=False)
     console.print(f"report: {report.path}")
+
+
+def print_sweep_report(root: Path, console: Console) -> None:
+    """Write a sweep's tables, figures and report.md; print where they are."""
+    from analysis.sweep import build_sweep_report
+
+    report = build_sweep_report(root)
+    console.print(f"sweep report: {report.path} ({report.table['point'].nunique()} points "
+                  f"with measurements, {len(report.missing)} without)")
     for fig in report.figures:
         console.print(f"figure: {fig}")
 
@@ -118,11 +131,18 @@ def _num(x: float) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("report", help=HELP)
     def report(
-        directory: Annotated[Path, typer.Argument(help="a results directory of `harness run`")],
+        directory: Annotated[Path, typer.Argument(
+            help="a results directory of `harness run`, or a sweep directory of "
+                 "`harness sweep`")],
     ) -> None:
+        from results.sweep import is_sweep
+
         console = Console(stderr=True)
         try:
-            print_report(directory, console)
+            if is_sweep(directory):
+                print_sweep_report(directory, console)
+            else:
+                print_report(directory, console)
         except (StoreError, ValueError) as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
