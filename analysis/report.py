@@ -261,6 +261,15 @@ def _replicate_text(manifest: Manifest) -> str:
             f"{manifest.config.seed}); the run's combined report: `../../report.md`")
 
 
+def _scheduler_options_text(config: ExperimentConfig) -> str:
+    """The models' options other than their defaults (``scheduler_options``), if any."""
+    if not config.scheduler_options:
+        return ""
+    given = "; ".join(f"{p}: " + ", ".join(f"{k}={v}" for k, v in o.items())
+                      for p, o in config.scheduler_options.items())
+    return f"; options other than the defaults: {given}"
+
+
 def _link_profile_text(manifest: Manifest) -> str:
     """The profile the link preset stood for, in the manifest's words (emulated links)."""
     return "" if manifest.link_profile is None else f"({manifest.link_profile})"
@@ -342,7 +351,7 @@ def _report_text(run: tables.RunData, head: pd.DataFrame, md: dict[str, str],
 {_capacity_text(m, c)}
 ## What was run
 {_replicate_text(m)}
-- schedulers: {', '.join(run.schedulers)} (baseline: {base})
+- schedulers: {', '.join(run.schedulers)} (baseline: {base}){_scheduler_options_text(c)}
 - backend: {m.backend.name} — placements by {m.backend.places},
   measured on {m.backend.measures};
   {_nodes_text(m)}

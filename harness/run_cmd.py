@@ -31,7 +31,7 @@ from results.manifest import new_manifest
 from results.store import ResultsStore, StoreError
 from schedulers.registry import builtin_policies
 
-__all__ = ["register", "run_experiment"]
+__all__ = ["register", "run_experiment", "scheduler_options"]
 
 HELP = """Redeploy the Settlers economy many times under each scheduler, measure every
 distinct layout (or a stated sample), and write tables, plots and report.md.
@@ -158,7 +158,8 @@ def _pairs(values: list[str] | None, flag: str, what: str) -> dict[str, str]:
 # Settings whose flag is not the setting's name with dashes (repeatable flags are singular).
 _FLAG = {"schedulers": "--scheduler", "protocols": "--protocol",
          "external_schedulers": "--external-scheduler",
-         "external_extenders": "--external-extender"}
+         "external_extenders": "--external-extender",
+         "scheduler_options": "--scheduler-option"}
 
 
 def _externals(schedulers: list[str] | None, commands: list[str] | None,
@@ -194,6 +195,21 @@ def _externals(schedulers: list[str] | None, commands: list[str] | None,
     return out
 
 
+def scheduler_options(values: list[str] | None) -> dict[str, dict[str, Any]] | None:
+    """--scheduler-option POLICY.OPTION=VALUE (repeatable) as the config's
+    scheduler_options (None when not given, so a --config file's stay); the config
+    types each value as the option's default is."""
+    out: dict[str, dict[str, Any]] = {}
+    for text in values or []:
+        key, sep, value = text.partition("=")
+        policy, dot, option = key.strip().partition(".")
+        if not sep or not dot or not policy or not option or not value.strip():
+            raise ConfigError(f"--scheduler-option {text!r}: expected POLICY.OPTION=VALUE, "
+                              "e.g. netmarks.weight=2")
+        out.setdefault(policy, {})[option.strip()] = value.strip()
+    return out or None
+
+
 def _default_out(config: ExperimentConfig) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return Path("runs") / f"{stamp}-{'+'.join(config.schedulers)}"
@@ -208,6 +224,12 @@ def register(app: typer.Typer) -> None:
             "plug-in's name (`schedulers policies` lists them)")] = None,
         backend: Annotated[str | None, typer.Option(help="local (default) | kwok | kubernetes")]
         = None,
+        scheduler_option: Annotated[list[str] | None, typer.Option(
+            "--scheduler-option", metavar="POLICY.OPTION=VALUE",
+            help="local backend: an option of a policy's model (repeatable), e.g. "
+                 "netmarks.weight=2, firmament.rounds=3, firmament.load_weight=0.2; "
+                 "`schedulers policies` lists the policies (default: each model's "
+                 "defaults)")] = None,
         deployments: Annotated[int | None, typer.Option(help="redeployments per scheduler "
                                                          "(default: 1000)")] = None,
         nodes: Annotated[int | None, typer.Option(help="cluster nodes (default: 5)")] = None,
@@ -315,6 +337,7 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         try:
             externals = _externals(external_scheduler, external_command, external_extender)
+            options = scheduler_options(scheduler_option)
         except ConfigError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
@@ -331,6 +354,7 @@ def register(app: typer.Typer) -> None:
             "economy": economy, "kube_context": kube_context,
             "kube_namespace": kube_namespace, "prometheus_url": prometheus_url,
             "load": _split(load, float), "load_in_traffic": load_in_traffic,
+            "scheduler_options": options,
             **externals,
         }
         try:

@@ -24,6 +24,7 @@ from results.sweep import (
     SweepPoint,
     level_label,
     point_name,
+    point_settings,
     read_sweep_manifest,
     write_sweep_manifest,
 )
@@ -66,14 +67,16 @@ def plan_points(factors: Mapping[str, Sequence[Any]], *, preset: str | None = No
             raise ConfigError(f"--factor {setting}: give at least one level")
         for level in levels:
             try:
-                build_config(preset=preset, file=file, overrides={**settings, setting: level})
+                build_config(preset=preset, file=file,
+                             overrides=point_settings(settings, {setting: level}))
             except ConfigError as exc:
                 raise ConfigError(f"--factor {setting}={level_label(level)}: {exc}") from None
     points = []
     for index, values in enumerate(expand_grid(factors)):
         name = point_name(index, values)
         try:
-            cfg = build_config(preset=preset, file=file, overrides={**settings, **values})
+            cfg = build_config(preset=preset, file=file,
+                               overrides=point_settings(settings, values))
         except ConfigError as exc:
             raise ConfigError(f"grid point {name}: {exc}") from None
         points.append(SweepPoint(index=index, name=name, values=values,

@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from harness.backends.base import BackendUnavailable
 from harness.report_cmd import print_report, print_sweep_report
-from harness.run_cmd import run_experiment
+from harness.run_cmd import run_experiment, scheduler_options
 from harness.sweep import PointState, new_sweep, plan_points, run_sweep
 from results.config import BASELINE, ConfigError, ExperimentConfig
 from results.store import ResultsStore, StoreError
@@ -26,7 +27,9 @@ show how each factor moves the headline numbers (with intervals).
 
 A factor is any experiment setting (the keys of an experiment file) with its levels:
 --factor link=lan,edge,wan --factor order=file,random is 3 x 2 = 6 runs. A list
-setting's level joins values with '+': --factor sizes=16+1048576,65536. Every point is
+setting's level joins values with '+': --factor sizes=16+1048576,65536. A policy's
+option is POLICY.OPTION: --factor netmarks.weight=1,2,4 --factor firmament.rounds=2,6
+(local backend; firmament must be among the --scheduler's). Every point is
 an ordinary results directory under DIR/points/; DIR/sweep.json records the factors, the
 shared settings and every point. Settings shared by every point come from --quick /
 --preset, --config, a sweep file and the flags below (in that order of precedence).
@@ -54,6 +57,11 @@ def _split(text: str | None, cast: Any = str) -> list[Any] | None:
         raise typer.BadParameter(f"{text!r}: {exc}") from None
 
 
+# Settings whose flag is not the setting's name with dashes.
+_FLAGS = {"schedulers": "--scheduler", "protocols": "--protocol",
+          "scheduler_options": "--scheduler-option"}
+
+
 def _bar(done: int, total: int, width: int = 20) -> str:
     filled = round(width * done / max(total, 1))
     return "#" * filled + "-" * (width - filled)
@@ -78,6 +86,11 @@ def register(app: typer.Typer) -> None:
             "--scheduler", "-s", help=f"policy compared with {BASELINE} at every point "
                                       "(repeatable; default: netmarks)")] = None,
         backend: Annotated[str | None, typer.Option(help="local (default) | kwok")] = None,
+        scheduler_option: Annotated[list[str] | None, typer.Option(
+            "--scheduler-option", metavar="POLICY.OPTION=VALUE",
+            help="local backend: an option of a policy's model at every point "
+                 "(repeatable), e.g. firmament.rounds=3; to vary one, --factor "
+                 "netmarks.weight=1,2,4")] = None,
         deployments: Annotated[int | None, typer.Option(
             help="redeployments per scheduler per point")] = None,
         nodes: Annotated[int | None, typer.Option(help="cluster nodes")] = None,
@@ -111,7 +124,13 @@ def register(app: typer.Typer) -> None:
                  "resumes, the rest run as planned")] = None,
     ) -> None:
         console = Console(stderr=True)
+        try:
+            options = scheduler_options(scheduler_option)
+        except ConfigError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
         flags: dict[str, Any] = {
+            "scheduler_options": options,
             "schedulers": scheduler or None, "backend": backend, "deployments": deployments,
             "nodes": nodes, "link": link, "protocols": protocol or None,
             "sizes": _split(sizes, int), "items": "all" if items == "all" else _split(items),
@@ -120,7 +139,8 @@ def register(app: typer.Typer) -> None:
         }
         try:
             if resume is not None:
-                given = [k for k, v in flags.items() if v is not None]
+                given = [_FLAGS.get(k, f"--{k.replace('_', '-')}")
+                         for k, v in flags.items() if v is not None]
                 given += [flag for flag, on in (("--factor", bool(factor)), ("--quick", quick),
                                                 ("--config", config), ("--preset", preset),
                                                 ("--sweep-file", sweep_file), ("--out", out))
@@ -144,8 +164,8 @@ def register(app: typer.Typer) -> None:
         def notify(index: int, total: int, point: SweepPoint, state: PointState) -> None:
             what = {"finished": "already finished, kept", "started": "resuming",
                     "new": "running"}[state]
-            console.rule(f"[bold]sweep[/] [{_bar(index, total)}] point {index + 1}/{total}: "
-                         f"{point.name} ({what})")
+            console.rule(f"[bold]sweep[/] {escape(f'[{_bar(index, total)}]')} point "
+                         f"{index + 1}/{total}: {escape(point.name)} ({what})")
 
         try:
             run_sweep(root, run_point, notify=notify)
@@ -161,7 +181,7 @@ def register(app: typer.Typer) -> None:
                           f"measured chunks are kept. Continue with:\n"
                           f"  harness sweep --resume {root}")
             raise typer.Exit(1) from None
-        console.rule(f"[bold]sweep[/] [{_bar(1, 1)}] done")
+        console.rule(f"[bold]sweep[/] {escape(f'[{_bar(1, 1)}]')} done")
         print_sweep_report(root, console)
 
 
@@ -176,7 +196,9 @@ def _create(root: Path, flags: dict[str, Any], factors: list[str], sweep_file: P
         setting, levels = parse_factor(text)
         grid[setting] = levels  # the command line's levels replace the file's
     given = {k: v for k, v in flags.items() if v is not None}
-    clash = [k for k in grid if k in given]
+    clash = [k for k in grid if k in given or (
+        "." in k and k.partition(".")[2] in (given.get("scheduler_options") or {}).get(
+            k.partition(".")[0], {}))]
     if clash:
         raise ConfigError(f"{clash[0]} is both a factor and a flag; drop one")
     settings = {**(spec.base if spec else {}), **given}
@@ -207,9 +229,12 @@ def _command(root: Path, grid: dict[str, list[Any]], settings: dict[str, Any],
     if sweep_file:
         words += ["--sweep-file", str(sweep_file)]
     for key, value in settings.items():
-        flag = {"schedulers": "--scheduler", "protocols": "--protocol"}.get(
-            key, f"--{key.replace('_', '-')}")
-        if key in ("schedulers", "protocols"):
+        flag = _FLAGS.get(key, f"--{key.replace('_', '-')}")
+        if key == "scheduler_options":
+            for policy, opts in value.items():
+                for option, v in opts.items():
+                    words += ["--scheduler-option", f"{policy}.{option}={v}"]
+        elif key in ("schedulers", "protocols"):
             for v in value:
                 if v != BASELINE:
                     words += [flag, str(v)]

@@ -220,6 +220,13 @@ class ExperimentConfig(BaseModel):
         description="policies to compare; kube_default is always added as the baseline",
     )
     backend: Literal["local", "kwok", "kubernetes"] = "local"
+    # Opt-in (issue 14, sweeps): empty places with every model's defaults, as before.
+    scheduler_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="local backend: policy -> options of its model, as its new() takes "
+                    "them (netmarks: weight; firmament: rounds, load_weight; `schedulers "
+                    "policies` lists the policies), e.g. {netmarks: {weight: 2}}; unset: "
+                    "each model's defaults")
     deployments: int = Field(1000, ge=1, le=100_000, description="redeployments per scheduler")
     nodes: int = Field(5, ge=1, le=64)
     link: str = Field("edge", description="link preset of the emulated cluster")
@@ -331,6 +338,38 @@ class ExperimentConfig(BaseModel):
                 policy_spec(name)
             if name not in out:
                 out.append(name)
+        return out
+
+    @field_validator("scheduler_options")
+    @classmethod
+    def _scheduler_options(cls, value: dict[str, dict[str, Any]],
+                           info: ValidationInfo) -> dict[str, dict[str, Any]]:
+        if _recorded(info) or not value:
+            return value
+        from schedulers.registry import get_policy, policy_parameters
+
+        if info.data.get("backend", "local") != "local":
+            raise ValueError("options of the Python models; the kwok and kubernetes "
+                             "backends run the real schedulers with their own settings")
+        schedulers = info.data.get("schedulers") or []
+        out: dict[str, dict[str, Any]] = {}
+        for name, options in value.items():
+            name = _ALIASES.get(name, name)
+            if name not in schedulers:
+                raise ValueError(f"{name!r} is not among the schedulers measured "
+                                 f"({', '.join(schedulers)})")
+            known = policy_parameters(name)
+            typed: dict[str, Any] = {}
+            for key, given in options.items():
+                if key not in known:
+                    raise ValueError(f"{name} has no option {key!r}; its options: "
+                                     f"{', '.join(known) or 'none'}")
+                typed[key] = _option_value(name, key, given, known[key])
+            try:
+                get_policy(name, seed=0, **typed)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            out[name] = typed
         return out
 
     @model_validator(mode="before")
@@ -509,6 +548,8 @@ class ExperimentConfig(BaseModel):
         out = handler(self)
         if isinstance(out, dict) and out.get("topology", 0) is None:
             del out["topology"]
+        if isinstance(out, dict) and out.get("scheduler_options", 0) == {}:
+            del out["scheduler_options"]  # likewise without scheduler options
         return out
 
     @model_validator(mode="before")
@@ -658,6 +699,26 @@ def parse_duration(value: Any) -> float:
         raise ValueError(f"{value!r} is not a duration: give seconds or e.g. 30m, 1h30m, 90s")
     h, m, s = (float(g) if g else 0.0 for g in match.groups())
     return h * 3600 + m * 60 + s
+
+
+def _option_value(policy: str, key: str, value: Any, default: Any) -> Any:
+    """A scheduler option typed as its default is (an int stays an int: 2, not 2.0)."""
+    kind = type(default)
+    if default is None or kind not in (bool, int, float) or type(value) is kind:
+        return value
+    if kind is bool and str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    try:
+        number = float(value)
+        if kind is int and number.is_integer() and not isinstance(value, bool):
+            return int(number)
+        if kind is float and not isinstance(value, bool):
+            return number
+    except (TypeError, ValueError):
+        pass
+    wanted = {bool: "true or false", int: "a whole number", float: "a number"}[kind]
+    raise ValueError(f"{policy} option {key}={value!r}: expected {wanted} "
+                     f"(default {default!r})")
 
 
 def _recorded(info: ValidationInfo) -> bool:

@@ -38,6 +38,7 @@ __all__ = [
     "parse_factor",
     "parse_level",
     "point_name",
+    "point_settings",
     "read_sweep_file",
     "read_sweep_manifest",
     "sweepable_settings",
@@ -58,19 +59,53 @@ def sweepable_settings() -> list[str]:
 
 
 def factor_setting(name: str) -> str:
-    """The setting a factor names (``node-cpu`` and ``node_cpu`` alike); ConfigError
-    for anything that is not a sweepable setting."""
+    """The setting a factor names (``node-cpu`` and ``node_cpu`` alike), or a scheduler
+    option as ``POLICY.OPTION`` (``netmarks.weight``: ``scheduler_options``); ConfigError
+    for anything else."""
     setting = name.strip().replace("-", "_")
+    if "." in setting:
+        return _option_factor(setting)
     if setting not in sweepable_settings():
         raise ConfigError(f"--factor {name}: unknown setting {name!r}; a factor is an "
                           f"experiment setting: {', '.join(sweepable_settings())}")
     return setting
 
 
+def _option_factor(name: str) -> str:
+    from schedulers.registry import UnknownPolicyError, policy_parameters
+
+    policy, _, option = name.partition(".")
+    try:
+        known = policy_parameters(policy)
+    except UnknownPolicyError as exc:
+        raise ConfigError(f"--factor {name}: {exc}") from None
+    if option not in known:
+        raise ConfigError(f"--factor {name}: {policy} has no option {option!r}; its "
+                          f"options: {', '.join(known) or 'none'}")
+    return name
+
+
+def point_settings(settings: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a point: ``settings`` with the point's levels; a scheduler option
+    (``netmarks.weight``) joins ``scheduler_options`` beside those already set."""
+    out = dict(settings)
+    for name, value in values.items():
+        if "." in name:
+            policy, _, option = name.partition(".")
+            options = {k: dict(v) for k, v in (out.get("scheduler_options") or {}).items()}
+            options.setdefault(policy, {})[option] = value
+            out["scheduler_options"] = options
+        else:
+            out[name] = value
+    return out
+
+
 def parse_level(setting: str, text: str) -> Any:
     """One level typed as ``setting`` is: ``3`` for nodes, ``0.5`` for cpu_scale,
     ``none`` for an optional setting; a list setting's level joins its values with
     ``+`` (``sizes=16+1048576``). Range checks are the config's (when points are built)."""
+    if "." in setting:  # a scheduler option: a number, true/false or a word
+        return _scalar(text.strip())
     annotation = ExperimentConfig.model_fields[setting].annotation
     try:
         return _parse(annotation, text.strip())
@@ -108,6 +143,16 @@ def point_name(index: int, values: Mapping[str, Any]) -> str:
     """A point's directory name: ``3-link=wan,order=file``."""
     label = ",".join(f"{k}={level_label(v)}" for k, v in values.items())
     return _UNSAFE.sub("_", f"{index}-{label}")
+
+
+def _scalar(text: str) -> Any:
+    # The config types it as the option's default is (2 stays an int for an int option).
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def _parse(annotation: Any, text: str) -> Any:
@@ -179,6 +224,8 @@ class SweepFile(BaseModel):
 
 def _from_file(setting: str, value: Any) -> Any:
     # YAML already typed the value; a list setting's scalar level is a one-value list.
+    if "." in setting:
+        return value
     annotation = ExperimentConfig.model_fields[setting].annotation
     listy = get_origin(annotation) is list or any(
         get_origin(a) is list for a in get_args(annotation))

@@ -35,6 +35,7 @@ __all__ = [
     "builtin_policies",
     "get_policy",
     "policy_origin",
+    "policy_parameters",
     "policy_spec",
     "policy_specs",
     "uses_traffic",
@@ -109,6 +110,19 @@ def get_policy(name: str, *, traffic: TrafficMatrix | None = None, seed: int | N
         return entry.new(seed=seed, **opts)
     except TypeError as exc:
         raise ValueError(f"{name}: bad option(s) {sorted(opts)}: {exc}") from None
+
+
+def policy_parameters(name: str) -> dict[str, Any]:
+    """The options ``name``'s ``new()`` takes besides traffic and seed, with their
+    defaults (``{"weight": 1, ...}`` for netmarks); what ``get_policy(name, **opts)``
+    accepts."""
+    new = _entry(name).new  # UnknownPolicyError for an unknown name
+    try:
+        params = inspect.signature(new).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: (None if p.default is p.empty else p.default) for p in params
+            if p.name not in ("traffic", "seed") and p.kind is p.KEYWORD_ONLY}
 
 
 def _entry(name: str) -> _Entry:

@@ -44,7 +44,8 @@ def _local_options(config: ExperimentConfig) -> LocalOptions:
     from harness.backends.local.backend import LocalOptions
 
     return LocalOptions(nodes=config.nodes, link=config.link, topology=config.topology,
-                        node_cpu_m=config.node_cpu_m(), cpu_scale=config.cpu_scale)
+                        node_cpu_m=config.node_cpu_m(), cpu_scale=config.cpu_scale,
+                        scheduler_options=config.scheduler_options)
 
 
 def _open_local(economy: Economy, options: LocalOptions) -> Halves:

@@ -63,6 +63,18 @@ def test_factor_levels_take_the_settings_type() -> None:
     assert parse_factor("node_cpu=none,2") == ("node_cpu", [None, "2"])
     assert parse_factor("items=all,boat+coal") == ("items", ["all", ["boat", "coal"]])
     assert parse_level("load_in_traffic", "yes") is True
+    assert parse_factor("netmarks.weight=1,4") == ("netmarks.weight", [1, 4])
+
+
+def test_a_policy_option_factor_joins_scheduler_options() -> None:
+    points = plan_points({"netmarks.weight": [1, 4]}, settings={
+        **BASE, "schedulers": ["netmarks", "firmament"],
+        "scheduler_options": {"firmament": {"rounds": 3}}})
+    assert [p.name for p in points] == ["0-netmarks.weight=1", "1-netmarks.weight=4"]
+    assert points[1].config["scheduler_options"] == {"firmament": {"rounds": 3},
+                                                     "netmarks": {"weight": 4}}
+    with pytest.raises(ConfigError, match=r"(?s)--factor firmament.rounds=2: .*not among"):
+        plan_points({"firmament.rounds": [2]}, settings=BASE)
 
 
 @pytest.mark.parametrize(("text", "words"), [
@@ -72,6 +84,8 @@ def test_factor_levels_take_the_settings_type() -> None:
     ("link", ["SETTING=LEVEL"]),
     ("link=lan,lan", ["given twice"]),
     ("external_schedulers=x", ["unknown setting"]),
+    ("netmarks.wait=1", ["netmarks has no option 'wait'"]),
+    ("nosuch.weight=1", ["unknown scheduler 'nosuch'"]),
 ])
 def test_a_bad_factor_is_named(text: str, words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:

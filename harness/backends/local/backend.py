@@ -6,8 +6,10 @@ processes behind an emulated mesh), relaid out for every layout measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.backends.emulated.planes import EmulatedPlanes
 from harness.backends.local.placer import ModelPlacer
@@ -29,11 +31,14 @@ class LocalOptions:
     # where the topology gives none; None: the models' default, nothing enforced.
     node_cpu_m: int | None = None
     cpu_scale: float | None = None
+    # Policy -> options of its model (`scheduler_options`; netmarks: weight, ...).
+    scheduler_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def open_local(economy: Economy, options: LocalOptions) -> tuple[ModelPlacer, EmulatedPlanes]:
     """The two halves (the registry adds the description: `open_backend("local", ...)`)."""
-    return (ModelPlacer(economy, options.nodes, options.topology, options.node_cpu_m),
+    return (ModelPlacer(economy, options.nodes, options.topology, options.node_cpu_m,
+                        options.scheduler_options),
             EmulatedPlanes(economy, options.nodes, options.link, options.run_dir,
                            options.topology, node_cpu_m=options.node_cpu_m,
                            cpu_scale=options.cpu_scale))

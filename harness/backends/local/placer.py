@@ -27,8 +27,11 @@ class ModelPlacer:
     """Placements from the Python scheduler models on N identical nodes."""
 
     def __init__(self, economy: Economy, nodes: int, topology: Topology | None = None,
-                 cpu_m: int | None = None) -> None:
+                 cpu_m: int | None = None,
+                 options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.space = LayoutSpace.for_topology(economy, nodes, topology, cpu_m)
+        # Policy -> options for its model's new() (the config's scheduler_options).
+        self.options = {k: dict(v) for k, v in (options or {}).items()}
 
     @property
     def node_names(self) -> list[str]:
@@ -53,7 +56,8 @@ class ModelPlacer:
     ) -> list[Placement]:
         import schedulers
 
-        policy = schedulers.get_policy(scheduler, traffic=traffic, seed=seed)
+        policy = schedulers.get_policy(scheduler, traffic=traffic, seed=seed,
+                                       **self.options.get(scheduler, {}))
         out: list[Placement] = []
         batch = 50
         for start in range(0, deployments, batch):
