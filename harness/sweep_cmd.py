@@ -130,12 +130,12 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
         flags: dict[str, Any] = {
-            "scheduler_options": options,
             "schedulers": scheduler or None, "backend": backend, "deployments": deployments,
             "nodes": nodes, "link": link, "protocols": protocol or None,
             "sizes": _split(sizes, int), "items": "all" if items == "all" else _split(items),
             "repetitions": repetitions, "layout_budget": layout_budget,
             "warmup_seconds": warmup_seconds, "seed": seed, "order": order,
+            "scheduler_options": options,
         }
         try:
             if resume is not None:

@@ -288,3 +288,38 @@ def test_sweep_json_records_factors_base_and_points(tmp_path: Path) -> None:
     assert data["base"]["settings"]["deployments"] == 6
     assert [p["values"] for p in data["points"]] == expand_grid(GRID)
     assert not math.isnan(data["points"][0]["config"]["confidence"])
+
+
+def test_the_command_runs_every_point_then_the_sweep_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.sweep_cmd as cmd
+
+    ran: list[str] = []
+
+    def fake_run(cfg: ExperimentConfig, store: ResultsStore, **_: Any) -> None:
+        ran.append(store.root.name)
+        _model_run(cfg, store)
+
+    monkeypatch.setattr(cmd, "run_experiment", fake_run)
+    monkeypatch.setattr(cmd, "print_report", lambda root, console: None)
+    out = tmp_path / "s"
+    args = ["sweep", "--factor", "order=file,random", "--deployments", "6", "--nodes", "3",
+            "--items", "flour,sword", "--sizes", "16,65536", "--protocol", "http",
+            "--repetitions", "2", "--layout-budget", "3", "--warmup-seconds", "0",
+            "--scheduler-option", "netmarks.weight=2", "--out", str(out)]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert ran == ["0-order=file", "1-order=random"]
+    text = " ".join(result.output.split())
+    assert "point 1/2: 0-order=file (running)" in text and "sweep report:" in text
+    manifest = read_sweep_manifest(out)
+    assert manifest.command.startswith("harness sweep --deployments 6")
+    assert "--scheduler-option netmarks.weight=2" in manifest.command
+    assert "--factor order=file,random" in manifest.command
+    assert manifest.points[0].config["scheduler_options"] == {"netmarks": {"weight": 2}}
+    assert (out / "report.md").is_file() and (out / "tables" / "sweep.csv").is_file()
+
+    again = CliRunner().invoke(app, ["sweep", "--resume", str(out)], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert ran == ["0-order=file", "1-order=random"]  # nothing run twice
+    assert "already finished, kept" in again.output
