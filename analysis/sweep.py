@@ -6,6 +6,7 @@ Files written into the sweep directory:
 
 - ``tables/sweep.csv`` and ``.parquet``: one row per point x scheduler x metric with
   ``mean``, ``low``, ``high`` and one column per factor (the level as text);
+  ``tables/sweep.json`` the same as metric -> point -> scheduler -> mean, low, high;
 - ``tables/sweep_<metric>.md`` / ``.csv``: a row per point, a column per scheduler;
 - ``tables/sweep_effects.csv``: per metric, factor, scheduler and combination of the
   other factors: the levels with the lowest and highest mean, the range, and whether
@@ -15,6 +16,7 @@ Files written into the sweep directory:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +130,7 @@ def build_sweep_report(root: Path, *, figures: bool = True) -> SweepReport:
     out_t.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_t / "sweep.csv", index=False)
     table.to_parquet(out_t / "sweep.parquet", index=False)
+    (out_t / "sweep.json").write_text(json.dumps(_nested(table, factors), indent=1) + "\n")
     effects = factor_effects(table, factors)
     effects.to_csv(out_t / "sweep_effects.csv", index=False)
 
@@ -154,6 +157,19 @@ def build_sweep_report(root: Path, *, figures: bool = True) -> SweepReport:
     path.write_text(_report_text(root, manifest, table, missing,
                                  render.markdown(_glance(effects)), sections))
     return SweepReport(path=path, table=table, figures=paths, missing=missing)
+
+
+def _nested(table: pd.DataFrame, factors: list[str]) -> dict[str, Any]:
+    """metric -> point label (``link=lan, order=file``) -> scheduler -> mean, low, high
+    (null without an interval): the long table for a dotted-path lookup."""
+    out: dict[str, Any] = {}
+    for r in table.itertuples(index=False):
+        row = r._asdict()
+        label = ", ".join(f"{f}={row[f]}" for f in factors)
+        out.setdefault(str(row["metric"]), {}).setdefault(label, {})[str(row["scheduler"])] = {
+            k: (float(row[k]) if math.isfinite(float(row[k])) else None)
+            for k in ("mean", "low", "high")}
+    return out
 
 
 def _wrap(text: str, width: int = 34) -> str:

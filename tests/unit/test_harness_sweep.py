@@ -222,6 +222,12 @@ def test_the_sweep_table_has_a_row_per_point_scheduler_and_metric(measured: Path
     for metric in set(table["metric"]):
         assert (measured / "tables" / f"sweep_{metric}.md").is_file()
         assert (measured / "figures" / f"sweep_{metric}.png").is_file()
+    nested = json.loads((measured / "tables" / "sweep.json").read_text())
+    row = table[(table["point"] == "3-link=wan,seed=2") & (table["scheduler"] == "netmarks")
+                & (table["metric"] == "inter_node_transfers_pct")].iloc[0]
+    assert nested["inter_node_transfers_pct"]["link=wan, seed=2"]["netmarks"]["mean"] == (
+        pytest.approx(row["mean"]))
+    assert nested["distinct_layouts"]["link=lan, seed=1"]["kube_default"]["low"] is None
     text = report.path.read_text()
     assert "`link`: lan, wan" in text and "`seed`: 1, 2" in text
     assert "| link=lan, seed=1 |" in text
