@@ -42,6 +42,8 @@ Examples:
 
   harness sweep --sweep-file sweep.yaml     # base: {...settings}, factors: {link: \\[lan, wan]}
 
+  harness sweep --quick --factor seed=1,2,3 --dry-run   # check and list the points only
+
   harness sweep --resume runs/nodes         # after Ctrl-C / a crash: finished points stay
 
   harness report runs/nodes                 # rebuild the sweep's tables, plots, report.md
@@ -122,6 +124,9 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[Path | None, typer.Option(
             help="continue the sweep in DIR: finished points are kept, a started one "
                  "resumes, the rest run as planned")] = None,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="check every point's settings and list the points; run and "
+                              "write nothing")] = False,
     ) -> None:
         console = Console(stderr=True)
         try:
@@ -142,6 +147,7 @@ def register(app: typer.Typer) -> None:
                 given = [_FLAGS.get(k, f"--{k.replace('_', '-')}")
                          for k, v in flags.items() if v is not None]
                 given += [flag for flag, on in (("--factor", bool(factor)), ("--quick", quick),
+                                                ("--dry-run", dry_run),
                                                 ("--config", config), ("--preset", preset),
                                                 ("--sweep-file", sweep_file), ("--out", out))
                           if on]
@@ -152,7 +158,10 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[bold]resuming sweep[/] {root}")
             else:
                 root = out or _default_out()
-                _create(root, flags, factor or [], sweep_file, preset, quick, config, console)
+                _create(root, flags, factor or [], sweep_file, preset, quick, config, console,
+                        dry_run)
+                if dry_run:
+                    return
         except (ConfigError, StoreError) as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
@@ -186,7 +195,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _create(root: Path, flags: dict[str, Any], factors: list[str], sweep_file: Path | None,
-            preset: str | None, quick: bool, config: Path | None, console: Console) -> None:
+            preset: str | None, quick: bool, config: Path | None, console: Console,
+            dry_run: bool = False) -> None:
     if quick and preset not in (None, "quick"):
         raise ConfigError(f"--quick and --preset {preset}: choose one preset")
     preset = "quick" if quick else preset
@@ -203,6 +213,11 @@ def _create(root: Path, flags: dict[str, Any], factors: list[str], sweep_file: P
         raise ConfigError(f"{clash[0]} is both a factor and a flag; drop one")
     settings = {**(spec.base if spec else {}), **given}
     points = plan_points(grid, preset=preset, file=config, settings=settings)
+    if dry_run:
+        console.print(f"{len(points)} points, every one valid (nothing run, nothing written):")
+        for point in points:
+            console.print(f"  points/{point.name}", highlight=False)
+        return
     new_sweep(root, command=_command(root, grid, given, preset, config, sweep_file),
               factors=grid,
               base={"preset": preset, "config": str(config) if config else None,

@@ -329,3 +329,14 @@ def test_the_command_runs_every_point_then_the_sweep_report(
     assert again.exit_code == 0, again.output
     assert ran == ["0-order=file", "1-order=random"]  # nothing run twice
     assert "already finished, kept" in again.output
+
+
+def test_dry_run_lists_the_points_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    result = CliRunner().invoke(app, ["sweep", "--quick", "--factor", "link=lan,wan",
+                                      "--factor", "netmarks.weight=1,3", "--dry-run",
+                                      "--out", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "4 points, every one valid" in result.output
+    assert "points/3-link=wan,netmarks.weight=3" in result.output
+    assert not out.exists()
