@@ -277,9 +277,10 @@ Every interval is the point's own 95 % interval, from the same estimators and tw
 bootstrap as a run's report (layouts, then orders within a layout). The reduction at the
 largest size is over every item and protocol the point measured at that size; inter-node
 bytes saved is the mean over protocols of each protocol's reduction and bounds; distinct
-layouts is a count, without an interval. "Intervals overlap" compares the levels with
-the lowest and the highest mean: when they do not, the factor moved the metric by more
-than a point's own noise; when they do, this sweep cannot tell the levels apart.
+layouts is a count, without an interval. "Intervals apart" compares the levels with
+the lowest and the highest mean: apart is a conservative sign that the factor moved the
+metric by more than a point's own noise; overlapping intervals do not rule a difference
+out, they only say this sweep does not show one clearly.
 All rows: `tables/sweep.csv` (and `.parquet`); the comparisons: `tables/sweep_effects.csv`.
 
 ## Each factor's effect at a glance
