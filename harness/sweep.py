@@ -79,6 +79,12 @@ def plan_points(factors: Mapping[str, Sequence[Any]], *, preset: str | None = No
                                overrides=point_settings(settings, values))
         except ConfigError as exc:
             raise ConfigError(f"grid point {name}: {exc}") from None
+        if cfg.replicates > 1:
+            # The sweep's tables read one run per point; a replicated point's run lives
+            # in its replicates/ folders. Replications across a sweep: vary the seed.
+            raise ConfigError(f"grid point {name}: replicates {cfg.replicates}: a sweep "
+                              "point is one run; vary the seed instead (--factor "
+                              "seed=1,2,3), or drop --preset paper / replicates")
         points.append(SweepPoint(index=index, name=name, values=values,
                                  config=cfg.model_dump()))
     return points

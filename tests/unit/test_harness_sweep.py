@@ -101,6 +101,11 @@ def test_a_level_the_config_rejects_is_named_before_anything_runs(tmp_path: Path
         plan_points({"nodes": [0, 3]}, settings=BASE)
 
 
+def test_replicated_points_are_refused_with_the_way_out() -> None:
+    with pytest.raises(ConfigError, match=r"replicates 3: a sweep point is one run.*seed"):
+        plan_points({"link": ["lan"]}, settings={**BASE, "replicates": 3})
+
+
 def test_the_grid_is_every_combination_first_factor_slowest() -> None:
     assert expand_grid(GRID) == [
         {"link": "lan", "order": "file"}, {"link": "lan", "order": "random"},
