@@ -21,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from harness._stops import resumable
 from harness.backends.base import Backend, BackendUnavailable
 from harness.backends.registry import backend_for
 from harness.experiment import Experiment, Reporter
@@ -389,20 +390,10 @@ def register(app: typer.Typer) -> None:
         except (ConfigError, StoreError, BackendUnavailable) as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
-        try:
+        # StoreError here: a bad replicate folder, found before anything runs.
+        with resumable(console, f"harness run --resume {store.root}",
+                       "measured chunks are kept"):
             run_experiment(cfg, store, console=console, backend=backend_)
-        except (BackendUnavailable, StoreError) as exc:  # StoreError: a bad replicate dir
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console.print(f"\n[yellow]interrupted[/]; measured chunks are kept. Continue with:\n"
-                          f"  harness run --resume {store.root}")
-            raise typer.Exit(130) from None
-        except Exception as exc:  # the run stops; what it measured stays usable
-            console.print(f"[red]error:[/] {type(exc).__name__}: {exc}\n"
-                          f"Measured chunks are kept. Continue with:\n"
-                          f"  harness run --resume {store.root}")
-            raise typer.Exit(1) from None
         if report:
             from harness.report_cmd import print_report
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from harness.backends.base import BackendUnavailable
+from harness._stops import resumable
 from harness.report_cmd import print_report, print_sweep_report
 from harness.run_cmd import run_experiment, scheduler_options
 from harness.sweep import PointState, new_sweep, plan_points, run_sweep
@@ -176,20 +176,9 @@ def register(app: typer.Typer) -> None:
             console.rule(f"[bold]sweep[/] {escape(f'[{_bar(index, total)}]')} point "
                          f"{index + 1}/{total}: {escape(point.name)} ({what})")
 
-        try:
+        with resumable(console, f"harness sweep --resume {root}",
+                       "finished points and measured chunks are kept"):
             run_sweep(root, run_point, notify=notify)
-        except (ConfigError, StoreError, BackendUnavailable) as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console.print(f"\n[yellow]interrupted[/]; finished points and measured chunks "
-                          f"are kept. Continue with:\n  harness sweep --resume {root}")
-            raise typer.Exit(130) from None
-        except Exception as exc:  # the sweep stops; what it measured stays usable
-            console.print(f"[red]error:[/] {type(exc).__name__}: {exc}\nFinished points and "
-                          f"measured chunks are kept. Continue with:\n"
-                          f"  harness sweep --resume {root}")
-            raise typer.Exit(1) from None
         console.rule(f"[bold]sweep[/] {escape(f'[{_bar(1, 1)}]')} done")
         print_sweep_report(root, console)
 
