@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,6 +36,7 @@ from pydantic import (
 )
 
 from results._validation import problems
+from results._yaml import read_mapping
 from results.links import LINK_PRESETS
 from results.topology import Topology, TopologyError, resolve_topology
 from schedulers.creation import CreationOrder, CreationOrderMode
@@ -652,17 +652,8 @@ def build_config(
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read experiment file: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: an experiment file must be a mapping of settings")
-    return loaded
+    return read_mapping(path, "experiment file", ConfigError,
+                        "an experiment file must be a mapping of settings", empty_ok=True)
 
 
 def _validate(

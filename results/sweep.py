@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from results._validation import problems
+from results._yaml import read_mapping
 from results.config import ConfigError, ExperimentConfig
 from results.manifest import Machine
 
@@ -236,14 +236,8 @@ def _from_file(setting: str, value: Any) -> Any:
 
 def read_sweep_file(path: Path) -> SweepFile:
     """A sweep file, validated; ConfigError lists every problem."""
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read sweep file: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: a sweep file is a mapping with 'base' and 'factors'")
+    loaded = read_mapping(path, "sweep file", ConfigError,
+                          "a sweep file is a mapping with 'base' and 'factors'")
     try:
         return SweepFile.model_validate(loaded)
     except ConfigError as exc:

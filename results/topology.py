@@ -31,10 +31,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from results._validation import problems
+from results._yaml import read_mapping
 from results.links import LINK_PRESETS, LinkProfile, resolve_link
 
 if TYPE_CHECKING:
@@ -307,14 +307,8 @@ def _errors(exc: ValidationError) -> str:
 
 def load_topology(path: Path) -> Topology:
     """A topology file (YAML or JSON), checked; TopologyError names every problem."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise TopologyError(f"{path}: cannot read topology file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise TopologyError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise TopologyError(f"{path}: a topology file is a mapping with nodes: and links:")
+    data = read_mapping(path, "topology file", TopologyError,
+                        "a topology file is a mapping with nodes: and links:")
     data.setdefault("name", path.stem)
     try:
         return Topology.model_validate(data)
