@@ -15,7 +15,7 @@ from analysis.report_detail import detail
 from results.config import ExperimentConfig, ItemsOrigin
 from results.manifest import Manifest
 
-__all__ = ["PAPER", "Report", "build_report", "headline"]
+__all__ = ["HEADLINE_TITLES", "PAPER", "Report", "build_report", "headline"]
 
 @dataclass
 class Report:
@@ -157,7 +157,7 @@ def headline(
     return pd.DataFrame(rows)
 
 
-_HEADLINE_TITLES = {
+HEADLINE_TITLES = {
     "scheduler": "scheduler",
     "mean_rt_largest_ms": "mean response time at the largest size (ms)",
     "rt_reduction_mean_pct": "reduction, mean over items (%)",
@@ -174,7 +174,7 @@ def _pretty_headline(head: pd.DataFrame) -> pd.DataFrame:
     for col in shown.columns:
         if col not in ("scheduler", "distinct_layouts"):
             shown[col] = [_fmt(float(v), "") for v in shown[col]]
-    return shown.rename(columns=_HEADLINE_TITLES)
+    return shown.rename(columns=HEADLINE_TITLES)
 
 
 def _mean(frame: pd.DataFrame, col: str) -> float:

@@ -57,6 +57,7 @@ if str(ROOT) not in sys.path:  # run as a file from anywhere: the checkout's pac
 
 from analysis.paper import pretty_beside_paper  # noqa: E402
 from analysis.render import ci_text, markdown, pretty  # noqa: E402
+from analysis.report import HEADLINE_TITLES  # noqa: E402
 from results.config import BASELINE, ExperimentConfig, build_config  # noqa: E402
 
 __all__ = ["DOCS", "Block", "TableSpec", "bench_run", "blocks", "caption", "command", "main",
@@ -69,13 +70,7 @@ CAPTION_START, CAPTION_END = "<sub>", "</sub>"
 
 # Headers of the plain view (the report's words); other columns keep their CSV name.
 _TITLES = {
-    "mean_rt_largest_ms": "mean response time at the largest size (ms)",
-    "rt_reduction_mean_pct": "reduction, mean over items (%)",
-    "rt_reduction_max_pct": "reduction, best item (%)",
-    "inter_node_transfers_pct": "inter-node transfers (%)",
-    "inter_node_mib_per_layout": "inter-node MiB per layout",
-    "inter_node_bytes_reduction_pct": "inter-node bytes saved (%)",
-    "distinct_layouts": "distinct layouts",
+    **HEADLINE_TITLES,
     "mean_ms_per_redeployment": "scheduling per redeployment (ms)",
     "reduction_pct": "reduction (%)",
     "best_reduction_pct": "best cell's reduction (%)",
