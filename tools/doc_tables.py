@@ -71,6 +71,9 @@ CAPTION_START, CAPTION_END = "<sub>", "</sub>"
 # Headers of the plain view (the report's words); other columns keep their CSV name.
 _TITLES = {
     **HEADLINE_TITLES,
+    # A replicated run's combined table (analysis.replicates).
+    "sd_between": "SD between replicates",
+    "sd_between_over_se_within": "SD between / within-run SE",
     "mean_ms_per_redeployment": "scheduling per redeployment (ms)",
     "reduction_pct": "reduction (%)",
     "best_reduction_pct": "best cell's reduction (%)",
