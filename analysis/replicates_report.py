@@ -217,9 +217,11 @@ def _text(manifest: Manifest, statuses: list[ReplicateStatus], md_combined: str,
         f"| r{s.replicate.index} | {s.replicate.seed} | "
         f"`{s.replicate.root.relative_to(s.replicate.root.parent.parent)}/report.md` | "
         f"{s.status} |" for s in statuses)
-    budget = ("" if c.time_budget is None else
-              f"; measurement budget {c.time_budget:g} s for the run, "
-              f"{c.time_budget / k:g} s per replicate")
+    sampling = (f"layout budget {c.layout_budget};\n  {c.repetitions} orders per item x "
+                "size per layout" if c.time_budget is None else
+                f"measurement budget {c.time_budget:g} s for the run, "
+                f"{c.time_budget / k:g} s per replicate:\n  each replicate's pilot chose its "
+                "layouts and orders per layout (its report's Measurement budget section)")
     fig_lines = "\n".join(f"![{p.stem}](figures/{p.name})  \n`figures/{p.stem}.svg`"
                           for p in figures) or "_figures skipped_"
     measured = sum(s.report is not None for s in statuses)
@@ -248,8 +250,7 @@ results directory with its own report (tables; its figures are skipped here for 
   {manifest.backend.measures})
 - items: {', '.join(manifest.items)}; sizes (bytes per unit): {', '.join(map(str, c.sizes))};
   protocols: {', '.join(c.protocols)}
-- {c.deployments} redeployments per scheduler; layout budget {c.layout_budget};
-  {c.repetitions} orders per item x size per layout{budget}
+- {c.deployments} redeployments per scheduler; {sampling}
 - machine: {manifest.machine.cpu}, {manifest.machine.cores or '?'} cores; started
   {manifest.started_at}, finished {manifest.finished_at or '(not finished)'}
 

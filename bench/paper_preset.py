@@ -128,6 +128,10 @@ def compare(paper: dict[str, Any], today: list[dict[str, Any]],
         "today_width": t_width, "today_wall_minutes": t_minutes,
         "today_width_at_paper_time": same_time,
         "paper_width": paper["combined"]["width"],
+        # Today's interval widened by how much too narrow one run's interval proved
+        # (the replicates' SD over the within-run SE): what it would be if honest.
+        "today_width_at_paper_time_honest":
+            same_time * paper["combined"]["sd_over_se_within"],
         "ratio_paper_to_today_at_same_time": paper["combined"]["width"] / same_time,
         "replicate_within_width_median": rep_width,
         "ratio_replicate_within_to_today": rep_width / t_width,
@@ -169,6 +173,8 @@ def markdown(data: dict[str, Any]) -> list[str]:
               f"{c['today_width_at_paper_time']:.1f} |",
               f"| paper preset's combined width / that | "
               f"{c['ratio_paper_to_today_at_same_time']:.2f} |",
+              f"| that width x the measured SD / within-run SE (if it were honest) | "
+              f"{c['today_width_at_paper_time_honest']:.1f} |",
               f"| a replicate's within-run width / today's (similar time each) | "
               f"{c['ratio_replicate_within_to_today']:.2f} |",
               *([f"| one budgeted run's width / today's, at equal time (width x sqrt(min)) | "
