@@ -144,8 +144,12 @@ def compare(paper: dict[str, Any], today: list[dict[str, Any]],
     }
 
 
-def markdown(data: dict[str, Any]) -> list[str]:
+def markdown(data: dict[str, Any]) -> str:
     """The tables BENCHMARKS.md shows, rendered from the JSON."""
+    return "\n\n".join(_tables(data))
+
+
+def _tables(data: dict[str, Any]) -> list[str]:
     p, c = data["paper"], data["comparison"]
     rows = ["| run | wall time (min) | layouts measured | orders per cell per layout | "
             "netmarks' reduction at 1 MiB (%) [95 % CI] | interval width (points) |",
@@ -204,7 +208,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     if args.report:
-        print("\n\n".join(markdown(json.loads(args.out.read_text()))))
+        print(markdown(json.loads(args.out.read_text())))
         return
     if args.paper is None or not args.today:
         parser.error("--paper and at least one --today are needed (or --report)")
@@ -213,7 +217,7 @@ def main() -> None:
     data = _json_safe({"paper": paper, "today": today, "budgeted": budgeted,
                        "comparison": compare(paper, today, budgeted)})
     args.out.write_text(json.dumps(data, indent=1) + "\n")
-    print("\n\n".join(markdown(data)))
+    print(markdown(data))
 
 
 if __name__ == "__main__":
