@@ -308,12 +308,12 @@ class Experiment:
         protocols.reverse()
         advance = self.reporter.stage("measure layouts (time budget)",
                                       len(rest) * len(protocols) * loads)
-        start = spent_seconds(self.store.samples())
+        start = spent = spent_seconds(self.store.samples())
         for k, protocol in enumerate(protocols):
             share = start + max(0.0, budget - start) * (k + 1) / len(protocols)
             # 5 % slack: the last layout that fits by the estimate may run a bit long.
-            await self._measure_pass(rest, allocation.repetitions, [protocol], advance,
-                                     until=share * 1.05)
+            spent = await self._measure_pass(rest, allocation.repetitions, [protocol],
+                                             advance, until=share * 1.05, spent=spent)
         self._record_measured(order)
 
     def _record_measured(self, order: list[str]) -> None:
@@ -330,17 +330,16 @@ class Experiment:
 
     async def _measure_pass(
         self, layouts: list[str], repetitions: int, protocols: list[WireProtocol],
-        advance: Callable[[int], None], until: float | None = None,
+        advance: Callable[[int], None], until: float | None = None, spent: float = 0.0,
     ) -> float:
         """Measure each (layout, protocol[, load]) chunk not yet done, protocol by
         protocol (one data plane each); with ``until``, stop before a layout once the
-        chunks' measurement time (``chunk_seconds``, summed over the run) has reached it.
+        measurement time (``spent`` so far plus this pass's chunks) has reached it.
         Returns the measurement time spent so far."""
         table = self.store.read_table("layouts").set_index("layout_id")
         loads: list[float | None] = list(self.config.load) or [None]
         names = [chunk_name(lid, p, x) for p in protocols for lid in layouts for x in loads]
         advance(sum(self.store.chunk_done(n) for n in names))
-        spent = spent_seconds(self.store.samples()) if until is not None else 0.0
         for protocol in protocols:
             for lid in layouts:
                 pending = [x for x in loads
