@@ -119,6 +119,7 @@ def schedule(
     except EconomyError as exc:
         raise typer.BadParameter(str(exc), param_hint="--economy") from None
     topo_name = ""
+    network = None  # a uniform cluster: every cross-node pair alike
     try:
         if topology is None:
             node_list = uniform_nodes(nodes, cpu_m=parse_cpu(node_cpu),
@@ -126,6 +127,7 @@ def schedule(
         else:
             topo = resolve_topology(topology, nodes=nodes)
             topo_name = topo.name
+            network = topo.network()
             node_list = topo.model_nodes(cpu_m=parse_cpu(node_cpu),
                                          memory=parse_memory(node_memory))
     except ValueError as exc:
@@ -167,7 +169,8 @@ def schedule(
                   transient=True) as progress:
         task = progress.add_task(f"{scheduler}: deploying", total=deployments)
         for d in range(deployments):
-            policy = get_policy(scheduler, traffic=matrix, seed=seed + d)
+            policy = get_policy(scheduler, traffic=matrix, seed=seed + d, network=network,
+                                economy=econ)
             created = creation.for_deployment(d, workloads)
             if policy.deterministic and created in cached:
                 result = cached[created]  # same input, same answer: solve once

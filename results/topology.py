@@ -39,6 +39,7 @@ from results.links import LINK_PRESETS, LinkProfile, resolve_link
 
 if TYPE_CHECKING:
     from schedulers.model import Node
+    from schedulers.network import NodeNetwork
 
 __all__ = [
     "PAIR_CLASSES",
@@ -219,6 +220,14 @@ class Topology(BaseModel):
                      memory=memory, max_pods=max_pods, labels=dict(n.labels))
                 for n in self.nodes]
 
+    def network(self) -> NodeNetwork:
+        """What network-aware policies are told about the links (``schedulers.network``):
+        each pair's one-way latency and bandwidth (Mbit/s -> bytes/s; inf -> unlimited)."""
+        from schedulers.network import NodeNetwork
+
+        return NodeNetwork.build(self.node_names, lambda a, b: _as_link(self.link(a, b)),
+                                 source=f"topology {self.name}")
+
     def describe(self) -> str:
         """One line for logs and the report."""
         zones = {n.zone for n in self.nodes}
@@ -227,6 +236,15 @@ class Topology(BaseModel):
                           for c in self.used_classes()) or "a single node, no links"
         return (f"{self.name}: {len(self.nodes)} node(s) in {len(zones)} zone(s), "
                 f"{len(regions)} region(s); {links}")
+
+
+def _as_link(profile: LinkProfile | None) -> Any:
+    from schedulers.network import Link
+
+    if profile is None:
+        return Link(0.0)
+    bandwidth = None if math.isinf(profile.bandwidth_mbps) else profile.bandwidth_mbps * 1e6 / 8
+    return Link(profile.latency_ms, bandwidth)
 
 
 def _pair_class(a: TopologyNode, b: TopologyNode) -> PairClass:

@@ -298,6 +298,10 @@ def policies() -> None:
             continue
         lines = [f"{name}  ({policy_origin(name)})", f"    {spec.summary}",
                  f"    traffic:       {'the warm-up matrix' if spec.uses_traffic else 'none'}"]
+        if spec.uses_network or spec.uses_economy:
+            given = [w for w, used in (("the topology's delays between nodes", spec.uses_network),
+                                       ("the economy's dependencies", spec.uses_economy)) if used]
+            lines.append(f"    also:          {', '.join(given)}")
         k8s = spec.kubernetes
         if k8s is None:
             lines.append("    on Kubernetes: none (a Python model: the local backend only)")

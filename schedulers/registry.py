@@ -26,7 +26,9 @@ from schedulers.spec import PolicySpec
 
 if TYPE_CHECKING:
     from schedulers.framework import Policy
+    from schedulers.network import NodeNetwork
     from schedulers.traffic import TrafficMatrix
+    from settlers.economy import Economy
 
 __all__ = [
     "PluginError",
@@ -50,6 +52,10 @@ _BUILTIN: dict[str, str] = {
     "random": "schedulers.policies.random_policy",
     "optimal": "schedulers.policies.optimal",
 }
+
+
+# What the harness hands a policy's new() itself (not user options).
+_INPUTS = ("traffic", "seed", "network", "economy")
 
 
 class UnknownPolicyError(ValueError):
@@ -101,11 +107,20 @@ def uses_traffic(name: str) -> bool:
 
 
 def get_policy(name: str, *, traffic: TrafficMatrix | None = None, seed: int | None = None,
+               network: NodeNetwork | None = None, economy: Economy | None = None,
                **opts: Any) -> Policy:
-    """A fresh policy; ``opts`` go to the policy's ``new()`` (e.g. ``weight=2`` for netmarks)."""
+    """A fresh policy; ``opts`` go to the policy's ``new()`` (e.g. ``weight=2`` for netmarks).
+
+    ``traffic``, ``network`` and ``economy`` reach ``new()`` only when the policy's
+    SPEC says it uses them, so callers pass whatever they have to every policy.
+    """
     entry = _entry(name)
     if entry.spec.uses_traffic:
         opts["traffic"] = traffic
+    if entry.spec.uses_network:
+        opts["network"] = network
+    if entry.spec.uses_economy:
+        opts["economy"] = economy
     try:
         return entry.new(seed=seed, **opts)
     except TypeError as exc:
@@ -122,7 +137,7 @@ def policy_parameters(name: str) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return {p.name: (None if p.default is p.empty else p.default) for p in params
-            if p.name not in ("traffic", "seed") and p.kind is p.KEYWORD_ONLY}
+            if p.name not in _INPUTS and p.kind is p.KEYWORD_ONLY}
 
 
 def _entry(name: str) -> _Entry:
@@ -162,14 +177,17 @@ def _checked(name: str, source: object, error: Callable[[str], Exception],
     spec = getattr(source, "SPEC", None)
     if spec is None:  # a plug-in may leave it out: what it can say is inferred
         doc = (inspect.getdoc(source) or "").strip().splitlines()
-        spec = PolicySpec(name, doc[0] if doc else "", uses_traffic="traffic" in params)
+        spec = PolicySpec(name, doc[0] if doc else "", uses_traffic="traffic" in params,
+                          uses_network="network" in params, uses_economy="economy" in params)
     if not isinstance(spec, PolicySpec):
         raise error(f"{where}.SPEC is a {type(spec).__name__}, not a "
                     "schedulers.spec.PolicySpec")
     if spec.name != name:
         raise error(f"{where}.SPEC names {spec.name!r}, not {name!r}")
-    if spec.uses_traffic and not ("traffic" in params or "**" in params):
-        raise error(f"{where}.SPEC says it uses traffic, but new() takes no traffic=")
+    for used, what in ((spec.uses_traffic, "traffic"), (spec.uses_network, "network"),
+                       (spec.uses_economy, "economy")):
+        if used and not (what in params or "**" in params):
+            raise error(f"{where}.SPEC says it uses {what}, but new() takes no {what}=")
     return _Entry(spec, new)
 
 

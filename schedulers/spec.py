@@ -120,6 +120,12 @@ class PolicySpec:
     summary: str
     # True: new() takes ``traffic=`` and the harness passes the warm-up's matrix.
     uses_traffic: bool = False
+    # True: new() takes ``network=`` (a schedulers.network.NodeNetwork: delay and
+    # bandwidth between nodes, from the experiment's topology).
+    uses_network: bool = False
+    # True: new() takes ``economy=`` (the settlers.economy.Economy being deployed:
+    # which workload depends on which, as Diktyo's AppGroup).
+    uses_economy: bool = False
     # None: a Python model only (the local backend); no real scheduler stands for it.
     kubernetes: KubernetesCounterpart | None = None
 

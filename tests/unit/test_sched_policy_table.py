@@ -147,6 +147,9 @@ GOOD = "NAME = {name!r}\ndef new(*, seed=None):\n    raise AssertionError('not c
     ("liar", "from schedulers.spec import PolicySpec\nNAME = 'liar'\n"
      "SPEC = PolicySpec(NAME, 'x', uses_traffic=True)\ndef new(*, seed=None): ...\n",
      "says it uses traffic, but new() takes no traffic="),
+    ("blind", "from schedulers.spec import PolicySpec\nNAME = 'blind'\n"
+     "SPEC = PolicySpec(NAME, 'x', uses_network=True)\ndef new(*, seed=None): ...\n",
+     "says it uses network, but new() takes no network="),
 ])
 def test_a_broken_plugin_names_its_distribution_and_entry_point(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.backends.emulated.planes import EmulatedPlanes
 from harness.backends.local.placer import ModelPlacer
-from results.topology import Topology
+from results.topology import Topology, resolve_topology
 from settlers.economy import Economy
 
 __all__ = ["LocalOptions", "open_local"]
@@ -37,8 +37,11 @@ class LocalOptions:
 
 def open_local(economy: Economy, options: LocalOptions) -> tuple[ModelPlacer, EmulatedPlanes]:
     """The two halves (the registry adds the description: `open_backend("local", ...)`)."""
+    # Network-aware models see the links the emulated cluster will apply.
+    network = (options.topology or resolve_topology(None, nodes=options.nodes,
+                                                     link=options.link)).network()
     return (ModelPlacer(economy, options.nodes, options.topology, options.node_cpu_m,
-                        options.scheduler_options),
+                        options.scheduler_options, network=network),
             EmulatedPlanes(economy, options.nodes, options.link, options.run_dir,
                            options.topology, node_cpu_m=options.node_cpu_m,
                            cpu_scale=options.cpu_scale))

@@ -19,6 +19,7 @@ from settlers.economy import Economy
 if TYPE_CHECKING:
     from results.topology import Topology
     from schedulers import TrafficMatrix
+    from schedulers.network import NodeNetwork
 
 __all__ = ["ModelPlacer"]
 
@@ -28,8 +29,14 @@ class ModelPlacer:
 
     def __init__(self, economy: Economy, nodes: int, topology: Topology | None = None,
                  cpu_m: int | None = None,
-                 options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 options: Mapping[str, Mapping[str, Any]] | None = None,
+                 network: NodeNetwork | None = None) -> None:
         self.space = LayoutSpace.for_topology(economy, nodes, topology, cpu_m)
+        self.economy = economy
+        # Delay and bandwidth between the nodes, for policies that weigh them (None:
+        # the topology's, or a flat network when there is none).
+        self.network = network if network is not None else (
+            topology.network() if topology is not None else None)
         # Policy -> options for its model's new() (the config's scheduler_options).
         self.options = {k: dict(v) for k, v in (options or {}).items()}
 
@@ -57,6 +64,7 @@ class ModelPlacer:
         import schedulers
 
         policy = schedulers.get_policy(scheduler, traffic=traffic, seed=seed,
+                                       network=self.network, economy=self.economy,
                                        **self.options.get(scheduler, {}))
         out: list[Placement] = []
         batch = 50
