@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from schedulers.extender.binder import Binder
+from schedulers.extender.inflight import InFlight
 from schedulers.extender.placements import Placements
 from schedulers.extender.traffic_source import TrafficSource
 from schedulers.k8s_json import K8sObjectError, workload_of
@@ -36,6 +37,7 @@ PLACEMENTS_KEY = web.AppKey("placements", Placements)
 BINDER_KEY = web.AppKey("binder", Binder)
 # Pods recently prioritised (ns/name -> workload), so /bind knows what it binds.
 RECENT_KEY = web.AppKey("recent", OrderedDict[str, str])
+INFLIGHT_KEY = web.AppKey("inflight", InFlight)
 _RECENT_MAX = 10_000
 
 
@@ -52,6 +54,12 @@ class _Metrics:
                           registry=self.registry)
         self.pairs = Gauge("netmarks_extender_traffic_pairs",
                            "Workload pairs with traffic data", registry=self.registry)
+        self.waits = Gauge("netmarks_extender_bind_waits",
+                           "Scoring calls that waited for earlier pods' bindings "
+                           "(--await-binds)", registry=self.registry)
+        self.timeouts = Gauge("netmarks_extender_bind_wait_timeouts",
+                              "Scored pods whose binding never came within --await-binds",
+                              registry=self.registry)
         self.errors = Gauge("netmarks_extender_traffic_errors",
                             "Failed traffic refreshes so far", registry=self.registry)
         self.prioritized = self.requests.labels("prioritize", "200")
@@ -110,16 +118,21 @@ async def prioritize(request: web.Request) -> web.Response:
         return _bad(metrics, "prioritize", str(exc))
     recent = request.app[RECENT_KEY]
     meta = args["Pod"].get("metadata") or {}
-    recent[f"{meta.get('namespace') or 'default'}/{meta.get('name')}"] = workload
+    key = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+    recent[key] = workload
     if len(recent) > _RECENT_MAX:
         recent.popitem(last=False)
     traffic = await request.app[SOURCE_KEY].get()
     placements = request.app[PLACEMENTS_KEY]
+    inflight = request.app[INFLIGHT_KEY]
+    # --await-binds: first let the cache catch up with the pods scored before this one.
+    await inflight.settle(placements, key)
     with placements.lock:
         empty: dict[str, int] = {}
         raw = raw_scores(workload, [placements.by_node.get(n, empty) for n in names],
                          placements.totals, traffic)
     scores = extender_scores(raw)
+    inflight.scored(key)
     metrics.prioritized.inc()
     metrics.latency.observe(time.perf_counter() - start)
     return web.json_response([{"Host": n, "Score": s} for n, s in zip(names, scores, strict=True)])
@@ -192,15 +205,22 @@ async def metrics_view(request: web.Request) -> web.Response:
     source = request.app[SOURCE_KEY]
     m.pairs.set(len(await source.get()))
     m.errors.set(source.errors)
+    m.waits.set(request.app[INFLIGHT_KEY].waits)
+    m.timeouts.set(request.app[INFLIGHT_KEY].timeouts)
     return web.Response(body=generate_latest(m.registry),
                         content_type="text/plain", charset="utf-8")
 
 
 def make_app(source: TrafficSource, placements: Placements,
-             binder: Binder | None = None) -> web.Application:
-    """The extender; with a ``binder`` it also serves the ``bind`` verb."""
+             binder: Binder | None = None, *, await_binds_s: float = 0.0) -> web.Application:
+    """The extender; with a ``binder`` it also serves the ``bind`` verb. With
+    ``await_binds_s`` > 0 it scores a pod only once the pods it scored before are bound
+    (waiting at most that long; see `schedulers.extender.inflight`)."""
     app = web.Application(client_max_size=64 * 2**20)  # a 5000-node NodeList is large
     app[SOURCE_KEY] = source
+    app[INFLIGHT_KEY] = inflight = InFlight(await_binds_s)
+    if await_binds_s > 0:
+        placements.listeners.append(inflight.bound)
     app[PLACEMENTS_KEY] = placements
     app[METRICS_KEY] = _Metrics()
     app[RECENT_KEY] = OrderedDict()

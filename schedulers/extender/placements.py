@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from schedulers.k8s_json import K8sObjectError, pod_key, workload_of
@@ -31,9 +31,16 @@ class Placements:
         self.by_node: dict[str, dict[str, int]] = {}
         self.totals: dict[str, int] = {}
         self._pods: dict[str, tuple[str, str]] = {}  # pod key -> (node, workload)
+        # Called with a pod's key whenever it is counted on a node (any thread).
+        self.listeners: list[Callable[[str], None]] = []
 
     def __len__(self) -> int:
         return len(self._pods)
+
+    def __contains__(self, key: object) -> bool:
+        """Whether pod ``key`` ("ns/name") is counted on a node (bound)."""
+        with self.lock:
+            return key in self._pods
 
     def snapshot(self) -> dict[str, tuple[str, str]]:
         """Pod key ("ns/name") -> (node, workload), as the scores see them now."""
@@ -78,6 +85,8 @@ class Placements:
             return
         self._remove(key)
         self._pods[key] = (node, workload)
+        for listener in self.listeners:
+            listener(key)
         counts = self.by_node.setdefault(node, {})
         counts[workload] = counts.get(workload, 0) + 1
         self.totals[workload] = self.totals.get(workload, 0) + 1

@@ -105,7 +105,7 @@ def host_schedulers(found: KubernetesCounterpart | None, scheduler_name: str, *,
                     "--host", "127.0.0.1", "--port", str(port), "--kubeconfig", str(kc)))
                 url = f"http://127.0.0.1:{port}"
                 _wait_ok(f"{url}/healthz", procs[-1], work / "extender.log", timeout_s)
-                stanza = extender_stanza(url + "/")
+                stanza = extender_stanza(url + "/", bind_verb=_bind_verb(found.host_command))
             # A kube-scheduler whose only profile is scheduler_name calls the extender.
             config = work / "scheduler.yaml"
             config.write_text(yaml.safe_dump(scheduler_config(
@@ -127,6 +127,13 @@ def host_schedulers(found: KubernetesCounterpart | None, scheduler_name: str, *,
         for proc in reversed(procs):
             stop_process(proc)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _bind_verb(host_command: tuple[str, ...]) -> str | None:
+    """Our extender started with --bind serves the bind verb; kube-scheduler must then
+    call it (bindVerb), or the extender never learns of a binding before its pod watch
+    does."""
+    return "bind" if "--bind" in host_command else None
 
 
 def _matrix(work: Path, traffic: TrafficMatrix | None) -> Path:

@@ -34,13 +34,15 @@ def extender_stanza(
     ignorable: bool = True,
     http_timeout: str = "5s",
     loopback_only: bool = True,
+    bind_verb: str | None = None,
 ) -> dict[str, Any]:
     """One entry of ``extenders:`` (see k8s.io/kube-scheduler/config/v1 Extender).
 
     nodeCacheCapable=true makes kube-scheduler send only node names, which is all a
     traffic-based scorer needs (it asks the API or its cache for the pods on them).
     ``loopback_only``: the URL must be on this machine (our own extender process); a
-    user's extender may be anywhere this machine reaches.
+    user's extender may be anywhere this machine reaches. ``bind_verb``: kube-scheduler
+    hands each binding to the extender (only one extender may bind).
     """
     if weight < 1:
         raise ValueError(f"an extender with a prioritize verb needs weight >= 1, got {weight}")
@@ -56,6 +58,8 @@ def extender_stanza(
     }
     if filter_verb:
         stanza["filterVerb"] = filter_verb
+    if bind_verb:
+        stanza["bindVerb"] = bind_verb
     return stanza
 
 
