@@ -72,8 +72,14 @@ class Placements:
             return
         node = (pod.get("spec") or {}).get("nodeName")
         phase = (pod.get("status") or {}).get("phase")
-        gone = (kind == "DELETED" or not node or phase in _TERMINAL
+        gone = (kind == "DELETED" or phase in _TERMINAL
                 or (pod.get("metadata") or {}).get("deletionTimestamp"))
+        if not node and not gone:
+            # Not bound yet in this event. A pod is never unbound, so if we count it
+            # already (our own bind verb recorded it) the event is older than that
+            # binding: the watch reports the pod's creation after kube-scheduler handed
+            # us the binding. Dropping the pod here would undo --bind.
+            return
         with self.lock:
             if gone:
                 self._remove(key)

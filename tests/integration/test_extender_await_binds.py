@@ -103,3 +103,25 @@ def test_cli_rejects_a_wait_with_fixed_pods(tmp_path: Path) -> None:
                                       "--pods", str(pods), "--await-binds", "0.5"])
     assert result.exit_code == 2
     assert "sees none" in result.output
+
+
+async def test_a_late_watch_event_of_the_unbound_pod_does_not_undo_our_bind() -> None:
+    # kube-scheduler hands the extender the binding (--bind) before the pod watch has
+    # even reported the pod's creation; that creation event (no nodeName) comes later.
+    placements = Placements()
+
+    class Binder:
+        async def bind(self, namespace: str, pod: str, node: str) -> None:
+            return None
+
+    app = make_app(StaticTraffic(TRAFFIC), placements, Binder(), await_binds_s=4.0)
+    async with TestClient(TestServer(app)) as c:
+        await _scores(c, "flour-a", "flour")
+        resp = await c.post("/bind", json={"PodName": "flour-a", "PodNamespace": "s",
+                                           "Node": "node-2"})
+        assert (await resp.json()) == {"Error": ""}
+        placements.apply_event("ADDED", {**pod("flour-a", "flour"), "spec": {},
+                                         "status": {"phase": "Pending"}})
+        assert "s/flour-a" in placements
+        assert await asyncio.wait_for(_scores(c, "bread-b", "bread"), 1) == [0, 10, 0]
+        assert app[INFLIGHT_KEY].waits == 0
