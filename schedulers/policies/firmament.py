@@ -139,6 +139,11 @@ class FirmamentPolicy:
     def schedule(self, pods: Sequence[Pod], nodes: Sequence[Node], *,
                  running: Sequence[tuple[Pod, str]] = ()) -> ScheduleResult:
         start = time.perf_counter()
+        # The flow solver and the commit order break ties by position, so the layout
+        # must not depend on the order the pods come in: the real binder gets them in
+        # the API's list order (by name), the model in the economy's. Sorted, both place
+        # alike (bench/fidelity.py --policy firmament; docs/kubernetes.md).
+        pods = sorted(pods, key=lambda p: (p.workload, p.name))
         state = ClusterState(nodes)
         state.bind_all(running)
         workloads = sorted({p.workload for p in pods} | {p.workload for p, _ in running})

@@ -24,10 +24,14 @@ SPEC = PolicySpec(
     NAME, "kube_default plus the NetMARKS traffic score, weighted like an extender",
     uses_traffic=True,
     # On a real control plane: a second kube-scheduler (profile netmarks-scheduler)
-    # whose extender is our webhook, `schedulers netmarks-extender`.
+    # whose extender is our webhook, `schedulers netmarks-extender`. --bind and
+    # --await-binds: the extender scores against every pod kube-scheduler placed before,
+    # as this model does (without them it missed a just-placed partner in half of the
+    # scoring calls on kwok: bench/fidelity_extender_probe.py, docs/kubernetes.md).
     kubernetes=KubernetesCounterpart(
         "netmarks-scheduler", "extender", "NetMARKS extender",
-        host_command=("netmarks-extender",), chart_key="netmarks"),
+        host_command=("netmarks-extender", "--bind", "--await-binds", "0.5"),
+        chart_key="netmarks"),
 )
 DEFAULT_WEIGHT = 1
 
