@@ -403,8 +403,8 @@ def markdown(summary: Mapping[str, Any]) -> str:
     runs = summary["runs"]
     out = ["| policy: model vs real | redeployments | distinct layouts real | model (same n, "
            "median of 10) | top layout real | top layout model | inter-node share real | "
-           "model | load (1/5/15 min) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "model | load (1/5/15 min) | file (bench/results/) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         d, top, sh = r["distinct_layouts"], r["most_frequent_layout_share"], r[
             "mean_inter_node_share"]
@@ -413,16 +413,16 @@ def markdown(summary: Mapping[str, Any]) -> str:
         out.append(f"| {_variant(r)} | {r['deployments']} | {d['real']} | "
                    f"{model_n:g} | {100 * top['real']:.0f} % | "
                    f"{100 * top['model_same_n']:.0f} % | {100 * sh['real']:.1f} % | "
-                   f"{100 * sh['model']:.1f} % | {load} |")
+                   f"{100 * sh['model']:.1f} % | {load} | {r['file']} |")
     out += ["", "| policy: TVD real vs model (noise floor) | inter-node share | crossing "
-            "edges | layouts | layout shape | max co-location difference |",
-            "|---|---|---|---|---|---|"]
+            "edges | layouts | layout shape | max co-location difference | file |",
+            "|---|---|---|---|---|---|---|"]
     keys = ("traffic_share_tvd", "cross_edges_tvd", "layout_tvd", "shape_tvd",
             "colocation_max_abs_diff")
     for r in runs:
         cells = [f"{r['real_vs_model'][k]:.3f} ({r['noise_floor'][k]['median']:.3f})"
                  for k in keys]
-        out.append(f"| {_variant(r)} | " + " | ".join(cells) + " |")
+        out.append(f"| {_variant(r)} | " + " | ".join(cells) + f" | {r['file']} |")
     return "\n".join(out) + "\n"
 
 

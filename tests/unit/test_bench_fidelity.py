@@ -91,7 +91,7 @@ def test_summary_table_puts_the_runs_side_by_side(tmp_path: Path) -> None:
     table = fidelity.markdown(fidelity.summarise(paths))
     rows = [line for line in table.splitlines() if line.startswith("| netmarks")]
     assert rows[0].startswith("| netmarks (`netmarks-extender`) | 100 | 38 | 11.5 | 17 % |")
-    assert "4.0/3.5/3.0" in rows[0]
+    assert rows[0].endswith("| 4.0/3.5/3.0 | a.json |")
     assert rows[1].startswith("| netmarks (`netmarks-extender --bind`) | 100 | 20 |")
     assert "| 0.100 (0.070) |" in rows[2]
 
