@@ -75,6 +75,7 @@ from schedulers import (
 )
 from schedulers.framework import DEFAULT_QUEUE_JITTER
 from schedulers.model import Node
+from schedulers.network import NodeNetwork
 from schedulers.registry import UnknownPolicyError, uses_traffic
 from schedulers.spec import KubernetesCounterpart
 from schedulers.tiebreak import DEFAULT_STRAGGLE
@@ -259,7 +260,10 @@ def analyze(measured: dict[str, Any], seed: int, model_samples: int = 20000) -> 
 
     def sample(size: int, seed: int, name: str = policy_name,
                **opts: Any) -> list[dict[str, str]]:
-        policy = get_policy(name, seed=seed, traffic=placed_with, **opts)
+        # Everything a policy may ask for (the registry hands each what its SPEC says):
+        # the kwok nodes are uniform, so every cross-node pair is alike.
+        policy = get_policy(name, seed=seed, traffic=placed_with, economy=economy,
+                            network=NodeNetwork.flat(source="5 uniform kwok nodes"), **opts)
         if getattr(policy, "deterministic", False):
             # One layout, whatever the seed (firmament): no need to draw it again.
             return [dict(policy.schedule(pods, nodes).assignments)] * size
