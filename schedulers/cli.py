@@ -1,4 +1,4 @@
-"""`schedulers`: run the NetMARKS extender or the firmament scheduler as real processes."""
+"""`schedulers`: the NetMARKS extender, the firmament and trade schedulers as real processes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,12 +20,13 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="schedulers",
     help=(
-        "Network-aware placement for Kubernetes: the NetMARKS scheduler extender and a "
-        "Firmament-style min-cost-flow custom scheduler.\n\n"
+        "Network-aware placement for Kubernetes: the NetMARKS scheduler extender, a "
+        "Firmament-style min-cost-flow custom scheduler and a TraDE-style greedy mapper.\n\n"
         "Examples:\n\n"
         "  schedulers netmarks-extender --traffic t.csv --port 8888\n\n"
         "  schedulers netmarks-extender --prometheus http://127.0.0.1:9090 --kubeconfig kc\n\n"
-        "  schedulers firmament --kubeconfig kc --scheduler-name firmament --interval 2"
+        "  schedulers firmament --kubeconfig kc --scheduler-name firmament --interval 2\n\n"
+        "  schedulers trade --kubeconfig kc --traffic t.csv --network net.json --settle 0.5"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -254,12 +255,26 @@ def firmament(
 
     Example: schedulers firmament --kubeconfig kc --traffic t.csv --interval 2 --settle 0.5
     """
-    started = time.time()
+    _run_binder("firmament", {"rounds": rounds}, time.time(), kubeconfig=kubeconfig,
+                scheduler_name=scheduler_name, interval=interval, settle=settle,
+                prometheus=prometheus, traffic=traffic, since=since, window=window,
+                label_key=label_key, once=once, verbose=verbose)
+
+
+def _run_binder(policy_name: str, opts: dict[str, Any], started: float, *,
+                kubeconfig: str | None, scheduler_name: str | None, interval: float,
+                settle: float, prometheus: str | None, traffic: Path | None,
+                since: str | None, window: float | None, label_key: str, once: bool,
+                verbose: bool) -> None:
+    """A batch binder placing with ``policy_name`` (firmament, trade): the shared loop
+    of schedulers.firmament_k8s, with traffic from a file or re-read from Prometheus
+    every round."""
     from schedulers.firmament_k8s import FirmamentScheduler, KubernetesAPI
 
     _setup_logging(verbose)
+    logger = f"schedulers.{policy_name}"
     span = _interval(prometheus, since, window, started)
-    _log_traffic("schedulers.firmament", prometheus, span, traffic, since is not None)
+    _log_traffic(logger, prometheus, span, traffic, since is not None)
     fixed = _load_traffic(traffic)
     last_good = TrafficMatrix()
 
@@ -271,14 +286,13 @@ def firmament(
             try:
                 matrix = last_good = TrafficMatrix.from_prometheus(prometheus, span)
             except TrafficError as exc:
-                logging.getLogger("schedulers.firmament").warning(
-                    "%s; using the last traffic seen", exc)
+                logging.getLogger(logger).warning("%s; using the last traffic seen", exc)
                 matrix = last_good
-        return get_policy("firmament", traffic=matrix, rounds=rounds)
+        return get_policy(policy_name, traffic=matrix, **opts)
 
     if scheduler_name is None:
-        counterpart = policy_spec("firmament").kubernetes
-        assert counterpart is not None  # firmament has one: its module says so
+        counterpart = policy_spec(policy_name).kubernetes
+        assert counterpart is not None  # a binder's policy has one: its module says so
         scheduler_name = counterpart.scheduler_name
     sched = FirmamentScheduler(KubernetesAPI(kubeconfig), policy, scheduler_name=scheduler_name,
                                label_key=label_key)
@@ -288,6 +302,64 @@ def firmament(
                    f"{len(r.unschedulable)} unschedulable in {r.seconds:.3f} s")
         return
     sched.run_forever(interval, settle_s=settle)
+
+
+@app.command("trade")
+def trade(
+    kubeconfig: _Kube = None,
+    scheduler_name: Annotated[str | None, typer.Option(
+        help="schedulerName of our pods (default: the trade policy's, see "
+             "`schedulers policies`)")] = None,
+    interval: Annotated[float, typer.Option(min=0.01, help="seconds between batch rounds")
+                        ] = 2.0,
+    settle: Annotated[float, typer.Option(
+        min=0.0, help="before a round, wait until no new pod has arrived for this many seconds "
+             "(0: cut batches at the interval tick)")] = 0.0,
+    network: Annotated[Path | None, typer.Option(
+        "--network", help="delays between nodes: a JSON file as schedulers.netfile writes it "
+                          "(the harness writes the experiment's topology). Default: a flat "
+                          "network, every pair of nodes alike (traffic-only co-location)")
+                       ] = None,
+    prometheus: _Prom = None,
+    traffic: _Traffic = None,
+    since: _Since = None,
+    window: _Window = None,
+    passes: Annotated[int, typer.Option(
+        min=0, help="improvement passes after the greedy construction (0: none)")] = 2,
+    ties: Annotated[str, typer.Option(
+        help="equal-cost nodes: spread (least utilised), pack (most utilised) or random")
+                    ] = "spread",
+    label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
+    once: Annotated[bool, typer.Option(help="run a single batch and exit")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the TraDE-style mapper as a custom scheduler (greedy traffic x delay, Binding API).
+
+    Every --interval seconds, all Pending pods with spec.schedulerName equal to
+    --scheduler-name are placed in one batch against the running pods and bound: each
+    pod on the node where it adds the least traffic x delay to the pods placed so far,
+    where it fits, then --passes rounds of single-pod moves (docs/schedulers.md, TraDE).
+    --settle S waits until the pending pods stop arriving for S seconds (at most 10 s).
+
+    Traffic comes from --traffic FILE, or from --prometheus averaged since --since T0
+    or over a sliding --window S, re-read every round. Delays come from --network FILE.
+
+    Example: schedulers trade --kubeconfig kc --traffic t.csv --network net.json --settle 0.5
+    """
+    from schedulers.netfile import NetworkFileError, read_network
+    from schedulers.policies.trade import TIES
+
+    if ties not in TIES:
+        raise typer.BadParameter(f"must be one of {', '.join(TIES)}, got {ties!r}",
+                                 param_hint="--ties")
+    try:
+        net = read_network(network) if network is not None else None
+    except NetworkFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--network") from None
+    _run_binder("trade", {"network": net, "passes": passes, "ties": ties}, time.time(),
+                kubeconfig=kubeconfig, scheduler_name=scheduler_name, interval=interval,
+                settle=settle, prometheus=prometheus, traffic=traffic, since=since,
+                window=window, label_key=label_key, once=once, verbose=verbose)
 
 
 @app.command("policies")

@@ -51,6 +51,7 @@ _BUILTIN: dict[str, str] = {
     "firmament": "schedulers.policies.firmament",
     "random": "schedulers.policies.random_policy",
     "optimal": "schedulers.policies.optimal",
+    "trade": "schedulers.policies.trade",
 }
 
 

@@ -76,7 +76,9 @@ class KubernetesCounterpart:
     # this machine as ``schedulers <host_command...>``, adding per phase:
     # extender: --traffic FILE --host 127.0.0.1 --port P --kubeconfig KC (and starts a
     #           kube-scheduler whose profile calls it);
-    # custom:   --kubeconfig KC --scheduler-name NAME --traffic FILE.
+    # custom:   --kubeconfig KC --scheduler-name NAME --traffic FILE, and
+    #           --network FILE when the policy uses_network (kwok with a topology:
+    #           schedulers.netfile's format).
     # Empty: nothing of ours to start.
     host_command: tuple[str, ...] = ()
     # The chart component that deploys it in the cluster (``<chart_key>.enabled``);

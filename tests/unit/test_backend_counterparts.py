@@ -28,9 +28,10 @@ KWOK_SCHEDULERS = {
     "kube_default": "default-scheduler",
     "netmarks": "netmarks-scheduler",
     "firmament": "firmament",
+    "trade": "trade",  # issue 15: the table's first policy added after the hand-kept maps
 }
 DEFAULT_SCHEDULER_NAMES = {"kube_default": "", "netmarks": "netmarks-scheduler",
-                           "firmament": "firmament"}
+                           "firmament": "firmament", "trade": "trade"}
 
 
 def test_the_maps_derived_from_the_table_equal_the_hand_kept_ones() -> None:

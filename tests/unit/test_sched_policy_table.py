@@ -31,7 +31,7 @@ from schedulers import (
 from schedulers.registry import policy_origin
 from settlers.economy import load_economy
 
-BUILTIN = ["kube_default", "netmarks", "firmament", "random", "optimal"]
+BUILTIN = ["kube_default", "netmarks", "firmament", "random", "optimal", "trade"]
 MODULES = {name: f"schedulers.policies.{name}" for name in BUILTIN} | {
     "random": "schedulers.policies.random_policy"}
 
@@ -45,6 +45,7 @@ def test_builtin_specs_say_what_each_policy_is() -> None:
         "kube_default": ("default-scheduler", "default"),
         "netmarks": ("netmarks-scheduler", "extender"),
         "firmament": ("firmament", "custom"),
+        "trade": ("trade", "custom"),
     }
     assert real["netmarks"].host_command[0] == "netmarks-extender"
     # The extender binds and waits for earlier bindings (docs/kubernetes.md, fidelity).
@@ -54,7 +55,9 @@ def test_builtin_specs_say_what_each_policy_is() -> None:
     assert real["firmament"].chart_key == "firmament"
     assert not real["kube_default"].host_command and real["kube_default"].chart_key is None
     assert not any(k.external for k in real.values())
-    assert [n for n in BUILTIN if uses_traffic(n)] == ["netmarks", "firmament", "optimal"]
+    assert real["trade"].host_command[0] == "trade" and real["trade"].chart_key is None
+    assert [n for n in BUILTIN if uses_traffic(n)] == ["netmarks", "firmament", "optimal",
+                                                       "trade"]
     for name, spec in specs.items():
         assert spec.name == name and spec.summary
         module = importlib.import_module(MODULES[name])
@@ -206,7 +209,7 @@ def test_a_name_taken_twice_is_an_error_naming_both(
 def test_unknown_names_list_plugins_too(pack_site: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(pack_site))
-    with pytest.raises(UnknownPolicyError, match=r"available: kube_default, .*optimal, pack"):
+    with pytest.raises(UnknownPolicyError, match=r"available: kube_default, .*optimal, .*pack"):
         get_policy("packer")
     assert not uses_traffic("packer")
 

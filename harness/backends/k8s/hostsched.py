@@ -9,7 +9,9 @@ real counterpart (``schedulers.spec.KubernetesCounterpart``) says, by its kind:
   the warm-up's traffic matrix) or the user's extender at a URL (``extender``), and a
   real kube-scheduler whose only profile is its schedulerName and whose
   `extenders:` entry calls it;
-- custom: its ``host_command`` (e.g. `schedulers firmament`, binding pods itself);
+- custom: its ``host_command`` (e.g. `schedulers firmament`, binding pods itself; with
+  ``--network FILE`` too when its policy weighs delays between nodes, e.g. `schedulers
+  trade`);
 - either: the user's own program (``command``), with $KUBECONFIG set;
 - default, or a scheduler the user runs (``external``): nothing.
 
@@ -43,6 +45,7 @@ from harness.backends.k8s.scheduler import extender_stanza, scheduler_config
 
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
+    from schedulers.network import NodeNetwork
     from schedulers.spec import KubernetesCounterpart
 
 __all__ = ["check_listening", "host_schedulers", "pinned_kubeconfig"]
@@ -66,10 +69,14 @@ def pinned_kubeconfig(kubeconfig: Path | None, context: str | None, dest: Path) 
 @contextlib.contextmanager
 def host_schedulers(found: KubernetesCounterpart | None, scheduler_name: str, *,
                     kubeconfig: Path | None, context: str | None,
-                    traffic: TrafficMatrix | None, timeout_s: float = 60.0) -> Iterator[None]:
+                    traffic: TrafficMatrix | None, timeout_s: float = 60.0,
+                    network: NodeNetwork | None = None) -> Iterator[None]:
     """Run the processes of the real scheduler ``found`` (a policy's counterpart, under
     ``scheduler_name``) on this machine while the block runs. Nothing to run for
-    kube-scheduler's default profile, for None, or for a scheduler the user runs."""
+    kube-scheduler's default profile, for None, or for a scheduler the user runs.
+
+    ``network``: the delays between nodes, for a custom scheduler whose policy weighs
+    them (``PolicySpec.uses_network``, e.g. trade): it also gets ``--network FILE``."""
     if found is None or found.kind == "default" or found.external:
         yield
         return
@@ -87,7 +94,8 @@ def host_schedulers(found: KubernetesCounterpart | None, scheduler_name: str, *,
             log = work / f"{found.host_command[0]}.log"
             procs.append(_schedulers_cli(
                 log, *found.host_command, "--kubeconfig", str(kc),
-                "--scheduler-name", scheduler_name, "--traffic", str(_matrix(work, traffic))))
+                "--scheduler-name", scheduler_name, "--traffic", str(_matrix(work, traffic)),
+                *_network_args(work, network)))
             unprobed.append((procs[-1], log))
         if found.kind == "extender" and (found.host_command or found.extender):
             if found.extender is not None:
@@ -145,6 +153,15 @@ def _matrix(work: Path, traffic: TrafficMatrix | None) -> Path:
         else:
             matrix.write_text("source,destination,bytes\n")
     return matrix
+
+
+def _network_args(work: Path, network: NodeNetwork | None) -> list[str]:
+    """``--network FILE`` with ``network`` written to it; nothing without one."""
+    if network is None:
+        return []
+    from schedulers.netfile import write_network
+
+    return ["--network", str(write_network(network, work / "network.json"))]
 
 
 def _user_command(log: Path, argv: tuple[str, ...], kubeconfig: Path,

@@ -12,6 +12,8 @@ them. Which scheduler stands for a policy is the policy table's word
   NetMARKS webhook (``schedulers netmarks-extender``), fed the warm-up traffic matrix;
 - firmament: our min-cost-flow custom scheduler (``schedulers firmament``) binding
   through the API;
+- trade: our TraDE-style mapper (``schedulers trade``) binding the same way, given the
+  topology's delays between the kwok nodes (``--network``);
 - a scheduler the user names (``--external-scheduler``/``--external-extender``, or a
   plug-in's SPEC): pods carry its schedulerName; the harness starts the profile for an
   extender at a URL, or the user's program, and otherwise only waits for the binding.
@@ -35,6 +37,7 @@ from settlers.economy import Economy
 if TYPE_CHECKING:
     from results.topology import Topology
     from schedulers import TrafficMatrix
+    from schedulers.network import NodeNetwork
     from schedulers.spec import KubernetesCounterpart
 
 __all__ = ["KwokPlacer"]
@@ -131,7 +134,7 @@ class KwokPlacer:
         # binder; kube_default or a scheduler the user runs: nothing. Stopped after
         # this placement phase.
         with host_schedulers(found, name, kubeconfig=cluster.kubeconfig, context=None,
-                             traffic=traffic):
+                             traffic=traffic, network=self._network(scheduler)):
             # Pods nobody binds (a scheduler of the user's that is not running) fail
             # after _BIND_TIMEOUT_S with "nobody bound pods with schedulerName ...".
             # Each round creates the Deployments one after another in its creation order.
@@ -140,6 +143,19 @@ class KwokPlacer:
                                     orders=lambda i: self.space.creation_order(order, i))
         return [Placement(scheduler, i, r.assignments, r.seconds,
                           creation_order=r.creation_order) for i, r in enumerate(rounds)]
+
+    def _network(self, scheduler: str) -> NodeNetwork | None:
+        """The topology's delays between the kwok nodes, for a binder whose policy weighs
+        them (trade); None for the others and without a topology (a flat network)."""
+        from schedulers.registry import PluginError, UnknownPolicyError, policy_spec
+
+        if self._topology is None:
+            return None
+        try:
+            uses = policy_spec(scheduler).uses_network
+        except (UnknownPolicyError, PluginError):
+            return None  # a scheduler the user named: it brings its own
+        return self._topology.network() if uses else None
 
     def traffic_description(self, scheduler: str, traffic: TrafficMatrix | None) -> str:
         """What traffic ``scheduler`` placed with here (the run's report states it)."""
