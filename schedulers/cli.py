@@ -49,6 +49,12 @@ _Window = Annotated[float | None, typer.Option(
     help="Prometheus traffic = the average over the last S seconds (a sliding window) "
          "instead of since T0; traffic older than S is forgotten")]
 
+# The batch binders' (firmament, trade) round options.
+_Interval = Annotated[float, typer.Option(min=0.01, help="seconds between batch rounds")]
+_Settle = Annotated[float, typer.Option(
+    min=0.0, help="before a round, wait until no new pod has arrived for this many seconds "
+                  "(0: cut batches at the interval tick, like Poseidon)")]
+
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
@@ -229,11 +235,8 @@ def firmament(
     scheduler_name: Annotated[str | None, typer.Option(
         help="schedulerName of our pods (default: the firmament policy's, see "
              "`schedulers policies`)")] = None,
-    interval: Annotated[float, typer.Option(min=0.01, help="seconds between batch rounds")
-                        ] = 2.0,
-    settle: Annotated[float, typer.Option(
-        min=0.0, help="before a round, wait until no new pod has arrived for this many seconds "
-             "(0: cut batches at the interval tick, like Poseidon)")] = 0.0,
+    interval: _Interval = 2.0,
+    settle: _Settle = 0.0,
     prometheus: _Prom = None,
     traffic: _Traffic = None,
     since: _Since = None,
@@ -310,11 +313,8 @@ def trade(
     scheduler_name: Annotated[str | None, typer.Option(
         help="schedulerName of our pods (default: the trade policy's, see "
              "`schedulers policies`)")] = None,
-    interval: Annotated[float, typer.Option(min=0.01, help="seconds between batch rounds")
-                        ] = 2.0,
-    settle: Annotated[float, typer.Option(
-        min=0.0, help="before a round, wait until no new pod has arrived for this many seconds "
-             "(0: cut batches at the interval tick)")] = 0.0,
+    interval: _Interval = 2.0,
+    settle: _Settle = 0.0,
     network: Annotated[Path | None, typer.Option(
         "--network", help="delays between nodes: a JSON file as schedulers.netfile writes it "
                           "(the harness writes the experiment's topology). Default: a flat "
