@@ -43,7 +43,9 @@ This project's own choices (the paper leaves them open, or this testbed needs th
   Deployment, so pods are first placed one at a time, each on the node where it adds
   the least traffic x delay to the pods already placed (running pods included), in
   the paper's order: workloads by their first appearance in the stress-sorted pair
-  list, then workloads without traffic in the given order. Then up to ``passes``
+  list, then workloads without traffic by name; pods of a workload by name. Never the
+  order pods arrive in: the kwok binder sees them in the API's list order, the model
+  in creation order, and both must place alike. Then up to ``passes``
   improvement passes move single pods (not pairs) to a cheaper node while that lowers
   the cost; running pods never move (TraDE's make-before-break rescheduler is out of
   scope). Sequential, not parallel: same result every time.
@@ -110,8 +112,9 @@ _TIE = 1e-9
 
 def stress_order(traffic: TrafficMatrix, workloads: Sequence[str]) -> list[str]:
     """``workloads`` in PGA's order: by first appearance in the pair list sorted by
-    stress (both directions' traffic, highest first; ties by name), then the rest in
-    the given order."""
+    stress (both directions' traffic, highest first; ties by name), then the rest by
+    name. Never the given order: a binder sees pods in the API's list order, the model
+    in creation order, and both must place alike."""
     known = set(workloads)
     pairs = sorted(((traffic.between(a, b), a, b) for a in known for b in known if a < b
                     and traffic.between(a, b) > 0), key=lambda t: (-t[0], t[1], t[2]))
@@ -119,7 +122,7 @@ def stress_order(traffic: TrafficMatrix, workloads: Sequence[str]) -> list[str]:
     for _, a, b in pairs:
         out.setdefault(a)
         out.setdefault(b)
-    for w in workloads:
+    for w in sorted(known, key=_natural):
         out.setdefault(w)
     return list(out)
 
@@ -197,7 +200,7 @@ class TradePolicy:
         order_w = stress_order(self.traffic, [w for w in workloads
                                               if any(p.workload == w for p in pods)])
         by_w: dict[str, list[Pod]] = {}
-        for p in pods:
+        for p in sorted(pods, key=lambda p: _natural(p.name)):  # not the input's order
             by_w.setdefault(p.workload, []).append(p)
         queue = [p for w in order_w for p in by_w[w]]
         classes = pod_classes(queue)

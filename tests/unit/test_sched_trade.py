@@ -132,7 +132,16 @@ def test_random_ties_follow_the_seed() -> None:
 
 def test_stress_order_follows_the_sorted_pairs() -> None:
     traffic = TrafficMatrix({("c", "d"): 5.0, ("a", "b"): 9.0, ("b", "c"): 7.0})
-    assert stress_order(traffic, ["z", "d", "c", "b", "a"]) == ["a", "b", "c", "d", "z"]
+    assert stress_order(traffic, ["z", "d", "y", "c", "b", "a"]) == ["a", "b", "c", "d", "y",
+                                                                    "z"]
+
+
+def test_the_order_pods_arrive_in_does_not_matter() -> None:
+    # The binder sees the API's list order, the model creation order: same layout.
+    pods = _pods(("a", 2), ("b", 2), ("quiet", 2), ("calm", 1))
+    policy = _trade({("a", "b"): 10.0}, ZONES.network())
+    first = policy.schedule(pods, ZONES.model_nodes()).assignments
+    assert policy.schedule(list(reversed(pods)), ZONES.model_nodes()).assignments == first
 
 
 def test_improvement_passes_never_cost_more() -> None:
