@@ -45,5 +45,5 @@ def test_every_pod_placed_or_reported_and_no_node_overfull(
     # one at a time this is exactly the filter's verdict at its turn; here we check the
     # weaker, order-free fact that the final state has no room for it.
     for name in result.unschedulable:
-        if policy_name in ("firmament", "optimal"):
+        if policy_name in ("firmament", "optimal", "trade"):
             assert not any(ni.fits(by_name[name]) for ni in state.infos)
