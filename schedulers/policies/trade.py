@@ -116,8 +116,8 @@ def stress_order(traffic: TrafficMatrix, workloads: Sequence[str]) -> list[str]:
     name. Never the given order: a binder sees pods in the API's list order, the model
     in creation order, and both must place alike."""
     known = set(workloads)
-    pairs = sorted(((traffic.between(a, b), a, b) for a in known for b in known if a < b
-                    and traffic.between(a, b) > 0), key=lambda t: (-t[0], t[1], t[2]))
+    pairs = sorted(((r, a, b) for a in known for b, r in traffic.neighbours(a).items()
+                    if a < b and b in known and r > 0), key=lambda t: (-t[0], t[1], t[2]))
     out: dict[str, None] = {}
     for _, a, b in pairs:
         out.setdefault(a)
@@ -197,8 +197,7 @@ class TradePolicy:
         for p, node in running:
             m.place(p, widx[p.workload], index[node])
 
-        order_w = stress_order(self.traffic, [w for w in workloads
-                                              if any(p.workload == w for p in pods)])
+        order_w = stress_order(self.traffic, list({p.workload: None for p in pods}))
         by_w: dict[str, list[Pod]] = {}
         for p in sorted(pods, key=lambda p: _natural(p.name)):  # not the input's order
             by_w.setdefault(p.workload, []).append(p)
