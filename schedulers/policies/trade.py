@@ -275,9 +275,8 @@ class _Mapper:
         self.nz_cpu = np.zeros(len(nodes))
         self.nz_mem = np.zeros(len(nodes))
         by_name = sorted(range(len(nodes)), key=lambda i: _natural(nodes[i].name))
-        self.rank = [0] * len(nodes)
-        for k, i in enumerate(by_name):
-            self.rank[i] = k
+        self.rank = np.empty(len(nodes), np.int64)  # a node's place in natural name order
+        self.rank[by_name] = np.arange(len(nodes))
         # How many pods of workload w are on node n, for the objective.
         self.placed: Counter[tuple[int, int]] = Counter()
         # The workloads each one exchanges traffic with (the rows a placement changes).
@@ -319,15 +318,15 @@ class _Mapper:
             return int(tied[0])
         ties = self.policy.ties
         if ties == "random":
-            return int(self.policy.rng.choice(sorted(tied.tolist(),
-                                                     key=lambda i: self.rank[i])))
+            return int(self.policy.rng.choice(tied[np.argsort(self.rank[tied])].tolist()))
         cpu, mem = nonzero_requests(pod)
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.maximum(
-                np.where(self.cpu > 0, (self.nz_cpu + cpu) / self.cpu, 0.0),
-                np.where(self.mem > 0, (self.nz_mem + mem) / self.mem, 0.0))
+                np.where(self.cpu[tied] > 0, (self.nz_cpu[tied] + cpu) / self.cpu[tied], 0.0),
+                np.where(self.mem[tied] > 0, (self.nz_mem[tied] + mem) / self.mem[tied], 0.0))
         sign = 1.0 if ties == "spread" else -1.0
-        return int(min(tied.tolist(), key=lambda i: (sign * share[i], self.rank[i])))
+        # Least (spread) or most (pack) utilised, then the lowest name.
+        return int(tied[np.lexsort((self.rank[tied], sign * share))[0]])
 
     def objective(self) -> float:
         """Total traffic x delay (bytes/s x ms) of the placement: each pod's cost counts
