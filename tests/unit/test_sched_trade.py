@@ -69,6 +69,19 @@ def test_on_zones_a_partner_that_cannot_share_the_node_stays_in_the_zone() -> No
     assert result.info["traffic_x_delay"] == pytest.approx(101.0)
 
 
+def test_on_edge_cloud_a_talker_that_does_not_fit_stays_out_of_the_wan() -> None:
+    # node-1, node-2: the edge (2 CPU, 10 ms WAN to the cloud); node-3 (cloud-a) and
+    # node-4 (cloud-b): 4 CPU, 1.5 ms apart. a and b share node-3 (least utilised after
+    # placing: 1.5/4 < 1.5/2); c talks to both but node-3 is full: the other cloud zone
+    # (2 x 1.5 ms), never the empty edge (2 x 10 ms).
+    topo = resolve_topology("edge-cloud", nodes=4, link="edge")
+    result = _trade({("a", "b"): 100.0, ("a", "c"): 50.0, ("b", "c"): 50.0},
+                    topo.network()).schedule(_pods(("a", 1), ("b", 1), ("c", 1),
+                                                   cpu_m=1500), topo.model_nodes())
+    assert result.assignments == {"a-0": "node-3", "b-0": "node-3", "c-0": "node-4"}
+    assert result.info["traffic_x_delay"] == pytest.approx(100 * 1.5)
+
+
 def test_on_a_flat_network_it_is_traffic_only_co_location() -> None:
     # Without zones, b goes to any other node: the tie rule picks node-2, and the
     # layout is the same whatever the (uniform) delay, or with delays="flat".
