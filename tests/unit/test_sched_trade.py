@@ -219,3 +219,17 @@ def test_on_kwok_only_trade_gets_the_topology_and_its_binder_a_network_file(
     flag, path = _network_args(tmp_path, net)
     assert flag == "--network" and read_network(Path(path)).delay_ms("node-1", "node-4") == 0.1
     assert _network_args(tmp_path, None) == []
+
+
+def test_in_chart_mode_the_kubernetes_backend_refuses_a_binder_the_chart_lacks() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from harness.backends.base import BackendUnavailable
+    from harness.backends.kubernetes.options import KubernetesOptions
+    from harness.backends.kubernetes.placer import KubernetesPlacer
+
+    placer = object.__new__(KubernetesPlacer)  # no cluster: the check comes first
+    placer.release = SimpleNamespace(options=KubernetesOptions(schedulers="chart"))
+    with pytest.raises(BackendUnavailable, match="no component for the trade binder"):
+        asyncio.run(placer.place("trade", 1))

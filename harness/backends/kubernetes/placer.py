@@ -108,6 +108,14 @@ class KubernetesPlacer:
                 f"cluster, deploy a kube-scheduler whose profile {found.scheduler_name} "
                 f"calls {found.extender.url} and name it with --external-scheduler "
                 f"{scheduler}={found.scheduler_name} (docs/schedulers.md)")
+        if (mode == "chart" and found.host_command and found.chart_key is None
+                and not found.command):
+            # e.g. trade: a binder the harness can run on this machine, but no chart
+            # component deploys it; in chart mode nobody would bind its pods.
+            raise BackendUnavailable(
+                f"{scheduler}: the chart has no component for the {found.component}; run "
+                "it on this machine (SETTLERS_KUBE_SCHEDULERS=host), or deploy it yourself "
+                f"and name it with --external-scheduler {scheduler}={found.scheduler_name}")
         chart = mode == "chart" and not found.external
         # In-cluster NetMARKS/firmament read Prometheus themselves: the average since the
         # warm-up's start (unless the user's values choose a sliding traffic.window).
