@@ -4,6 +4,8 @@ pods through the API where the Python model of the same batch puts them."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +13,13 @@ import pytest
 from harness.backends.k8s import KwokCluster, counterpart
 from harness.backends.k8s.hostsched import host_schedulers
 from harness.backends.k8s.workloads import DeploymentSpec, create_deployments, wait_bound
+from harness.backends.registry import describe
+from harness.run_cmd import run_experiment
+from results.config import build_config
+from results.manifest import new_manifest
+from results.store import ResultsStore
 from results.topology import resolve_topology
-from schedulers import TrafficMatrix, get_policy
+from schedulers import TrafficMatrix, get_policy, pods_for_economy
 from schedulers.k8s_json import node_from_json, pod_from_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -58,3 +65,28 @@ def test_the_trade_binder_places_as_the_model_does(
     model = get_policy("trade", traffic=traffic, network=zones.network()).schedule(
         ours, nodes, running=others)
     assert {p.workload: model.assignments[p.name] for p in ours} == where
+
+
+def test_harness_run_on_kwok_places_with_the_binder_as_the_model_does(
+    k8s_binaries: object, tmp_path: Path
+) -> None:
+    """`harness run --backend kwok -s trade --topology zones`, small: every redeployment
+    the binder made is the layout the model gives for the run's traffic and topology."""
+    cfg = build_config(overrides={
+        "backend": "kwok", "schedulers": ["trade"], "nodes": 5, "topology": "zones",
+        "items": ["flour", "bread"], "deployments": 3, "sizes": [16], "protocols": ["http"],
+        "repetitions": 1, "layout_budget": 2, "warmup_orders": 1, "warmup_seconds": 2,
+        "bootstrap": 100,
+    })
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
+    run_experiment(cfg, store, quiet=True)
+
+    assert cfg.topology is not None
+    traffic = TrafficMatrix.from_dataframe(store.read_table("traffic"))
+    model = get_policy("trade", traffic=traffic, network=cfg.topology.network()).schedule(
+        pods_for_economy(cfg.load_economy()), cfg.topology.model_nodes())
+    placements = store.read_table("placements")
+    trade = placements[placements["scheduler"] == "trade"]
+    assert len(trade) == 3
+    for raw in trade["assignments"]:
+        assert (json.loads(raw) if isinstance(raw, str) else dict(raw)) == model.assignments
