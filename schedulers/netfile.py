@@ -10,7 +10,8 @@ every node (``-1`` for itself)::
      "links": [{"delay_ms": 0.1, "bandwidth": 1.25e8}, {"delay_ms": 1.5, "bandwidth": 3.75e7}],
      "matrix": [[-1, 1, 0], [1, -1, 1], [0, 1, -1]]}
 
-A flat network (every pair alike) is ``{"source": ..., "default": {link}}``.
+A flat network (every pair alike) is ``{"source": ..., "default": {link}}``; beside a
+matrix, ``default`` (or null) answers for pairs of nodes the matrix does not name.
 Bandwidth is bytes/s, ``null`` = unlimited, as in :class:`schedulers.network.Link`.
 """
 
@@ -55,7 +56,9 @@ def write_network(network: NodeNetwork, path: Path) -> Path:
         matrix = [[-1 if a == b else distinct.setdefault(network.link(a, b), len(distinct))
                    for b in nodes] for a in nodes]
         doc = {"source": network.source, "nodes": nodes,
-               "links": [_as_dict(link) for link in distinct], "matrix": matrix}
+               "links": [_as_dict(link) for link in distinct], "matrix": matrix,
+               # For pairs the matrix does not name (None: they are an error).
+               "default": None if network.default is None else _as_dict(network.default)}
     path.write_text(json.dumps(doc, separators=(",", ":")))
     return path
 
@@ -88,4 +91,6 @@ def read_network(path: Path) -> NodeNetwork:
                 raise NetworkFileError(f"{path}: link index {k!r} for {a} -> {b} is not one "
                                        f"of 0..{len(table) - 1}")
             pairs[(a, b)] = table[k]
-    return NodeNetwork(pairs, None, source)
+    default = doc.get("default")
+    return NodeNetwork(pairs, None if default is None else _link(default, f"{path}: default"),
+                       source)

@@ -186,6 +186,9 @@ def test_the_network_file_round_trips(tmp_path: Path) -> None:
     names = ZONES.node_names
     assert all(back.link(a, b) == net.link(a, b) for a in names for b in names)
     assert len(json.loads((tmp_path / "net.json").read_text())["links"]) == 2
+    mixed = NodeNetwork({("a", "b"): Link(1.0)}, Link(7.0), "mixed")
+    back = read_network(write_network(mixed, tmp_path / "mixed.json"))
+    assert back.delay_ms("a", "b") == 1.0 and back.delay_ms("a", "zz") == 7.0
     flat = read_network(write_network(NodeNetwork.flat(3.0), tmp_path / "flat.json"))
     assert flat.is_flat and flat.delay_ms("x", "y") == 3.0
     (tmp_path / "bad.json").write_text(
