@@ -59,7 +59,8 @@ def test_the_local_placer_gives_the_options_to_the_policy(
     real = schedulers.get_policy
 
     def spy(name: str, **kwargs: Any) -> Any:
-        seen.append({k: v for k, v in kwargs.items() if k not in ("traffic", "seed", "network", "economy")})
+        inputs = ("traffic", "seed", "network", "economy")
+        seen.append({k: v for k, v in kwargs.items() if k not in inputs})
         return real(name, **kwargs)
 
     monkeypatch.setattr(schedulers, "get_policy", spy)
