@@ -26,6 +26,7 @@ __all__ = [
     "FilterPlugin",
     "Policy",
     "ProfilePolicy",
+    "QueueSortPlugin",
     "ScheduleResult",
     "ScorePlugin",
     "num_feasible_nodes_to_find",
@@ -73,6 +74,15 @@ class ScorePlugin(Protocol):
     def score(self, pod: Pod, feasible: list[NodeInfo],
               state: ClusterState) -> list[int] | None:
         """Normalised scores in [0, 100] for each feasible node, or ``None`` (Skip)."""
+
+
+class QueueSortPlugin(Protocol):
+    """Replaces PrioritySort: reorders the pods as they arrived (``queue_order``) into
+    the order they leave the queue (e.g. Diktyo's TopologicalSort)."""
+
+    name: str
+
+    def order(self, arrived: list[Pod]) -> list[Pod]: ...
 
 
 def queue_order(pods: Sequence[Pod], rng: random.Random,
@@ -123,7 +133,8 @@ class ProfilePolicy:
                  scorers: Sequence[tuple[ScorePlugin, int]], *, seed: int | None = None,
                  queue_jitter: float = DEFAULT_QUEUE_JITTER,
                  percentage_of_nodes_to_score: int = 0, tie_break: TieBreak = "heap",
-                 filter_race: FilterRace | None = None) -> None:
+                 filter_race: FilterRace | None = None,
+                 queue_sort: QueueSortPlugin | None = None) -> None:
         if tie_break not in ("heap", "random"):
             raise ValueError(f"{name}: tie_break must be 'heap' or 'random', got {tie_break!r}")
         for plugin, weight in scorers:
@@ -137,6 +148,7 @@ class ProfilePolicy:
         self.percentage = percentage_of_nodes_to_score
         self.tie_break: TieBreak = tie_break
         self.filter_race = filter_race if filter_race is not None else FilterRace()
+        self.queue_sort = queue_sort
 
     def schedule(self, pods: Sequence[Pod], nodes: Sequence[Node], *,
                  running: Sequence[tuple[Pod, str]] = ()) -> ScheduleResult:
@@ -144,6 +156,8 @@ class ProfilePolicy:
         state = ClusterState(nodes)
         state.bind_all(running)
         order = queue_order(pods, self.rng, self.queue_jitter)
+        if self.queue_sort is not None:
+            order = self.queue_sort.order(order)
         assignments: dict[str, str] = {}
         unschedulable: list[str] = []
         next_start = 0

@@ -52,6 +52,7 @@ _BUILTIN: dict[str, str] = {
     "random": "schedulers.policies.random_policy",
     "optimal": "schedulers.policies.optimal",
     "trade": "schedulers.policies.trade",
+    "diktyo": "schedulers.policies.diktyo",
 }
 
 

@@ -12,14 +12,16 @@ Reading a ``SPEC`` imports its module, so the registry reads one only when asked
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 __all__ = [
     "KUBERNETES_KINDS",
     "ExtenderCall",
     "KubernetesCounterpart",
     "KubernetesKind",
+    "PluginSetup",
     "PolicySpec",
 ]
 
@@ -29,9 +31,14 @@ __all__ = [
 # - "extender": a second kube-scheduler whose one profile (``scheduler_name``) calls
 #               an extender webhook for scores (NetMARKS);
 # - "custom":   a scheduler process of its own that binds pods carrying
-#               ``scheduler_name`` through the Binding API (firmament).
-KubernetesKind = Literal["default", "extender", "custom"]
-KUBERNETES_KINDS: tuple[KubernetesKind, ...] = ("default", "extender", "custom")
+#               ``scheduler_name`` through the Binding API (firmament);
+# - "plugins":  a second kube-scheduler built with out-of-tree plugins (``binary``, from
+#               tools/k8s/build's cache) whose one profile (``scheduler_name``) enables
+#               them; ``setup`` says what else the plugins need (Diktyo: CRDs, objects).
+KubernetesKind = Literal["default", "extender", "custom", "plugins"]
+KUBERNETES_KINDS: tuple[KubernetesKind, ...] = ("default", "extender", "custom", "plugins")
+_SETUP_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_BINARY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 # A pod's spec.schedulerName is a DNS-1123 subdomain; a profile name must be one too.
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -91,8 +98,13 @@ class KubernetesCounterpart:
     # places (argv; "{kubeconfig}" and "{scheduler_name}" are filled in and
     # $KUBECONFIG is set): how a scheduler reaches kwok's short-lived control plane.
     command: tuple[str, ...] = ()
+    # plugins: the kube-scheduler binary's file name in tools/k8s/build's cache, and
+    # "module:function" returning a PluginSetup (see there) for one placement phase.
+    binary: str | None = None
+    setup: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_plugins()
         if self.kind not in KUBERNETES_KINDS:
             raise ValueError(f"kind must be one of {', '.join(KUBERNETES_KINDS)}, "
                              f"got {self.kind!r}")
@@ -107,11 +119,43 @@ class KubernetesCounterpart:
             raise ValueError("extender= is the URL of an extender of kind \"extender\" "
                              "that the harness does not start itself (no host_command)")
 
+    def _check_plugins(self) -> None:
+        if self.kind != "plugins":
+            if self.binary is not None or self.setup is not None:
+                raise ValueError("binary= and setup= are for kind \"plugins\" only")
+            return
+        if not self.binary or not _BINARY.match(self.binary):
+            raise ValueError(f"kind \"plugins\" needs binary=, a file name in "
+                             f"tools/k8s/build's cache, got {self.binary!r}")
+        if self.setup is not None and not _SETUP_REF.match(self.setup):
+            raise ValueError(f"setup must be \"module:function\", got {self.setup!r}")
+        if self.host_command or self.extender or self.command or self.chart_key:
+            raise ValueError("kind \"plugins\" is started by the harness from binary=: "
+                             "no host_command, extender, command or chart_key")
+
     @property
     def external(self) -> bool:
         """True when neither the harness nor the chart starts it: the user runs it."""
-        return (self.kind != "default" and not self.host_command and self.chart_key is None
-                and self.extender is None and not self.command)
+        return (self.kind not in ("default", "plugins") and not self.host_command
+                and self.chart_key is None and self.extender is None and not self.command)
+
+
+@dataclass(frozen=True)
+class PluginSetup:
+    """What a "plugins" counterpart needs for one placement phase besides its binary.
+
+    Pure data, so a policy module can say it without importing the harness: the profile's
+    ``plugins`` and ``pluginConfig`` (k8s.io/kube-scheduler/config/v1), the CRDs to install
+    (file names under ``crds/`` in tools/k8s/build's cache), the custom objects to write
+    before the pods are created (``status`` included: the harness writes it, as the
+    objects' controllers would), and the labels the pods of each workload carry.
+    """
+
+    plugins: Mapping[str, Any]
+    plugin_config: tuple[Mapping[str, Any], ...] = ()
+    crds: tuple[str, ...] = ()
+    objects: tuple[Mapping[str, Any], ...] = ()
+    pod_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

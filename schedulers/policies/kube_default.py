@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from schedulers.framework import DEFAULT_QUEUE_JITTER, FilterPlugin, ProfilePolicy, ScorePlugin
+from schedulers.framework import (
+    DEFAULT_QUEUE_JITTER,
+    FilterPlugin,
+    ProfilePolicy,
+    QueueSortPlugin,
+    ScorePlugin,
+)
 from schedulers.plugins import (
     balanced_allocation,
     image_locality,
@@ -70,10 +76,15 @@ def new(*, seed: int | None = None, weights: Mapping[str, int] | None = None,
         extra_scorers: Sequence[tuple[ScorePlugin, int]] = (),
         queue_jitter: float = DEFAULT_QUEUE_JITTER, percentage_of_nodes_to_score: int = 0,
         name: str = NAME, tie_break: TieBreak | None = None,
-        filter_race: FilterRace | None = None) -> ProfilePolicy:
+        filter_race: FilterRace | None = None,
+        extra_filters: Sequence[FilterPlugin] = (),
+        queue_sort: QueueSortPlugin | None = None) -> ProfilePolicy:
+    """The default profile; ``extra_filters``/``extra_scorers`` are out-of-tree plugins
+    (or extenders) added after the defaults, ``queue_sort`` replaces PrioritySort."""
     # kube-scheduler randomises ties only on its extender code path.
     how: TieBreak = tie_break or ("random" if extra_scorers else "heap")
-    return ProfilePolicy(name, default_filters(), [*default_scorers(weights), *extra_scorers],
+    return ProfilePolicy(name, [*default_filters(), *extra_filters],
+                         [*default_scorers(weights), *extra_scorers],
                          seed=seed, queue_jitter=queue_jitter,
                          percentage_of_nodes_to_score=percentage_of_nodes_to_score,
-                         tie_break=how, filter_race=filter_race)
+                         tie_break=how, filter_race=filter_race, queue_sort=queue_sort)

@@ -1,0 +1,172 @@
+"""Models of Diktyo's two plugins (scheduler-plugins ``pkg/networkaware``).
+
+``NetworkOverhead`` (PreFilter + Filter + Score + NormalizeScore), for a pod of a
+workload with dependencies in the AppGroup, against the pods of those dependencies that
+are already placed (``GetScheduledList``: pods with a node; one entry per pod, so a
+dependency with three placed replicas counts three times). For a candidate node n and a
+placed dependency pod on node h:
+
+- same node: met, cost 0;
+- h has neither a region nor a zone label: unmet, cost 100;
+- same region (an absent label equals an absent label), same zone: met, cost 1;
+- same region, other zone: the zone cost from the NetworkTopology; met when
+  ``cost <= maxNetworkCost``, else unmet; cost 100 (and neither met nor unmet) when
+  there is no such cost;
+- other region: the same with the region cost.
+
+Filter: the node is rejected when unmet > met. Score: the sum of the costs,
+normalised over the feasible nodes to ``100 - int(100 * (c - min) / (max - min))`` (all
+100 when equal, all 0 when every cost is 0). A pod outside the AppGroup, without
+dependencies, or whose AppGroup has no placed pod is scored 0 everywhere and never
+filtered ("scoreEqually").
+
+``TopologicalSort`` (QueueSort): two pods of the AppGroup leave the queue by their
+workload's ``status.topologyOrder`` index (lower first; a workload missing from it is
+-1). Upstream's ``Less`` is ``index1 <= index2``, so replicas of one workload tie and the
+heap decides; the model keeps their arrival order. Pods outside the AppGroup are
+compared by PrioritySort upstream; here they keep their arrival positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schedulers.diktyo.appgroup import AppGroup
+from schedulers.diktyo.costs import (
+    MAX_COST,
+    REGION_LABEL,
+    SAME_HOST_COST,
+    SAME_ZONE_COST,
+    ZONE_LABEL,
+    NetworkCosts,
+    network_costs,
+)
+from schedulers.model import Pod
+from schedulers.network import NodeNetwork
+from schedulers.plugins._normalize import MAX_NODE_SCORE
+from schedulers.state import ClusterState, NodeInfo
+
+__all__ = [
+    "NETWORK_OVERHEAD",
+    "TOPOLOGICAL_SORT",
+    "NetworkOverhead",
+    "TopologicalSort",
+    "normalize",
+    "pair_cost",
+]
+
+NETWORK_OVERHEAD = "NetworkOverhead"
+TOPOLOGICAL_SORT = "TopologicalSort"
+
+
+def _place(labels: dict[str, str]) -> tuple[str, str]:
+    return labels.get(REGION_LABEL, ""), labels.get(ZONE_LABEL, "")
+
+
+def pair_cost(node: NodeInfo, host: NodeInfo, costs: NetworkCosts,
+              max_network_cost: int) -> tuple[int, bool | None]:
+    """(cost for the score, met?) of a dependency pod on ``host`` for a pod on ``node``;
+    met is None when the NetworkTopology has no cost for the pair (counted neither way)."""
+    if node.name == host.name:
+        return SAME_HOST_COST, True
+    region, zone = _place(node.node.labels)
+    h_region, h_zone = _place(host.node.labels)
+    if not h_region and not h_zone:
+        return MAX_COST, False
+    if region == h_region:
+        if zone == h_zone:
+            return SAME_ZONE_COST, True
+        cost = costs.lookup(region, zone, (zone, h_zone))
+    else:
+        cost = costs.lookup(region, zone, (region, h_region))
+    if cost is None:
+        return MAX_COST, None
+    return cost, cost <= max_network_cost
+
+
+def normalize(costs: list[int]) -> list[int]:
+    """NormalizeScore: lower cost, higher score, over the feasible nodes."""
+    if not costs:
+        return []
+    low, high = min(costs), max(costs)
+    if low == 0 and high == 0:
+        return costs
+    if high == low:
+        return [MAX_NODE_SCORE - (c - low) for c in costs]
+    return [MAX_NODE_SCORE - int(float(MAX_NODE_SCORE) * (c - low) / (high - low))
+            for c in costs]
+
+
+@dataclass
+class NetworkOverhead:
+    """Filter + score of one pod against its placed dependencies (see the module doc).
+
+    The NetworkTopology is derived once from the nodes first seen and ``network``."""
+
+    appgroup: AppGroup
+    network: NodeNetwork | None = None
+    name: str = NETWORK_OVERHEAD
+    _costs: NetworkCosts | None = field(default=None, repr=False)
+
+    def costs(self, state: ClusterState) -> NetworkCosts:
+        if self._costs is None:
+            self._costs = network_costs(((ni.name, ni.node.labels) for ni in state.infos),
+                                        self.network)
+        return self._costs
+
+    def _placed(self, pod: Pod, state: ClusterState) -> list[tuple[NodeInfo, int, int]]:
+        """(host, number of placed pods, maxNetworkCost) per dependency and host node;
+        empty means "scoreEqually"."""
+        deps = self.appgroup.dependencies_of(pod.workload) if pod.workload in self.appgroup \
+            else ()
+        if not deps:
+            return []
+        out = []
+        for ni in state.infos:
+            for d in deps:
+                n = ni.workload_counts.get(d.workload, 0)
+                if n:
+                    out.append((ni, n, d.max_network_cost))
+        return out
+
+    def counts(self, pod: Pod, ni: NodeInfo, state: ClusterState) -> tuple[int, int, int]:
+        """(met, unmet, accumulated cost) of ``pod`` on ``ni``."""
+        met = unmet = total = 0
+        costs = self.costs(state)
+        for host, n, limit in self._placed(pod, state):
+            cost, ok = pair_cost(ni, host, costs, limit)
+            total += cost * n
+            if ok is True:
+                met += n
+            elif ok is False:
+                unmet += n
+        return met, unmet, total
+
+    def filter(self, pod: Pod, ni: NodeInfo, state: ClusterState) -> str | None:
+        met, unmet, _ = self.counts(pod, ni, state)
+        if unmet > met:
+            return (f"node {ni.name} does not meet several network requirements from "
+                    f"workload dependencies: satisfied {met}, violated {unmet}")
+        return None
+
+    def score(self, pod: Pod, feasible: list[NodeInfo], state: ClusterState) -> list[int]:
+        if not self._placed(pod, state):
+            return [0] * len(feasible)
+        return normalize([self.counts(pod, ni, state)[2] for ni in feasible])
+
+
+@dataclass
+class TopologicalSort:
+    """The queue order of the AppGroup's pods by their workload's index."""
+
+    appgroup: AppGroup
+    name: str = TOPOLOGICAL_SORT
+
+    def order(self, arrived: list[Pod]) -> list[Pod]:
+        slots = [i for i, p in enumerate(arrived) if p.workload in self.appgroup]
+        members = sorted((arrived[i] for i in slots),
+                         key=lambda p: self.appgroup.index(p.workload))  # stable
+        out = list(arrived)
+        for i, p in zip(slots, members, strict=True):
+            out[i] = p
+        return out
