@@ -30,6 +30,7 @@ __all__ = [
     "ScheduleResult",
     "ScorePlugin",
     "num_feasible_nodes_to_find",
+    "queue_arrivals",
     "queue_order",
 ]
 
@@ -77,12 +78,12 @@ class ScorePlugin(Protocol):
 
 
 class QueueSortPlugin(Protocol):
-    """Replaces PrioritySort: reorders the pods as they arrived (``queue_order``) into
-    the order they leave the queue (e.g. Diktyo's TopologicalSort)."""
+    """Replaces PrioritySort: from the pods in arrival order with their arrival times
+    (``queue_arrivals``), the order they leave the queue (e.g. Diktyo's TopologicalSort)."""
 
     name: str
 
-    def order(self, arrived: list[Pod]) -> list[Pod]: ...
+    def order(self, arrivals: list[tuple[float, Pod]]) -> list[Pod]: ...
 
 
 def queue_order(pods: Sequence[Pod], rng: random.Random,
@@ -97,6 +98,13 @@ def queue_order(pods: Sequence[Pod], rng: random.Random,
     Deployment as k + N(0, jitter); replicas of one Deployment arrive together.
     ``jitter=0`` is exact creation order.
     """
+    return [pod for _, pod in queue_arrivals(pods, rng, jitter)]
+
+
+def queue_arrivals(pods: Sequence[Pod], rng: random.Random,
+                   jitter: float = DEFAULT_QUEUE_JITTER) -> list[tuple[float, Pod]]:
+    """``queue_order``'s pods with their arrival times (in units of the gap between two
+    Deployment creations), for a queue sort that needs to know who waits together."""
     arrival: dict[str, float] = {}
     keyed = []
     for i, pod in enumerate(pods):
@@ -107,7 +115,7 @@ def queue_order(pods: Sequence[Pod], rng: random.Random,
         # their order (ties broken by list position).
         keyed.append((-pod.priority, arrival[pod.workload], i, pod))
     keyed.sort(key=lambda t: (t[0], t[1], t[2]))
-    return [t[3] for t in keyed]
+    return [(t[1], t[3]) for t in keyed]
 
 
 def num_feasible_nodes_to_find(num_all: int, percentage: int = 0) -> int:
@@ -155,9 +163,9 @@ class ProfilePolicy:
         start = time.perf_counter()
         state = ClusterState(nodes)
         state.bind_all(running)
-        order = queue_order(pods, self.rng, self.queue_jitter)
-        if self.queue_sort is not None:
-            order = self.queue_sort.order(order)
+        arrivals = queue_arrivals(pods, self.rng, self.queue_jitter)
+        order = ([p for _, p in arrivals] if self.queue_sort is None
+                 else self.queue_sort.order(arrivals))
         assignments: dict[str, str] = {}
         unschedulable: list[str] = []
         next_start = 0

@@ -61,7 +61,8 @@ def _kwok_options(config: ExperimentConfig) -> KwokOptions:
     return KwokOptions(nodes=config.nodes, link=config.link,
                        schedulers=tuple(config.schedulers), extra=config.counterparts(),
                        topology=config.topology, node_cpu_m=config.node_cpu_m(),
-                       cpu_scale=config.cpu_scale)
+                       cpu_scale=config.cpu_scale,
+                       scheduler_options=config.scheduler_options or {})
 
 
 def _open_kwok(economy: Economy, options: KwokOptions) -> Halves:

@@ -23,12 +23,15 @@ filtered ("scoreEqually").
 ``TopologicalSort`` (QueueSort): two pods of the AppGroup leave the queue by their
 workload's ``status.topologyOrder`` index (lower first; a workload missing from it is
 -1). Upstream's ``Less`` is ``index1 <= index2``, so replicas of one workload tie and the
-heap decides; the model keeps their arrival order. Pods outside the AppGroup are
-compared by PrioritySort upstream; here they keep their arrival positions.
+heap decides; the model keeps their arrival order. A queue sorts only the pods that
+wait in it together: the model replays the arrivals against a scheduling cycle of a
+given length (``TopologicalSort.cycle``).
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 from dataclasses import dataclass, field
 
 from schedulers.diktyo.appgroup import AppGroup
@@ -157,16 +160,41 @@ class NetworkOverhead:
 
 @dataclass
 class TopologicalSort:
-    """The queue order of the AppGroup's pods by their workload's index."""
+    """The queue order of the AppGroup's pods by their workload's index.
+
+    The queue sorts only the pods waiting together. ``cycle`` is how long one
+    scheduling cycle takes, in units of the gap between two Deployment creations (the
+    unit of ``queue_arrivals``' times): each cycle takes the best pod among those that
+    have arrived. ``cycle=0``: every pod is placed before the next arrives (arrival
+    order); ``cycle=inf``: all pods wait together (the whole batch in index order).
+    """
 
     appgroup: AppGroup
+    cycle: float = math.inf
     name: str = TOPOLOGICAL_SORT
 
-    def order(self, arrived: list[Pod]) -> list[Pod]:
-        slots = [i for i, p in enumerate(arrived) if p.workload in self.appgroup]
-        members = sorted((arrived[i] for i in slots),
-                         key=lambda p: self.appgroup.index(p.workload))  # stable
-        out = list(arrived)
-        for i, p in zip(slots, members, strict=True):
-            out[i] = p
+    def __post_init__(self) -> None:
+        if not (self.cycle >= 0):  # also refuses NaN
+            raise ValueError(f"TopologicalSort cycle must be >= 0, got {self.cycle}")
+
+    def key(self, pod: Pod) -> int:
+        """Lower leaves first: the workload's index (pods outside the AppGroup: -1,
+        first; upstream compares those by PrioritySort, which the testbed never needs)."""
+        return self.appgroup.index(pod.workload) if pod.workload in self.appgroup else -1
+
+    def order(self, arrivals: list[tuple[float, Pod]]) -> list[Pod]:
+        if math.isinf(self.cycle):
+            return [p for _, p in sorted(arrivals, key=lambda a: self.key(a[1]))]  # stable
+        waiting: list[tuple[int, int, Pod]] = []
+        out: list[Pod] = []
+        now = -math.inf
+        i = 0
+        while len(out) < len(arrivals):
+            if not waiting:
+                now = max(now, arrivals[i][0])
+            while i < len(arrivals) and arrivals[i][0] <= now:
+                heapq.heappush(waiting, (self.key(arrivals[i][1]), i, arrivals[i][1]))
+                i += 1
+            out.append(heapq.heappop(waiting)[2])
+            now += self.cycle
         return out

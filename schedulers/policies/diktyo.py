@@ -32,7 +32,8 @@ from schedulers.spec import KubernetesCounterpart, PolicySpec
 from schedulers.traffic import TrafficMatrix
 from settlers.economy import Economy
 
-__all__ = ["DEFAULT_MAX_NETWORK_COST", "DEFAULT_WEIGHT", "NAME", "SPEC", "new"]
+__all__ = ["DEFAULT_MAX_NETWORK_COST", "DEFAULT_QUEUE_CYCLE", "DEFAULT_WEIGHT", "NAME", "SPEC",
+           "new"]
 
 NAME = "diktyo"
 SPEC = PolicySpec(
@@ -51,13 +52,17 @@ DEFAULT_WEIGHT = 5
 # schedulers.diktyo.costs): an `edge` hop between zones (1.5 ms -> 2) is allowed, a
 # `wan` hop between regions (10 ms -> 10) is not.
 DEFAULT_MAX_NETWORK_COST = 5
+# TopologicalSort's scheduling cycle in units of the gap between two Deployment
+# creations (schedulers.diktyo.plugins.TopologicalSort): how many pods wait together.
+DEFAULT_QUEUE_CYCLE = 0.05
 
 
 def new(*, traffic: TrafficMatrix | None = None, network: NodeNetwork | None = None,
         economy: Economy | None = None, seed: int | None = None,
         max_network_cost: int = DEFAULT_MAX_NETWORK_COST, weight: int = DEFAULT_WEIGHT,
         sorting: SortingAlgorithm = "ReverseKahn", weights: Mapping[str, int] | None = None,
-        queue_jitter: float = DEFAULT_QUEUE_JITTER) -> ProfilePolicy:
+        queue_jitter: float = DEFAULT_QUEUE_JITTER,
+        queue_cycle: float = DEFAULT_QUEUE_CYCLE) -> ProfilePolicy:
     """``max_network_cost``: every dependency's maxNetworkCost; ``weight``:
     NetworkOverhead's score weight (>= 1); ``sorting``: the AppGroup's
     topologySortingAlgorithm (ReverseKahn: inputs first; KahnSort: consumers first)."""
@@ -75,5 +80,6 @@ def new(*, traffic: TrafficMatrix | None = None, network: NodeNetwork | None = N
     overhead = NetworkOverhead(group, network)
     return kube_default.new(seed=seed, weights=weights, extra_filters=[overhead],
                             extra_scorers=[(overhead, weight)], tie_break="heap",
-                            queue_sort=TopologicalSort(group), queue_jitter=queue_jitter,
+                            queue_sort=TopologicalSort(group, queue_cycle),
+                            queue_jitter=queue_jitter,
                             name=NAME)

@@ -12,6 +12,9 @@ real counterpart (``schedulers.spec.KubernetesCounterpart``) says, by its kind:
 - custom: its ``host_command`` (e.g. `schedulers firmament`, binding pods itself; with
   ``--network FILE`` too when its policy weighs delays between nodes, e.g. `schedulers
   trade`);
+- plugins: its ``binary`` (e.g. kube-scheduler-diktyo) with one profile enabling the
+  plugins, given the phase's ``PluginSetup`` (`pluginsched`; the caller installs the
+  CRDs and objects it names first);
 - either: the user's own program (``command``), with $KUBECONFIG set;
 - default, or a scheduler the user runs (``external``): nothing.
 
@@ -46,7 +49,7 @@ from harness.backends.k8s.scheduler import extender_stanza, scheduler_config
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
     from schedulers.network import NodeNetwork
-    from schedulers.spec import KubernetesCounterpart
+    from schedulers.spec import KubernetesCounterpart, PluginSetup
 
 __all__ = ["check_listening", "host_schedulers", "pinned_kubeconfig"]
 
@@ -70,16 +73,22 @@ def pinned_kubeconfig(kubeconfig: Path | None, context: str | None, dest: Path) 
 def host_schedulers(found: KubernetesCounterpart | None, scheduler_name: str, *,
                     kubeconfig: Path | None, context: str | None,
                     traffic: TrafficMatrix | None, timeout_s: float = 60.0,
-                    network: NodeNetwork | None = None) -> Iterator[None]:
+                    network: NodeNetwork | None = None,
+                    setup: PluginSetup | None = None) -> Iterator[None]:
     """Run the processes of the real scheduler ``found`` (a policy's counterpart, under
     ``scheduler_name``) on this machine while the block runs. Nothing to run for
     kube-scheduler's default profile, for None, or for a scheduler the user runs.
 
     ``network``: the delays between nodes, for a custom scheduler whose policy weighs
-    them (``PolicySpec.uses_network``, e.g. trade): it also gets ``--network FILE``."""
+    them (``PolicySpec.uses_network``, e.g. trade): it also gets ``--network FILE``.
+    ``setup``: a "plugins" counterpart's profile (required for that kind)."""
     if found is None or found.kind == "default" or found.external:
         yield
         return
+    if found.kind == "plugins" and setup is None:
+        raise BackendUnavailable(
+            f"{found.component} runs only on the kwok backend for now (the harness writes "
+            "the objects its plugins read there); use --backend kwok")
     work = Path(tempfile.mkdtemp(prefix=f"settlers-{scheduler_name}-"))
     procs: list[subprocess.Popen[bytes]] = []
     # Processes without a health endpoint, and their logs: checked alive at the end.
@@ -124,6 +133,8 @@ def host_schedulers(found: KubernetesCounterpart | None, scheduler_name: str, *,
                 "127.0.0.1", "--secure-port", str(sport), "--v", "2"]))
             _wait_ok(f"https://127.0.0.1:{sport}/healthz", procs[-1],
                      work / "kube-scheduler.log", timeout_s)
+        if found.kind == "plugins" and setup is not None:
+            procs.append(_plugin_scheduler(work, found, scheduler_name, kc, setup, timeout_s))
         if unprobed:
             # No health endpoint: alive half a second after the start (a bad flag or
             # kubeconfig fails within that) is as much as can be checked.
@@ -142,6 +153,28 @@ def _bind_verb(host_command: tuple[str, ...]) -> str | None:
     call it (bindVerb), or the extender never learns of a binding before its pod watch
     does."""
     return "bind" if "--bind" in host_command else None
+
+
+def _plugin_scheduler(work: Path, found: KubernetesCounterpart, scheduler_name: str,
+                      kubeconfig: Path, setup: PluginSetup,
+                      timeout_s: float) -> subprocess.Popen[bytes]:
+    """The counterpart's own kube-scheduler binary, healthy, serving its one profile."""
+    from harness.backends.k8s.pluginsched import plugin_binary, plugin_scheduler_config
+
+    config = work / "scheduler.yaml"
+    config.write_text(yaml.safe_dump(plugin_scheduler_config(scheduler_name, kubeconfig,
+                                                             setup), sort_keys=False))
+    log = work / f"{found.binary}.log"
+    port = free_port()
+    proc = _popen(log, [str(plugin_binary(found)), "--config", str(config),
+                        "--bind-address", "127.0.0.1", "--secure-port", str(port),
+                        "--v", "2"])
+    try:
+        _wait_ok(f"https://127.0.0.1:{port}/healthz", proc, log, timeout_s)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc
 
 
 def _matrix(work: Path, traffic: TrafficMatrix | None) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,15 +46,19 @@ class PlacementRound:
 
 
 def economy_deployments(economy: Economy,
-                        order: Sequence[str] | None = None) -> list[DeploymentSpec]:
+                        order: Sequence[str] | None = None,
+                        pod_labels: Mapping[str, Mapping[str, str]] | None = None,
+                        ) -> list[DeploymentSpec]:
     """One DeploymentSpec per item, with the economy's replicas and requests, in
-    ``order`` (item names; default: the economy's order)."""
+    ``order`` (item names; default: the economy's order); ``pod_labels``: item -> extra
+    labels of its pods (e.g. Diktyo's AppGroup labels)."""
     specs = {
         item.name: DeploymentSpec(
             name=item.name,
             replicas=item.replicas,
             cpu_m=item.resources.cpu_m,
             memory=item.resources.memory,
+            labels=(pod_labels or {}).get(item.name),
         )
         for item in economy
     }
@@ -74,10 +78,11 @@ def place_once(
     *,
     timeout: float = 60.0,
     order: Sequence[str] | None = None,
+    pod_labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> PlacementRound:
     """Deploy the economy once into `namespace`, creating its Deployments one after
     another in ``order`` (default: the economy's), read the placement, clean up."""
-    specs = economy_deployments(economy, order)
+    specs = economy_deployments(economy, order, pod_labels)
     t0 = time.perf_counter()
     try:
         create_deployments(cluster, namespace, specs, scheduler_name)
@@ -128,9 +133,11 @@ def collect_rounds(
     timeout: float = 60.0,
     advance: Callable[[int], None] | None = None,
     orders: Callable[[int], Sequence[str]] | None = None,
+    pod_labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[PlacementRound]:
     """Like `collect_placements`, with each round's scheduling time; ``orders(i)`` gives
-    round i's creation order (default: the economy's order in every round)."""
+    round i's creation order (default: the economy's order in every round);
+    ``pod_labels``: item -> extra labels of its pods."""
     if n < 0:
         raise ValueError(f"number of redeployments must be >= 0, got {n}")
     core: Any = cluster.core_v1()
@@ -142,7 +149,8 @@ def collect_rounds(
         rounds = []
         for i in range(n):
             rounds.append(place_once(cluster, economy, scheduler_name, ns, timeout=timeout,
-                                     order=None if orders is None else orders(i)))
+                                     order=None if orders is None else orders(i),
+                                     pod_labels=pod_labels))
             if advance is not None:
                 advance(1)
         return rounds

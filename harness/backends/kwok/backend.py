@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.backends.base import BackendUnavailable
 from harness.backends.emulated.planes import EmulatedPlanes
@@ -35,6 +36,9 @@ class KwokOptions:
     # allocatable and the emulated cluster's enforced quota; None: nothing enforced.
     node_cpu_m: int | None = None
     cpu_scale: float | None = None
+    # Policy -> its options (`scheduler_options`): for a "plugins" counterpart (Diktyo)
+    # the same settings its model takes (max_network_cost, weight, sorting).
+    scheduler_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def open_kwok(economy: Economy, options: KwokOptions) -> tuple[KwokPlacer, EmulatedPlanes]:
@@ -47,6 +51,10 @@ def open_kwok(economy: Economy, options: KwokOptions) -> tuple[KwokPlacer, Emula
         found = require_counterpart(policy, options.extra, "kwok")
         if found.extender is not None:
             check_listening(found.extender.url)  # the user's extender, before the warm-up
+        if found.kind == "plugins":
+            from harness.backends.k8s.pluginsched import plugin_binary
+
+            plugin_binary(found)  # built by tools/k8s/build, before the warm-up
     try:
         binaries()
     except K8sBinariesMissing as exc:
@@ -54,6 +62,6 @@ def open_kwok(economy: Economy, options: KwokOptions) -> tuple[KwokPlacer, Emula
             f"the kwok backend needs the Kubernetes binaries: {exc} (run tools/k8s/build)"
         ) from None
     return (KwokPlacer(economy, options.nodes, options.extra, options.topology,
-                       cpu_m=options.node_cpu_m),
+                       cpu_m=options.node_cpu_m, options=options.scheduler_options),
             EmulatedPlanes(economy, options.nodes, options.link, topology=options.topology,
                            node_cpu_m=options.node_cpu_m, cpu_scale=options.cpu_scale))

@@ -14,6 +14,9 @@ them. Which scheduler stands for a policy is the policy table's word
   through the API;
 - trade: our TraDE-style mapper (``schedulers trade``) binding the same way, given the
   topology's delays between the kwok nodes (``--network``);
+- diktyo: a second kube-scheduler built with Diktyo's plugins (``diktyo-scheduler``);
+  before it starts, the harness installs the CRDs and writes the AppGroup and
+  NetworkTopology (``k8s.pluginsched``), and the pods carry the AppGroup's labels;
 - a scheduler the user names (``--external-scheduler``/``--external-extender``, or a
   plug-in's SPEC): pods carry its schedulerName; the harness starts the profile for an
   extender at a URL, or the user's program, and otherwise only waits for the binding.
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     from results.topology import Topology
     from schedulers import TrafficMatrix
     from schedulers.network import NodeNetwork
-    from schedulers.spec import KubernetesCounterpart
+    from schedulers.spec import KubernetesCounterpart, PluginSetup
 
 __all__ = ["KwokPlacer"]
 
@@ -57,9 +60,12 @@ class KwokPlacer:
 
     def __init__(self, economy: Economy, nodes: int,
                  extra: Mapping[str, KubernetesCounterpart] = NO_EXTRA,
-                 topology: Topology | None = None, *, cpu_m: int | None = None) -> None:
+                 topology: Topology | None = None, *, cpu_m: int | None = None,
+                 options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._economy = economy
         self._extra = extra
+        # Policy -> options (the run's scheduler_options), for "plugins" counterparts.
+        self._options = {k: dict(v) for k, v in (options or {}).items()}
         self._topology = topology
         self.space = LayoutSpace.for_topology(economy, nodes, topology, cpu_m)
         self._cluster: Any = None
@@ -130,17 +136,21 @@ class KwokPlacer:
 
         cluster = self._ensure_cluster()
         name = found.scheduler_name
+        setup = (self._plugin_setup(cluster, scheduler, found, traffic)
+                 if found.kind == "plugins" else None)
         # e.g. netmarks: our extender + a second real kube-scheduler; firmament: our
-        # binder; kube_default or a scheduler the user runs: nothing. Stopped after
-        # this placement phase.
+        # binder; diktyo: its own kube-scheduler; kube_default or a scheduler the user
+        # runs: nothing. Stopped after this placement phase.
         with host_schedulers(found, name, kubeconfig=cluster.kubeconfig, context=None,
-                             traffic=traffic, network=self._network(scheduler)):
+                             traffic=traffic, network=self._network(scheduler),
+                             setup=setup):
             # Pods nobody binds (a scheduler of the user's that is not running) fail
             # after _BIND_TIMEOUT_S with "nobody bound pods with schedulerName ...".
             # Each round creates the Deployments one after another in its creation order.
             rounds = collect_rounds(cluster, self._economy, name, deployments,
                                     advance=advance, timeout=_BIND_TIMEOUT_S,
-                                    orders=lambda i: self.space.creation_order(order, i))
+                                    orders=lambda i: self.space.creation_order(order, i),
+                                    pod_labels=setup.pod_labels if setup else None)
         return [Placement(scheduler, i, r.assignments, r.seconds,
                           creation_order=r.creation_order) for i, r in enumerate(rounds)]
 
@@ -156,6 +166,22 @@ class KwokPlacer:
         except (UnknownPolicyError, PluginError):
             return None  # a scheduler the user named: it brings its own
         return self._topology.network() if uses else None
+
+    def _plugin_setup(self, cluster: Any, scheduler: str, found: KubernetesCounterpart,
+                      traffic: TrafficMatrix | None) -> PluginSetup:
+        """What ``found``'s plugins read, from the kwok nodes as they are (names and
+        labels) and the topology's network, written to the cluster."""
+        from harness.backends.k8s.pluginsched import install_setup, plugin_setup
+        from results.topology import resolve_topology
+
+        nodes = [(n.metadata.name, dict(n.metadata.labels or {}))
+                 for n in cluster.core_v1().list_node().items]
+        topology = self._topology or resolve_topology(None, nodes=len(self.space.nodes))
+        setup = plugin_setup(found, economy=self._economy, nodes=nodes,
+                             network=topology.network(), traffic=traffic,
+                             options=self._options.get(scheduler, {}))
+        install_setup(cluster.api_client(), setup)
+        return setup
 
     def traffic_description(self, scheduler: str, traffic: TrafficMatrix | None) -> str:
         """What traffic ``scheduler`` placed with here (the run's report states it)."""
