@@ -13,7 +13,7 @@ the model's queue-cycle settings (``--cycle``, see schedulers.diktyo.plugins):
 - the total variation distance (TVD) of the layouts and of the per-edge placement class
   (same node / same zone / cross zone), model against real.
 
-    python3 bench/diktyo_fidelity.py RUN_DIR                 # writes bench/results/diktyo-fidelity.json
+    python3 bench/diktyo_fidelity.py RUN_DIR      # writes bench/results/diktyo-fidelity.json
     python3 bench/diktyo_fidelity.py RUN_DIR --cycle 0 --cycle 0.1 --cycle inf
 """
 

@@ -229,6 +229,8 @@ def register(app: typer.Typer) -> None:
             "--scheduler-option", metavar="POLICY.OPTION=VALUE",
             help="local backend: an option of a policy's model (repeatable), e.g. "
                  "netmarks.weight=2, firmament.rounds=3, firmament.load_weight=0.2; "
+                 "on kwok too for diktyo, whose real plugins take max_network_cost, "
+                 "weight and sorting from them (diktyo.max_network_cost=3); "
                  "`schedulers policies` lists the policies (default: each model's "
                  "defaults)")] = None,
         deployments: Annotated[int | None, typer.Option(help="redeployments per scheduler "

@@ -348,9 +348,12 @@ class ExperimentConfig(BaseModel):
             return value
         from schedulers.registry import get_policy, policy_parameters
 
-        if info.data.get("backend", "local") != "local":
+        backend = info.data.get("backend", "local")
+        if backend != "local" and not (backend == "kwok" and all(
+                _configures_real_plugins(_ALIASES.get(n, n)) for n in value)):
             raise ValueError("options of the Python models; the kwok and kubernetes "
-                             "backends run the real schedulers with their own settings")
+                             "backends run the real schedulers with their own settings "
+                             "(on kwok, diktyo's options also set its real plugins)")
         schedulers = info.data.get("schedulers") or []
         out: dict[str, dict[str, Any]] = {}
         for name, options in value.items():
@@ -690,6 +693,18 @@ def parse_duration(value: Any) -> float:
         raise ValueError(f"{value!r} is not a duration: give seconds or e.g. 30m, 1h30m, 90s")
     h, m, s = (float(g) if g else 0.0 for g in match.groups())
     return h * 3600 + m * 60 + s
+
+
+def _configures_real_plugins(name: str) -> bool:
+    """Whether ``name``'s real counterpart is configured from the policy's options (a
+    "plugins" counterpart with a setup: its objects and profile come from them)."""
+    from schedulers.registry import UnknownPolicyError, policy_spec
+
+    try:
+        found = policy_spec(name).kubernetes
+    except UnknownPolicyError:
+        return False
+    return found is not None and found.kind == "plugins" and found.setup is not None
 
 
 def _option_value(policy: str, key: str, value: Any, default: Any) -> Any:

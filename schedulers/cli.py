@@ -412,6 +412,10 @@ def policies() -> None:
             if k8s.command:
                 lines.append(f"{pad}kwok: your program, started by the harness: "
                              f"{' '.join(k8s.command)}")
+            if k8s.binary:
+                lines.append(f"{pad}kwok: {k8s.binary} from tools/k8s/build's cache, "
+                             "started by the harness with its profile"
+                             + (" and objects" if k8s.setup else ""))
         typer.echo("\n".join(lines) + "\n")
     if not ok:
         raise typer.Exit(1)

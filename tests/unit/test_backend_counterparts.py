@@ -29,9 +29,11 @@ KWOK_SCHEDULERS = {
     "netmarks": "netmarks-scheduler",
     "firmament": "firmament",
     "trade": "trade",  # issue 15: the table's first policy added after the hand-kept maps
+    "diktyo": "diktyo-scheduler",  # issue 15 too, of kind "plugins"
 }
 DEFAULT_SCHEDULER_NAMES = {"kube_default": "", "netmarks": "netmarks-scheduler",
-                           "firmament": "firmament", "trade": "trade"}
+                           "firmament": "firmament", "trade": "trade",
+                           "diktyo": "diktyo-scheduler"}
 
 
 def test_the_maps_derived_from_the_table_equal_the_hand_kept_ones() -> None:

@@ -31,7 +31,8 @@ from schedulers import (
 from schedulers.registry import policy_origin
 from settlers.economy import load_economy
 
-BUILTIN = ["kube_default", "netmarks", "firmament", "random", "optimal", "trade"]
+BUILTIN = ["kube_default", "netmarks", "firmament", "random", "optimal", "trade",
+           "diktyo"]
 MODULES = {name: f"schedulers.policies.{name}" for name in BUILTIN} | {
     "random": "schedulers.policies.random_policy"}
 
@@ -46,7 +47,9 @@ def test_builtin_specs_say_what_each_policy_is() -> None:
         "netmarks": ("netmarks-scheduler", "extender"),
         "firmament": ("firmament", "custom"),
         "trade": ("trade", "custom"),
+        "diktyo": ("diktyo-scheduler", "plugins"),
     }
+    assert real["diktyo"].binary == "kube-scheduler-diktyo"
     assert real["netmarks"].host_command[0] == "netmarks-extender"
     # The extender binds and waits for earlier bindings (docs/kubernetes.md, fidelity).
     assert "--bind" in real["netmarks"].host_command
@@ -57,7 +60,7 @@ def test_builtin_specs_say_what_each_policy_is() -> None:
     assert not any(k.external for k in real.values())
     assert real["trade"].host_command[0] == "trade" and real["trade"].chart_key is None
     assert [n for n in BUILTIN if uses_traffic(n)] == ["netmarks", "firmament", "optimal",
-                                                       "trade"]
+                                                       "trade", "diktyo"]
     for name, spec in specs.items():
         assert spec.name == name and spec.summary
         module = importlib.import_module(MODULES[name])

@@ -79,7 +79,12 @@ class KubernetesPlacer:
 
     def counterpart(self, policy: str) -> KubernetesCounterpart:
         """The real scheduler that stands for ``policy``, or BackendUnavailable."""
-        return require_counterpart(policy, self.options.extra, "kubernetes")
+        found = require_counterpart(policy, self.options.extra, "kubernetes")
+        if found.kind == "plugins":
+            raise BackendUnavailable(
+                f"{policy}: {found.component} runs on the kwok backend only for now (the "
+                "harness writes the objects its plugins read there); use --backend kwok")
+        return found
 
     async def place(
         self,

@@ -194,6 +194,9 @@ class KwokPlacer:
         if not uses_traffic(scheduler):
             return "none (traffic-blind)"
         what = found.component if found is not None else scheduler
+        if found is not None and found.kind == "plugins":
+            return (f"{what}: the warm-up's traffic matrix, {describe_matrix(traffic)}, "
+                    "written into the objects its plugins read")
         return (f"{what} on this machine (--traffic file): the warm-up's traffic matrix, "
                 f"{describe_matrix(traffic)}")
 
