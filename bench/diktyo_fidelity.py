@@ -119,7 +119,9 @@ def main() -> None:
         got = summary(rounds, nodes, economy, traffic)
         got["tvd_layouts"] = round(tvd(got["_layouts"], report["real"]["_layouts"]), 3)
         got["tvd_edge_classes"] = round(tvd(got["_classes"], report["real"]["_classes"]), 4)
-        report["model"][str(cycle)] = got
+        got["queue_cycle"] = "inf" if math.isinf(cycle) else cycle
+        # A key without dots: docs address the figures by a dotted path.
+        report["model"]["cycle_" + str(cycle).replace(".", "_")] = got
     for part in [report["real"], *report["model"].values()]:
         part.pop("_layouts")
         part.pop("_classes")

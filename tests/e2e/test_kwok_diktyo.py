@@ -1,7 +1,8 @@
 """The real Diktyo plugins (kube-scheduler-diktyo from tools/k8s/build) on a kwok control
-plane: the snapshot's CRDs accept the harness's AppGroup and NetworkTopology (status
-included), and NetworkOverhead keeps a pod in its dependency's zone when the other zone
-costs more than maxNetworkCost, as the model says it does."""
+plane, started by the one call `plugin_scheduler`: the snapshot's CRDs accept the
+harness's AppGroup and NetworkTopology (status included), and NetworkOverhead keeps a
+pod in its dependency's zone when the other zone costs more than maxNetworkCost, as the
+model says it does."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ import pytest
 
 from harness.backends.k8s import K8sBinaries, KwokCluster
 from harness.backends.k8s.binaries import bin_dir
-from harness.backends.k8s.hostsched import host_schedulers
-from harness.backends.k8s.pluginsched import install_setup, plugin_setup
+from harness.backends.k8s.pluginsched import plugin_scheduler
 from harness.backends.k8s.workloads import DeploymentSpec, create_deployments, wait_bound
 from results.topology import resolve_topology
 from schedulers import get_policy
@@ -59,39 +59,39 @@ def test_the_real_plugin_keeps_a_pod_in_its_dependencys_zone(
     topology = resolve_topology(TOPOLOGY)
     found = policy_spec("diktyo").kubernetes
     assert found is not None
-    nodes = [(n.metadata.name, dict(n.metadata.labels or {}))
-             for n in cluster.core_v1().list_node().items]
-    setup = plugin_setup(found, economy=ECONOMY, nodes=nodes, network=topology.network(),
-                         traffic=None, options={})
-    install_setup(cluster.api_client(), setup)
-
-    # The CRDs accepted both objects, status included (no controller wrote it).
-    custom: Any = client.CustomObjectsApi(cluster.api_client())
-    ag = custom.get_namespaced_custom_object(
-        "appgroup.diktyo.x-k8s.io", "v1alpha1", manifests.OBJECT_NAMESPACE, "appgroups", "pair")
-    assert [(t["workload"]["selector"], t["index"]) for t in ag["status"]["topologyOrder"]] \
-        == [("db", 1), ("web", 2)]
-    assert ag["spec"]["workloads"][1]["dependencies"][0]["maxNetworkCost"] == 5
-    nt = custom.get_namespaced_custom_object(
-        "networktopology.diktyo.x-k8s.io", "v1alpha1", manifests.OBJECT_NAMESPACE,
-        "networktopologies", manifests.NETWORK_TOPOLOGY_NAME)
-    zone_costs = nt["spec"]["weights"][0]["topologyList"][0]
-    assert zone_costs["topologyKey"] == "topology.kubernetes.io/zone"
-    assert {(o["origin"], c["destination"], c["networkCost"])
-            for o in zone_costs["originList"] for c in o["costList"]} \
-        == {("za", "zb", 10), ("zb", "za", 10)}
-
-    # db already runs on node-1 (zone za); then four web pods come to the real plugin.
+    # db already runs on node-1 (zone za) when the scheduler starts.
     ns = "diktyo-e2e"
     core: Any = cluster.core_v1()
     core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     core.create_namespaced_pod(ns, {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "db-0", "labels": {"app": "db", **setup.pod_labels["db"]}},
+        "metadata": {"name": "db-0", "labels": {
+            "app": "db", manifests.APPGROUP_LABEL: "pair", manifests.WORKLOAD_LABEL: "db"}},
         "spec": {"nodeName": "node-1",
                  "containers": [{"name": "db", "image": "registry.k8s.io/pause:3.10"}]}})
-    with host_schedulers(found, found.scheduler_name, kubeconfig=cluster.kubeconfig,
-                         context=None, traffic=None, setup=setup):
+
+    with plugin_scheduler("diktyo", kubeconfig=cluster.kubeconfig,
+                          api_client=cluster.api_client(), economy=ECONOMY,
+                          network=topology.network()) as setup:
+        # The CRDs accepted both objects, status included (no controller wrote it).
+        custom: Any = client.CustomObjectsApi(cluster.api_client())
+        ag = custom.get_namespaced_custom_object(
+            "appgroup.diktyo.x-k8s.io", "v1alpha1", manifests.OBJECT_NAMESPACE, "appgroups",
+            "pair")
+        assert [(t["workload"]["selector"], t["index"])
+                for t in ag["status"]["topologyOrder"]] == [("db", 1), ("web", 2)]
+        assert ag["spec"]["workloads"][1]["dependencies"][0]["maxNetworkCost"] == 5
+        nt = custom.get_namespaced_custom_object(
+            "networktopology.diktyo.x-k8s.io", "v1alpha1", manifests.OBJECT_NAMESPACE,
+            "networktopologies", manifests.NETWORK_TOPOLOGY_NAME)
+        zone_costs = nt["spec"]["weights"][0]["topologyList"][0]
+        assert zone_costs["topologyKey"] == "topology.kubernetes.io/zone"
+        assert {(o["origin"], c["destination"], c["networkCost"])
+                for o in zone_costs["originList"] for c in o["costList"]} \
+            == {("za", "zb", 10), ("zb", "za", 10)}
+        assert setup.pod_labels["db"] == {manifests.APPGROUP_LABEL: "pair",
+                                          manifests.WORKLOAD_LABEL: "db"}
+
         create_deployments(cluster, ns, [DeploymentSpec("web", replicas=WEB_REPLICAS,
                                                         labels=setup.pod_labels["web"])],
                            found.scheduler_name)
@@ -101,8 +101,8 @@ def test_the_real_plugin_keeps_a_pod_in_its_dependencys_zone(
     assert set(real.values()) <= {"node-1", "node-2"}, real
 
     # The model, given the same cluster, says the same.
-    model_nodes = topology.model_nodes()
     policy = get_policy("diktyo", network=topology.network(), economy=ECONOMY, seed=0)
     web = [Pod(f"web-{i}", "web", cpu_m=100, memory=128 * 2**20) for i in range(WEB_REPLICAS)]
-    placed = policy.schedule(web, model_nodes, running=[(Pod("db-0", "db"), "node-1")])
+    placed = policy.schedule(web, topology.model_nodes(),
+                             running=[(Pod("db-0", "db"), "node-1")])
     assert set(placed.assignments.values()) <= {"node-1", "node-2"}

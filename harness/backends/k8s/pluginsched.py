@@ -18,11 +18,12 @@ them, the warm-up's traffic, the run's scheduler options), then:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -31,12 +32,51 @@ from harness.backends.k8s.binaries import bin_dir
 from harness.backends.k8s.scheduler import scheduler_config
 from schedulers.spec import KubernetesCounterpart, PluginSetup
 
+if TYPE_CHECKING:
+    from schedulers.network import NodeNetwork
+    from schedulers.traffic import TrafficMatrix
+    from settlers.economy import Economy
+
 __all__ = [
     "install_setup",
     "plugin_binary",
+    "plugin_scheduler",
     "plugin_scheduler_config",
     "plugin_setup",
 ]
+
+
+@contextlib.contextmanager
+def plugin_scheduler(policy: str, *, kubeconfig: Path, api_client: Any, economy: Economy,
+                     network: NodeNetwork | None = None, traffic: TrafficMatrix | None = None,
+                     options: Mapping[str, Any] | None = None,
+                     timeout_s: float = 60.0) -> Iterator[PluginSetup]:
+    """Run ``policy``'s real "plugins" scheduler (e.g. ``"diktyo"``) on a cluster while
+    the block runs, with everything its plugins read installed first; yields the setup,
+    whose ``pod_labels[workload]`` the pods must carry (and ``schedulerName`` the
+    counterpart's). One call for a benchmark::
+
+        with plugin_scheduler("diktyo", kubeconfig=cluster.kubeconfig,
+                              api_client=cluster.api_client(), economy=econ) as setup:
+            ...  # create pods with setup.pod_labels and schedulerName diktyo-scheduler
+
+    ``network`` None: a flat network (every cross-zone or cross-region cost 1)."""
+    from kubernetes import client
+
+    from harness.backends.k8s.hostsched import host_schedulers
+    from schedulers.registry import policy_spec
+
+    found = policy_spec(policy).kubernetes
+    if found is None or found.kind != "plugins":
+        raise BackendUnavailable(f"{policy} has no \"plugins\" counterpart")
+    core: Any = client.CoreV1Api(api_client)
+    nodes = [(n.metadata.name, dict(n.metadata.labels or {})) for n in core.list_node().items]
+    setup = plugin_setup(found, economy=economy, nodes=nodes, network=network,
+                         traffic=traffic, options=dict(options or {}))
+    install_setup(api_client, setup, timeout_s=timeout_s)
+    with host_schedulers(found, found.scheduler_name, kubeconfig=kubeconfig, context=None,
+                         traffic=traffic, timeout_s=timeout_s, setup=setup):
+        yield setup
 
 
 def plugin_binary(found: KubernetesCounterpart) -> Path:
