@@ -211,7 +211,9 @@ class Experiment:
             raise RuntimeError(
                 f"{placement.scheduler} left pods unschedulable in redeployment "
                 f"{placement.deployment}: {', '.join(placement.unschedulable)}; give the "
-                "nodes more capacity (--nodes) or the pods smaller requests (economy file)"
+                "nodes more capacity (--nodes) or the pods smaller requests (economy file), "
+                "or, when the policy's own filter refused every node (diktyo on nodes "
+                "without zone labels, docs/schedulers.md), a --topology with zones"
             )
         canonical = self.backend.placer.canonical(placement.assignments)
         return {

@@ -252,3 +252,21 @@ def test_diktyo_options_reach_the_real_plugins_on_kwok_only() -> None:
     with pytest.raises(ConfigError, match="kwok and kubernetes backends"):
         build_config(overrides={"schedulers": ["diktyo"], "backend": "kubernetes",
                                 "scheduler_options": {"diktyo": {"weight": 2}}})
+
+
+def test_a_pod_the_scheduler_refused_is_named_with_its_reason() -> None:
+    from types import SimpleNamespace
+
+    from harness.backends.k8s.workloads import unbound_message
+
+    cond = SimpleNamespace(type="PodScheduled", status="False", reason="Unschedulable",
+                           message="0/5 nodes are available: 5 Node(s) does not meet ...")
+    pods = [SimpleNamespace(metadata=SimpleNamespace(name="coal-abc"),
+                            spec=SimpleNamespace(node_name=None, scheduler_name="x"),
+                            status=SimpleNamespace(conditions=[cond])),
+            SimpleNamespace(metadata=SimpleNamespace(name="water-abc"),
+                            spec=SimpleNamespace(node_name="node-1", scheduler_name="x"),
+                            status=SimpleNamespace(conditions=[]))]
+    text = unbound_message("place-1", pods, 2, 60)
+    assert text.endswith("the scheduler found no node for coal-abc: 0/5 nodes are "
+                         "available: 5 Node(s) does not meet ...")

@@ -115,11 +115,28 @@ def unbound_message(namespace: str, pods: Sequence[Any], expected: int, timeout:
     unbound = sorted(p.metadata.name for p in pods if not p.spec.node_name)
     text = (f"{namespace}: {len(pods)}/{expected} pods exist after {timeout:.0f} s; "
             f"unbound: {', '.join(unbound) or 'none'}")
+    refused = _unschedulable(pods)
+    if refused:
+        # The scheduler ran and found no node (e.g. Diktyo's filter on a cluster without
+        # zone labels): its own words, not a guess.
+        return f"{text}; the scheduler found no node for {refused}"
     if pods and len(unbound) == len(pods):
         names = ", ".join(sorted({str(p.spec.scheduler_name) for p in pods}))
         text = (f"nobody bound pods with schedulerName {names} in {timeout:.0f} s: is your "
                 f"scheduler running? ({text})")
     return text
+
+
+def _unschedulable(pods: Sequence[Any]) -> str | None:
+    """"<pod>: <message>" of the first unbound pod the scheduler marked Unschedulable."""
+    for p in pods:
+        if p.spec.node_name:
+            continue
+        status = getattr(p, "status", None)
+        for c in getattr(status, "conditions", None) or []:
+            if c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable":
+                return f"{p.metadata.name}: {c.message}"
+    return None
 
 
 def bound_placement(pods: Iterable[Any]) -> dict[str, str]:
