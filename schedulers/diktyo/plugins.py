@@ -14,6 +14,10 @@ placed dependency pod on node h:
   there is no such cost;
 - other region: the same with the region cost.
 
+Upstream reads the placed pods from its pod informer, not from the scheduler's cache of
+assumed pods: a dependency decided a moment ago is invisible until its binding has gone
+through the API server and back (``NetworkOverhead.bind_lag``, measured on kwok).
+
 Filter: the node is rejected when unmet > met. Score: the sum of the costs,
 normalised over the feasible nodes to ``100 - int(100 * (c - min) / (max - min))`` (all
 100 when equal, all 0 when every cost is 0). A pod outside the AppGroup, without
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schedulers.diktyo.appgroup import AppGroup
@@ -108,6 +113,12 @@ class NetworkOverhead:
 
     appgroup: AppGroup
     network: NodeNetwork | None = None
+    # The queue that decided the pods (its decision times) and how long a decided pod
+    # takes to show up bound in the plugin's pod informer, in the same unit: a
+    # dependency decided less than ``bind_lag`` before the pod is not counted. None:
+    # every placed pod counts at once.
+    clock: TopologicalSort | None = None
+    bind_lag: float = 0.0
     name: str = NETWORK_OVERHEAD
     _costs: NetworkCosts | None = field(default=None, repr=False)
 
@@ -124,13 +135,26 @@ class NetworkOverhead:
             else ()
         if not deps:
             return []
+        seen = self._seen_before(pod)
         out = []
         for ni in state.infos:
             for d in deps:
                 n = ni.workload_counts.get(d.workload, 0)
+                if n and seen is not None:
+                    n = sum(1 for q in ni.pods if q.workload == d.workload and seen(q))
                 if n:
                     out.append((ni, n, d.max_network_cost))
         return out
+
+    def _seen_before(self, pod: Pod) -> Callable[[Pod], bool] | None:
+        """Which placed pods the informer shows bound when ``pod`` is decided (None:
+        all of them)."""
+        if self.clock is None or self.bind_lag <= 0 or pod.name not in self.clock.decided:
+            return None
+        decided = self.clock.decided
+        cutoff = decided[pod.name] - self.bind_lag
+        # Pods placed before this batch (not decided by the queue) are long bound.
+        return lambda q: q.name not in decided or decided[q.name] <= cutoff
 
     def counts(self, pod: Pod, ni: NodeInfo, state: ClusterState) -> tuple[int, int, int]:
         """(met, unmet, accumulated cost) of ``pod`` on ``ni``."""
@@ -172,6 +196,8 @@ class TopologicalSort:
     appgroup: AppGroup
     cycle: float = math.inf
     name: str = TOPOLOGICAL_SORT
+    # Pod name -> when it was decided (same unit), from the last order().
+    decided: dict[str, float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not (self.cycle >= 0):  # also refuses NaN
@@ -183,10 +209,15 @@ class TopologicalSort:
         return self.appgroup.index(pod.workload) if pod.workload in self.appgroup else -1
 
     def order(self, arrivals: list[tuple[float, Pod]]) -> list[Pod]:
+        """The pods in the order they are decided; ``decided`` then holds each one's
+        decision time (``inf`` cycle: decisions infinitely far apart)."""
+        self.decided = {}
         if math.isinf(self.cycle):
-            return [p for _, p in sorted(arrivals, key=lambda a: self.key(a[1]))]  # stable
+            out = [p for _, p in sorted(arrivals, key=lambda a: self.key(a[1]))]  # stable
+            self.decided = {p.name: float(i) * 1e12 for i, p in enumerate(out)}
+            return out
         waiting: list[tuple[int, int, Pod]] = []
-        out: list[Pod] = []
+        out = []
         now = -math.inf
         i = 0
         while len(out) < len(arrivals):
@@ -195,6 +226,8 @@ class TopologicalSort:
             while i < len(arrivals) and arrivals[i][0] <= now:
                 heapq.heappush(waiting, (self.key(arrivals[i][1]), i, arrivals[i][1]))
                 i += 1
-            out.append(heapq.heappop(waiting)[2])
+            pod = heapq.heappop(waiting)[2]
+            out.append(pod)
+            self.decided[pod.name] = now
             now += self.cycle
         return out

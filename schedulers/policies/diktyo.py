@@ -32,8 +32,8 @@ from schedulers.spec import KubernetesCounterpart, PolicySpec
 from schedulers.traffic import TrafficMatrix
 from settlers.economy import Economy
 
-__all__ = ["DEFAULT_MAX_NETWORK_COST", "DEFAULT_QUEUE_CYCLE", "DEFAULT_WEIGHT", "NAME", "SPEC",
-           "new"]
+__all__ = ["DEFAULT_BIND_LAG", "DEFAULT_MAX_NETWORK_COST", "DEFAULT_QUEUE_CYCLE",
+           "DEFAULT_WEIGHT", "NAME", "SPEC", "new"]
 
 NAME = "diktyo"
 SPEC = PolicySpec(
@@ -52,9 +52,13 @@ DEFAULT_WEIGHT = 5
 # schedulers.diktyo.costs): an `edge` hop between zones (1.5 ms -> 2) is allowed, a
 # `wan` hop between regions (10 ms -> 10) is not.
 DEFAULT_MAX_NETWORK_COST = 5
-# TopologicalSort's scheduling cycle in units of the gap between two Deployment
-# creations (schedulers.diktyo.plugins.TopologicalSort): how many pods wait together.
-DEFAULT_QUEUE_CYCLE = 0.05
+# Measured on kwok (kube-scheduler-diktyo at --v=6, 2026-12-02): one scheduling cycle
+# ~0.5 ms, a binding visible to NetworkOverhead's pod informer ~20 ms after its
+# decision; Deployments are created ~85 ms apart. In units of that gap (the queue's
+# time unit, schedulers.diktyo.plugins): how many pods wait together, and how long a
+# placed dependency stays invisible.
+DEFAULT_QUEUE_CYCLE = 0.01
+DEFAULT_BIND_LAG = 0.25
 
 
 def new(*, traffic: TrafficMatrix | None = None, network: NodeNetwork | None = None,
@@ -62,7 +66,8 @@ def new(*, traffic: TrafficMatrix | None = None, network: NodeNetwork | None = N
         max_network_cost: int = DEFAULT_MAX_NETWORK_COST, weight: int = DEFAULT_WEIGHT,
         sorting: SortingAlgorithm = "ReverseKahn", weights: Mapping[str, int] | None = None,
         queue_jitter: float = DEFAULT_QUEUE_JITTER,
-        queue_cycle: float = DEFAULT_QUEUE_CYCLE) -> ProfilePolicy:
+        queue_cycle: float = DEFAULT_QUEUE_CYCLE,
+        bind_lag: float = DEFAULT_BIND_LAG) -> ProfilePolicy:
     """``max_network_cost``: every dependency's maxNetworkCost; ``weight``:
     NetworkOverhead's score weight (>= 1); ``sorting``: the AppGroup's
     topologySortingAlgorithm (ReverseKahn: inputs first; KahnSort: consumers first)."""
@@ -77,9 +82,12 @@ def new(*, traffic: TrafficMatrix | None = None, network: NodeNetwork | None = N
     group = (appgroup_from_economy(economy, max_network_cost=max_network_cost,
                                    traffic=traffic or None, algorithm=sorting)
              if economy is not None else AppGroup(NAME, (), {}, sorting, {}))
-    overhead = NetworkOverhead(group, network)
+    if not bind_lag >= 0:
+        raise ValueError(f"diktyo bind_lag must be >= 0, got {bind_lag}")
+    queue = TopologicalSort(group, queue_cycle)
+    overhead = NetworkOverhead(group, network, clock=queue, bind_lag=bind_lag)
     return kube_default.new(seed=seed, weights=weights, extra_filters=[overhead],
                             extra_scorers=[(overhead, weight)], tie_break="heap",
-                            queue_sort=TopologicalSort(group, queue_cycle),
+                            queue_sort=queue,
                             queue_jitter=queue_jitter,
                             name=NAME)

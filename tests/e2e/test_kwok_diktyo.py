@@ -106,3 +106,4 @@ def test_the_real_plugin_keeps_a_pod_in_its_dependencys_zone(
     placed = policy.schedule(web, topology.model_nodes(),
                              running=[(Pod("db-0", "db"), "node-1")])
     assert set(placed.assignments.values()) <= {"node-1", "node-2"}
+

@@ -180,6 +180,29 @@ def test_topological_sort_sorts_only_who_waits_together() -> None:
         TopologicalSort(g, -1.0)
 
 
+def test_a_dependency_decided_within_the_bind_lag_is_not_seen() -> None:
+    g = group({"web": [("db", 0)]}, ["db", "web"])
+    queue = TopologicalSort(g, 0.01)
+    # db decided at 0, web-0 at 0.01 (inside a 0.25 lag), web-1 arrives at 1.0.
+    arrivals = [(0.0, Pod("db-0", "db")), (0.0, Pod("web-0", "web")),
+                (1.0, Pod("web-1", "web"))]
+    assert [p.name for p in queue.order(arrivals)] == ["db-0", "web-0", "web-1"]
+    assert queue.decided == {"db-0": 0.0, "web-0": 0.01, "web-1": 1.0}
+    plugin = NetworkOverhead(g, clock=queue, bind_lag=0.25)
+    plugin._costs = README_COSTS
+    state = ClusterState(README_NODES)
+    state.bind(Pod("db-0", "db"), "n1")
+    far = state.by_name["n5"]
+    # web-0: db is still binding, so nothing is placed as far as the plugin knows.
+    assert plugin.counts(Pod("web-0", "web"), far, state) == (0, 0, 0)
+    assert plugin.filter(Pod("web-0", "web"), far, state) is None
+    # web-1, a second later: db counts (unmet in the other region, cost 20).
+    assert plugin.counts(Pod("web-1", "web"), far, state) == (0, 1, 20)
+    # A pod that ran before the batch (not decided by this queue) always counts.
+    state.bind(Pod("old-0", "db"), "n2")
+    assert plugin.counts(Pod("web-0", "web"), far, state) == (0, 1, 20)
+
+
 def test_the_policy_keeps_a_consumer_in_its_dependencys_zone() -> None:
     econ = Economy.from_mapping({"name": "pair", "items": {"db": {}, "web": {"inputs": {"db": 1}}}})
     nodes = [node("n1", "r", "za"), node("n2", "r", "za"), node("n3", "r", "zb"),
@@ -204,6 +227,8 @@ def test_policy_options_are_checked() -> None:
         get_policy("diktyo", max_network_cost=-1)
     with pytest.raises(ValueError, match="sorting"):
         get_policy("diktyo", sorting="Tarjan")
+    with pytest.raises(ValueError, match="bind_lag"):
+        get_policy("diktyo", bind_lag=-1.0)
 
 
 def test_objects_for_the_real_scheduler() -> None:
