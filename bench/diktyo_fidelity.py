@@ -13,7 +13,8 @@ once) and ``batch`` (the whole redeployment waiting together, sorted by the AppG
 - the share of the economy's dependency edges (item -> input) on one node, and in one
   zone;
 - the total variation distance (TVD) of the layouts and of the per-edge placement class
-  (same node / same zone / cross zone), model against real.
+  (same node / same zone / cross zone), model against real, and the layouts' TVD of the
+  model against itself with other seeds (its noise floor at this many redeployments).
 
     python3 bench/diktyo_fidelity.py RUN_DIR      # writes bench/results/diktyo-fidelity.json
     python3 bench/diktyo_fidelity.py RUN_DIR --out other.json
@@ -125,6 +126,11 @@ def main() -> None:
         got["tvd_layouts"] = round(tvd(got["_layouts"], report["real"]["_layouts"]), 3)
         got["tvd_edge_classes"] = round(tvd(got["_classes"], report["real"]["_classes"]), 4)
         got["queue"] = {k: ("inf" if math.isinf(v) else v) for k, v in queue.items()}
+        # The noise floor: the same model with other seeds against itself.
+        again = summary(model_rounds(real_frame, economy, nodes, network, traffic, queue,
+                                     manifest["config"]["seed"] * 1000 + 10**6, options),
+                        nodes, economy, traffic)
+        got["tvd_layouts_floor"] = round(tvd(got["_layouts"], again["_layouts"]), 3)
         report["model"][key] = got
     for part in [report["real"], *report["model"].values()]:
         part.pop("_layouts")
