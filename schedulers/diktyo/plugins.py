@@ -216,6 +216,8 @@ class TopologicalSort:
             out = [p for _, p in sorted(arrivals, key=lambda a: self.key(a[1]))]  # stable
             self.decided = {p.name: float(i) * 1e12 for i, p in enumerate(out)}
             return out
+        # By time (queue_arrivals puts higher priorities first, which this queue ignores).
+        arrivals = sorted(arrivals, key=lambda a: a[0])
         waiting: list[tuple[int, int, Pod]] = []
         out = []
         now = -math.inf
