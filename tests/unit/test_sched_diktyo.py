@@ -295,3 +295,28 @@ def test_a_pod_the_scheduler_refused_is_named_with_its_reason() -> None:
     text = unbound_message("place-1", pods, 2, 60)
     assert text.endswith("the scheduler found no node for coal-abc: 0/5 nodes are "
                          "available: 5 Node(s) does not meet ...")
+
+
+def test_the_kwok_placer_gives_the_runs_options_to_the_real_plugins(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from harness.backends.k8s import pluginsched
+    from harness.backends.kwok import KwokPlacer
+    from schedulers.registry import policy_spec
+
+    econ = Economy.from_mapping({"name": "pair", "items": {"db": {}, "web": {"inputs": {"db": 1}}}})
+    node_objs = [SimpleNamespace(metadata=SimpleNamespace(name=f"node-{i}", labels={Z: "za"}))
+                 for i in (1, 2)]
+    cluster = SimpleNamespace(core_v1=lambda: SimpleNamespace(
+        list_node=lambda: SimpleNamespace(items=node_objs)), api_client=lambda: "api")
+    written = []
+    monkeypatch.setattr(pluginsched, "install_setup", lambda api, setup: written.append(setup))
+    placer = KwokPlacer(econ, 2, options={"diktyo": {"max_network_cost": 1, "weight": 3}})
+    found = policy_spec("diktyo").kubernetes
+    assert found is not None
+    made = placer._plugin_setup(cluster, "diktyo", found, None)
+    assert written == [made]
+    web = made.objects[0]["spec"]["workloads"][1]
+    assert web["dependencies"][0]["maxNetworkCost"] == 1
+    assert made.plugins["multiPoint"]["enabled"][0]["weight"] == 3
