@@ -243,6 +243,10 @@ def firmament(
     window: _Window = None,
     rounds: Annotated[int, typer.Option(help="commit rounds per batch")] = 6,
     label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
+    bind_workers: Annotated[int, typer.Option(
+        min=1, max=256,
+        help="Binding requests in flight at once (1: one after another). Each bind is an "
+             "API round trip; for thousands of pods they, not the solve, set the pace")] = 64,
     once: Annotated[bool, typer.Option(help="run a single batch and exit")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -297,8 +301,9 @@ def _run_binder(policy_name: str, opts: dict[str, Any], started: float, *,
         counterpart = policy_spec(policy_name).kubernetes
         assert counterpart is not None  # a binder's policy has one: its module says so
         scheduler_name = counterpart.scheduler_name
-    sched = FirmamentScheduler(KubernetesAPI(kubeconfig), policy, scheduler_name=scheduler_name,
-                               label_key=label_key)
+    sched = FirmamentScheduler(KubernetesAPI(kubeconfig, connections=bind_workers), policy,
+                               scheduler_name=scheduler_name, label_key=label_key,
+                               bind_workers=bind_workers)
     if once:
         r = sched.run_once()
         typer.echo(f"{r.pending} pending, {len(r.bound)} bound, {len(r.failed)} failed, "

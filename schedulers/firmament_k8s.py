@@ -8,6 +8,11 @@ deployment whose pods trickle in over a second is placed as one batch (what
 the Python model assumes) instead of being cut at an arbitrary interval tick. The API is
 behind :class:`ClusterAPI` so the loop is unit-tested with a fake; the real
 one (:class:`KubernetesAPI`) uses the official client.
+
+Binds go out ``bind_workers`` at a time: each is one HTTP round trip to the API
+server, and one at a time they, not the solve, set the pace of a large batch
+(bench/throughput.py: 10 000 pods on 1000 nodes). The report's ``bound`` keeps the
+policy's order whatever order the replies come back in.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,6 +54,10 @@ class BatchReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (ns/pod, reason)
     unschedulable: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Where the round's time went: listing nodes and pods, the policy, the binds.
+    list_s: float = 0.0
+    solve_s: float = 0.0
+    bind_s: float = 0.0
 
 
 def _ready(node: JSON) -> bool:
@@ -64,8 +74,12 @@ class FirmamentScheduler:
     def __init__(self, api: ClusterAPI, policy: Policy | Callable[[], Policy], *,
                  scheduler_name: str = "firmament", label_key: str = "app",
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], object] = time.sleep) -> None:
+                 sleep: Callable[[float], object] = time.sleep,
+                 bind_workers: int = 1) -> None:
+        if bind_workers < 1:
+            raise ValueError(f"bind_workers must be >= 1, got {bind_workers}")
         self.api = api
+        self.bind_workers = bind_workers
         self._policy = policy
         self.scheduler_name = scheduler_name
         self.label_key = label_key
@@ -85,6 +99,11 @@ class FirmamentScheduler:
         # settle() polls this several times a second: let the API server send only our
         # unbound pods instead of serialising every pod of the cluster each time.
         ours = f"spec.schedulerName={self.scheduler_name},spec.nodeName=,status.phase=Pending"
+        # An API that can list names alone (KubernetesAPI) saves serialising every
+        # pending pod per poll; the field selector then does all the filtering.
+        keys_only = getattr(self.api, "list_pod_keys", None)
+        if keys_only is not None:
+            return set(keys_only(ours))
         return {pod_key(raw) for raw in self.api.list_pods(ours) if self._pending(raw)}
 
     def settle(self, quiet_s: float, max_wait_s: float) -> int:
@@ -130,24 +149,41 @@ class FirmamentScheduler:
             except K8sObjectError as exc:
                 log.warning("skipping pod: %s", exc)
         report.pending = len(pending)
+        report.list_s = time.perf_counter() - start
         if pending and nodes:
             result = self.policy().schedule(pending, nodes, running=running)
-            for key in result.order or list(result.assignments):
-                node = result.assignments.get(key)
-                if node is None:
-                    continue
-                namespace, name = key.split("/", 1)
-                try:
-                    self.api.bind(namespace, name, node)
+            report.solve_s = time.perf_counter() - start - report.list_s
+            todo = [(key, result.assignments[key]) for key in
+                    result.order or list(result.assignments) if key in result.assignments]
+            for (key, node), error in zip(todo, self._bind_all(todo), strict=True):
+                if error is None:
                     report.bound.append((key, node))
-                except Exception as exc:  # e.g. 409: someone else bound or deleted it
-                    log.warning("binding %s to %s failed: %s", key, node, exc)
-                    report.failed.append((key, str(exc)))
+                else:  # e.g. 409: someone else bound or deleted it
+                    log.warning("binding %s to %s failed: %s", key, node, error)
+                    report.failed.append((key, error))
+            report.bind_s = time.perf_counter() - start - report.list_s - report.solve_s
             report.unschedulable = list(result.unschedulable)
         elif pending:
             report.unschedulable = [p.name for p in pending]
         report.seconds = time.perf_counter() - start
         return report
+
+    def _bind_one(self, item: tuple[str, str]) -> str | None:
+        key, node = item
+        namespace, name = key.split("/", 1)
+        try:
+            self.api.bind(namespace, name, node)
+        except Exception as exc:  # reported per pod; the others still bind
+            return str(exc)
+        return None
+
+    def _bind_all(self, todo: list[tuple[str, str]]) -> list[str | None]:
+        """Bind every (pod key, node); the error of each, None when it bound."""
+        if self.bind_workers == 1 or len(todo) < 2:
+            return [self._bind_one(item) for item in todo]
+        with ThreadPoolExecutor(min(self.bind_workers, len(todo)),
+                                thread_name_prefix="bind") as pool:
+            return list(pool.map(self._bind_one, todo))
 
     def run_forever(self, interval_s: float, stop: threading.Event | None = None, *,
                     settle_s: float = 0.0, max_settle_s: float = 10.0) -> None:
@@ -159,8 +195,9 @@ class FirmamentScheduler:
                 r = self.run_once()
                 if r.pending:
                     log.info("round: %d pending, %d bound, %d failed, %d unschedulable "
-                             "in %.3f s", r.pending, len(r.bound), len(r.failed),
-                             len(r.unschedulable), r.seconds)
+                             "in %.3f s (list %.3f, solve %.3f, bind %.3f)", r.pending,
+                             len(r.bound), len(r.failed), len(r.unschedulable), r.seconds,
+                             r.list_s, r.solve_s, r.bind_s)
             except Exception as exc:  # keep scheduling through API hiccups
                 log.warning("round failed: %s", exc)
             stop.wait(interval_s)

@@ -120,6 +120,42 @@ def test_bind_conflicts_are_reported_not_fatal() -> None:
     assert [k for k, _ in report.bound] == ["default/b-0"]
 
 
+def test_concurrent_binds_keep_the_policy_order_and_report_conflicts() -> None:
+    pods = [k8s_pod(f"w{i}-0", f"w{i}") for i in range(40)]
+    api = FakeAPI([k8s_node("n1"), k8s_node("n2")], pods)
+    api.conflict.add("w7-0")
+    serial = FirmamentScheduler(FakeAPI([k8s_node("n1"), k8s_node("n2")],
+                                        [k8s_pod(f"w{i}-0", f"w{i}") for i in range(40)]),
+                                get_policy("firmament")).run_once()
+    report = FirmamentScheduler(api, get_policy("firmament"), bind_workers=8).run_once()
+    assert [k for k, _ in report.failed] == ["default/w7-0"]
+    # The same placements in the same order as one bind at a time, minus the conflict.
+    assert report.bound == [b for b in serial.bound if b[0] != "default/w7-0"]
+    assert sorted(api.binds) == sorted(("default", k.split("/")[1], n) for k, n in report.bound)
+    assert report.bind_s >= 0 and report.solve_s > 0 and report.list_s >= 0
+    assert report.seconds >= report.list_s + report.solve_s
+
+
+def test_bind_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="bind_workers"):
+        FirmamentScheduler(FakeAPI([], []), get_policy("firmament"), bind_workers=0)
+
+
+def test_an_api_that_lists_names_alone_serves_the_settle_polls() -> None:
+    class KeysOnly(FakeAPI):
+        selectors: list[str]
+
+        def list_pod_keys(self, field_selector: str = "") -> list[str]:
+            self.selectors.append(field_selector)
+            return ["default/a-0"]
+
+    api = KeysOnly([k8s_node("n1")], [])
+    api.selectors = []
+    assert FirmamentScheduler(api, get_policy("firmament"))._pending_keys() == {"default/a-0"}
+    assert api.selectors == ["spec.schedulerName=firmament,spec.nodeName=,"
+                             "status.phase=Pending"]
+
+
 def test_a_policy_factory_is_called_every_round() -> None:
     calls: list[int] = []
 

@@ -133,9 +133,11 @@ def write_kwokctl_config(workdir: Path, name: str = "settlers") -> Path:
 
 
 def create_args(
-    bins: K8sBinaries, name: str, config: Path, *, scheduler_config: Path | None = None
+    bins: K8sBinaries, name: str, config: Path, *, scheduler_config: Path | None = None,
+    disable: Sequence[str] = (),
 ) -> list[str]:
-    """The `kwokctl create cluster` command line (every binary local, no kubeconfig edit)."""
+    """The `kwokctl create cluster` command line (every binary local, no kubeconfig edit).
+    ``disable``: components kwokctl must not start (e.g. ``kube-scheduler``)."""
     args = [
         str(bins.kwokctl),
         "--config",
@@ -167,6 +169,10 @@ def create_args(
         "--extra-args",
         "kube-controller-manager=leader-elect=false",
     ]
+    for component in disable:
+        args += ["--disable", component]
+    if "kube-scheduler" in disable:
+        return args  # nothing to configure for a scheduler that is not started
     if scheduler_config is None:
         args += ["--extra-args", "kube-scheduler=leader-elect=false"]
     else:
@@ -266,6 +272,7 @@ class KwokCluster:
         env: Mapping[str, str] | None = None,
         timeout: float = 180.0,
         bins: K8sBinaries | None = None,
+        disable: Sequence[str] = (),
     ) -> KwokCluster:
         """Create the cluster, add `nodes` Ready kwok nodes ``node-1..N`` (or the
         `topology`'s nodes with their labels and CPU), and return it.
@@ -273,6 +280,8 @@ class KwokCluster:
         `scheduler_config` is a KubeSchedulerConfiguration file for the real
         kube-scheduler (e.g. `scheduler.scheduler_config(...)` dumped to YAML). On any
         failure the half-made cluster is deleted before the error propagates.
+        ``disable`` names components kwokctl must not start: ``("kube-scheduler",)``
+        leaves pods Pending until a scheduler of the caller's starts (bench/throughput.py).
         """
         spec = NodeSpec(cpu=cpu, memory=memory, pods=pods, labels=dict(labels or {}), zones=zones)
         names = node_names(nodes)
@@ -290,7 +299,7 @@ class KwokCluster:
             )
         for attempt in range(1, _START_ATTEMPTS + 1):
             try:
-                cluster._create(scheduler_config, env or {}, timeout)
+                cluster._create(scheduler_config, env or {}, timeout, disable)
                 cluster.add_nodes(names, spec)
                 cluster.wait_nodes_ready(timeout)
                 cluster.check_components()
@@ -317,12 +326,14 @@ class KwokCluster:
         return cluster
 
     def _create(
-        self, scheduler_config: Path | None, env: Mapping[str, str], timeout: float
+        self, scheduler_config: Path | None, env: Mapping[str, str], timeout: float,
+        disable: Sequence[str] = (),
     ) -> None:
         config = write_kwokctl_config(self.workdir, self.name)
         if scheduler_config is not None:
             scheduler_config = _without_leader_election(scheduler_config, self.workdir, self.name)
-        args = create_args(self.bins, self.name, config, scheduler_config=scheduler_config)
+        args = create_args(self.bins, self.name, config, scheduler_config=scheduler_config,
+                           disable=disable)
         args += ["--timeout", f"{int(timeout)}s"]
         log = self.workdir / f"{self.name}.create.log"
         with log.open("wb") as out:

@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -74,14 +74,17 @@ def host_schedulers(found: KubernetesCounterpart | None, scheduler_name: str, *,
                     kubeconfig: Path | None, context: str | None,
                     traffic: TrafficMatrix | None, timeout_s: float = 60.0,
                     network: NodeNetwork | None = None,
-                    setup: PluginSetup | None = None) -> Iterator[None]:
+                    setup: PluginSetup | None = None,
+                    client_connection: Mapping[str, Any] | None = None) -> Iterator[None]:
     """Run the processes of the real scheduler ``found`` (a policy's counterpart, under
     ``scheduler_name``) on this machine while the block runs. Nothing to run for
     kube-scheduler's default profile, for None, or for a scheduler the user runs.
 
     ``network``: the delays between nodes, for a custom scheduler whose policy weighs
     them (``PolicySpec.uses_network``, e.g. trade): it also gets ``--network FILE``.
-    ``setup``: a "plugins" counterpart's profile (required for that kind)."""
+    ``setup``: a "plugins" counterpart's profile (required for that kind).
+    ``client_connection``: the ``clientConnection`` settings (qps, burst) of a
+    kube-scheduler started here (default: kube-scheduler's own)."""
     if found is None or found.kind == "default" or found.external:
         yield
         return
@@ -126,7 +129,7 @@ def host_schedulers(found: KubernetesCounterpart | None, scheduler_name: str, *,
             # A kube-scheduler whose only profile is scheduler_name calls the extender.
             config = work / "scheduler.yaml"
             config.write_text(yaml.safe_dump(scheduler_config(
-                scheduler_name, kc, extenders=[stanza])))
+                scheduler_name, kc, extenders=[stanza], client_connection=client_connection)))
             sport = free_port()
             procs.append(_popen(work / "kube-scheduler.log", [
                 str(_kube_scheduler()), "--config", str(config), "--bind-address",

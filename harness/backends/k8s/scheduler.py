@@ -68,11 +68,14 @@ def scheduler_config(
     kubeconfig: Path | None = None,
     *,
     extenders: Sequence[Mapping[str, Any]] = (),
+    client_connection: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A KubeSchedulerConfiguration with one profile named `scheduler_name`.
 
     Leader election is off: each instance owns its profile name, so two instances never
-    compete for the same pods.
+    compete for the same pods. ``client_connection`` adds to its ``clientConnection``
+    (e.g. ``{"qps": 5000, "burst": 5000}``; kube-scheduler's defaults are 50 and 100,
+    which cap binding at ~50 pods/s: bench/throughput.py measures both).
     """
     cfg: dict[str, Any] = {
         "apiVersion": "kubescheduler.config.k8s.io/v1",
@@ -82,6 +85,8 @@ def scheduler_config(
     }
     if kubeconfig is not None:
         cfg["clientConnection"] = {"kubeconfig": str(kubeconfig)}
+    if client_connection:
+        cfg["clientConnection"] = {**cfg.get("clientConnection", {}), **client_connection}
     if extenders:
         cfg["extenders"] = [dict(e) for e in extenders]
     return cfg
@@ -119,6 +124,7 @@ class ExtraScheduler:
         extenders: Sequence[Mapping[str, Any]] = (),
         timeout: float = 60.0,
         verbosity: int = 2,
+        client_connection: Mapping[str, Any] | None = None,
     ) -> ExtraScheduler:
         """Start the process and wait until it is healthy. `verbosity` is klog's ``--v``:
         3 logs every scheduling cycle ("Attempting to schedule pod"), 10 also every
@@ -126,7 +132,8 @@ class ExtraScheduler:
         run = cluster.cluster_dir / "extra-schedulers"
         run.mkdir(parents=True, exist_ok=True)
         cfg_path = run / f"{scheduler_name}.yaml"
-        cfg = scheduler_config(scheduler_name, cluster.kubeconfig, extenders=extenders)
+        cfg = scheduler_config(scheduler_name, cluster.kubeconfig, extenders=extenders,
+                               client_connection=client_connection)
         cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         port = _free_loopback_port()
         log = run / f"{scheduler_name}.log"
