@@ -181,6 +181,12 @@ class FirmamentScheduler:
         """Bind every (pod key, node); the error of each, None when it bound."""
         if self.bind_workers == 1 or len(todo) < 2:
             return [self._bind_one(item) for item in todo]
+        # An API that binds in bulk itself (KubernetesAPI: asyncio) beats threads.
+        bulk = getattr(self.api, "bind_many", None)
+        if bulk is not None:
+            binds = [(*key.split("/", 1), node) for key, node in todo]
+            errors: list[str | None] = bulk(binds, self.bind_workers)
+            return errors
         with ThreadPoolExecutor(min(self.bind_workers, len(todo)),
                                 thread_name_prefix="bind") as pool:
             return list(pool.map(self._bind_one, todo))

@@ -7,7 +7,7 @@ the extender receives from kube-scheduler, so one parser serves both.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schedulers.k8s_json import pod_key
@@ -60,6 +60,14 @@ class KubernetesAPI:
             field_selector=field_selector or None, _preload_content=False,
             _headers={"Accept": _METADATA_ONLY})
         return [pod_key(p) for p in _items(reply)]
+
+    def bind_many(self, binds: Sequence[tuple[str, str, str]], concurrency: int
+                  ) -> list[str | None]:
+        """Bind every (namespace, pod, node), ``concurrency`` at a time, over one asyncio
+        session (schedulers.bulk_bind); per bind None or its error, in order."""
+        from schedulers.bulk_bind import bind_many
+
+        return bind_many(self.core.api_client.configuration, binds, concurrency)
 
     def bind(self, namespace: str, pod: str, node: str) -> None:
         # A plain dict body: no client models to build and serialise per bind.

@@ -151,3 +151,16 @@ async def test_extender_binder_posts_a_binding(api_server: tuple[FakeAPIServer, 
     await KubernetesBinder(kubeconfig).bind("settlers", "bread-0", "node-1")
     [binding] = server.bindings
     assert binding["target"]["name"] == "node-1" and binding["metadata"]["name"] == "bread-0"
+
+
+def test_firmament_binds_in_bulk_through_the_binding_api(
+        api_server: tuple[FakeAPIServer, str]) -> None:
+    """Many pending pods: the binder's binds go out concurrently over one asyncio
+    session (schedulers.bulk_bind), each to the same Binding endpoint."""
+    server, kubeconfig = api_server
+    api = KubernetesAPI(kubeconfig)
+    binds = [("settlers", f"p-{i}", f"node-{i % 3}") for i in range(30)]
+    assert api.bind_many(binds, 8) == [None] * 30
+    assert sorted((b["metadata"]["name"], b["target"]["name"]) for b in server.bindings) == \
+        sorted((p, n) for _, p, n in binds)
+    assert {b["path"] for b in server.bindings} == {"/api/v1/namespaces/settlers/bindings"}

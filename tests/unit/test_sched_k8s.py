@@ -136,6 +136,31 @@ def test_concurrent_binds_keep_the_policy_order_and_report_conflicts() -> None:
     assert report.seconds >= report.list_s + report.solve_s
 
 
+def test_an_api_that_binds_in_bulk_gets_the_whole_batch_in_order() -> None:
+    class Bulk(FakeAPI):
+        calls: list[tuple[int, int]]
+
+        def bind_many(self, binds: list[tuple[str, str, str]], concurrency: int
+                      ) -> list[str | None]:
+            self.calls.append((len(binds), concurrency))
+            out: list[str | None] = []
+            for ns, pod, node in binds:
+                try:
+                    self.bind(ns, pod, node)
+                    out.append(None)
+                except RuntimeError as exc:
+                    out.append(str(exc))
+            return out
+
+    api = Bulk([k8s_node("n1"), k8s_node("n2")], [k8s_pod(f"w{i}-0", f"w{i}") for i in range(5)])
+    api.calls = []
+    api.conflict.add("w3-0")
+    report = FirmamentScheduler(api, get_policy("firmament"), bind_workers=4).run_once()
+    assert api.calls == [(5, 4)]
+    assert [k for k, _ in report.failed] == ["default/w3-0"]
+    assert len(report.bound) == 4
+
+
 def test_bind_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="bind_workers"):
         FirmamentScheduler(FakeAPI([], []), get_policy("firmament"), bind_workers=0)
