@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import re
@@ -51,14 +52,14 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from harness.backends.k8s import KwokCluster, KwokError, binaries
 from harness.backends.k8s.counterparts import counterpart
@@ -75,7 +76,8 @@ RESULTS = Path(__file__).parent / "results" / "throughput.json"
 # installed yet) are left out with a note.
 POLICIES = ("kube_default", "netmarks", "firmament", "trade", "diktyo")
 ZONES = tuple(f"zone-{i}" for i in range(1, 11))
-NODE = {"cpu": "4", "memory": "8Gi", "pods": 110}
+NODE_CPU, NODE_MEMORY, NODE_PODS = "4", "8Gi", 110
+NODE: dict[str, Any] = {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": NODE_PODS}
 # scheduler_perf's default pod (templates/pod-default.yaml): requests = limits.
 POD_REQUESTS = {"cpu": "100m", "memory": "500Mi"}
 RAISED_QPS = 5000
@@ -129,12 +131,14 @@ def entries(policies: Sequence[str], qps: Sequence[int | None]) -> tuple[list[En
     return out, skipped
 
 
-def pod_manifest(index: int, scheduler_name: str) -> dict[str, Any]:
+def pod_manifest(index: int, scheduler_name: str,
+                 labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A bare pod like scheduler_perf's default one, for ``scheduler_name``."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": f"pod-{index:05d}", "labels": {"app": "throughput"}},
+        "metadata": {"name": f"pod-{index:05d}",
+                     "labels": {**(labels or {}), "app": "throughput"}},
         "spec": {
             "schedulerName": scheduler_name,
             "terminationGracePeriodSeconds": 0,
@@ -225,8 +229,9 @@ class PodWatch:
 
 
 def create_pods(cluster: KwokCluster, namespace: str, count: int, scheduler_name: str,
-                workers: int) -> dict[str, Any]:
-    """Create ``count`` pods with ``workers`` concurrent clients; time it.
+                workers: int, labels: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+    """Create ``count`` pods with ``workers`` concurrent clients; time it. ``labels``:
+    extra labels, given to the pods round-robin.
 
     The bodies are serialised up front and POSTed over the client's own connection pool
     (its TLS client certificate): the Python client's per-call machinery measured
@@ -235,7 +240,9 @@ def create_pods(cluster: KwokCluster, namespace: str, count: int, scheduler_name
     api = cluster.api_client()
     pool_manager = api.rest_client.pool_manager
     url = f"{api.configuration.host}/api/v1/namespaces/{namespace}/pods"
-    bodies = [json.dumps(pod_manifest(i, scheduler_name)).encode() for i in range(count)]
+    bodies = [json.dumps(pod_manifest(i, scheduler_name,
+                                      labels[i % len(labels)] if labels else None)).encode()
+              for i in range(count)]
 
     def one(body: bytes) -> None:
         resp = pool_manager.request("POST", url, body=body,
@@ -251,10 +258,35 @@ def create_pods(cluster: KwokCluster, namespace: str, count: int, scheduler_name
             "workers": workers, "client": "raw JSON POSTs, one per pod"}
 
 
+def _is_plugins(found: KubernetesCounterpart) -> bool:
+    # A kube-scheduler built with out-of-tree plugins (Diktyo), on branches that have
+    # that kind: it needs its CRDs and objects written first.
+    return str(found.kind) == "plugins"
+
+
+def plugin_setup(cluster: KwokCluster, found: KubernetesCounterpart) -> Any:
+    """What a "plugins" counterpart reads, written to the cluster as the kwok backend does
+    it (harness.backends.k8s.pluginsched, imported by name: not on every branch): the
+    shipped economy's AppGroup, the cluster's nodes, the default topology's network."""
+    from results.topology import resolve_topology
+    from settlers.economy import load_economy
+
+    pluginsched = importlib.import_module("harness.backends.k8s.pluginsched")
+    listing = cluster.core_v1().list_node(_preload_content=False)
+    nodes = [(n["metadata"]["name"], dict(n["metadata"].get("labels") or {}))
+             for n in json.loads(listing.data)["items"]]
+    topology = resolve_topology(None, nodes=len(nodes))
+    setup = pluginsched.plugin_setup(found, economy=load_economy(), nodes=nodes,
+                                     network=topology.network(), traffic=None, options={})
+    pluginsched.install_setup(cluster.api_client(), setup)
+    return setup
+
+
 @contextlib.contextmanager
 def scheduler_running(cluster: KwokCluster, found: KubernetesCounterpart,
-                      entry: Entry) -> Iterator[None]:
-    """The entry's scheduler on ``cluster`` for the duration of the block."""
+                      entry: Entry, setup: Any = None) -> Iterator[None]:
+    """The entry's scheduler on ``cluster`` for the duration of the block (``setup``: a
+    "plugins" counterpart's, from plugin_setup)."""
     if found.kind == "default":
         # The harness's default-profile scheduler is the cluster's own; kwokctl started
         # none here, so run that binary with the default profile now.
@@ -262,9 +294,10 @@ def scheduler_running(cluster: KwokCluster, found: KubernetesCounterpart,
                                   client_connection=entry.client_connection()):
             yield
         return
+    extra: dict[str, Any] = {"setup": setup} if setup is not None else {}
     with host_schedulers(found, found.scheduler_name, kubeconfig=cluster.kubeconfig,
                          context=None, traffic=None,
-                         client_connection=entry.client_connection()):
+                         client_connection=entry.client_connection(), **extra):
         yield
 
 
@@ -282,7 +315,7 @@ def _proc_name(proc: psutil.Process) -> str:
     cmd = proc.cmdline()
     if len(cmd) > 2 and cmd[1] == "-c" and "schedulers.cli" in cmd[2]:
         return f"schedulers {cmd[3]}" if len(cmd) > 3 else "schedulers"
-    return proc.name()
+    return str(proc.name())
 
 
 def _cluster_cpu(cluster: KwokCluster) -> dict[str, float]:
@@ -336,16 +369,20 @@ def measure_entry(entry: Entry, *, pods: int, nodes: int, timeout_s: float,
     }
     bins = binaries()
     t_cluster = time.monotonic()
-    with KwokCluster.start(nodes=nodes, cpu=NODE["cpu"], memory=NODE["memory"],
-                           pods=int(NODE["pods"]), zones=ZONES, bins=bins, workdir=workdir,
+    with KwokCluster.start(nodes=nodes, cpu=NODE_CPU, memory=NODE_MEMORY,
+                           pods=NODE_PODS, zones=ZONES, bins=bins, workdir=workdir,
                            disable=("kube-scheduler",), timeout=300) as cluster:
         out["cluster_start_s"] = time.monotonic() - t_cluster
         core: Any = cluster.core_v1()
         core.create_namespace({"metadata": {"name": NAMESPACE}})
+        # Diktyo's pods carry its AppGroup's labels (round-robin over the economy's
+        # items), so that its plugins do their work, not skip unlabelled pods.
+        setup = plugin_setup(cluster, found) if _is_plugins(found) else None
+        labels = list(setup.pod_labels.values()) if setup is not None else []
         watch = PodWatch(cluster, NAMESPACE)
         try:
             out["creation"] = create_pods(cluster, NAMESPACE, pods, found.scheduler_name,
-                                          create_workers)
+                                          create_workers, labels)
             out["bound_before_start"] = len(watch.bound_at)
             watch.expect(pods)
             cpu0 = _cluster_cpu(cluster)
@@ -353,7 +390,7 @@ def measure_entry(entry: Entry, *, pods: int, nodes: int, timeout_s: float,
             wall0 = time.time()
             t0 = time.monotonic()
             cpu_sched: dict[str, float] = {}
-            with scheduler_running(cluster, found, entry):
+            with scheduler_running(cluster, found, entry, setup):
                 out["start_to_ready_s"] = time.monotonic() - t0
                 finished = watch.wait(max(0.0, timeout_s - (time.monotonic() - t0)))
                 cpu_sched = _children_cpu()
@@ -467,8 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ("--create-workers", args.create_workers)):
         if value < 1:
             ap.error(f"{flag} must be >= 1, got {value}")
-    if args.pods > args.nodes * int(NODE["pods"]):
-        ap.error(f"{args.pods} pods do not fit {args.nodes} nodes of {NODE['pods']} pods")
+    if args.pods > args.nodes * NODE_PODS:
+        ap.error(f"{args.pods} pods do not fit {args.nodes} nodes of {NODE_PODS} pods")
     # On SIGTERM unwind normally, so every kwok cluster is deleted on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
