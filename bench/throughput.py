@@ -452,12 +452,47 @@ def markdown(result: dict[str, Any]) -> str:
         la, lb = r["load_avg_before"], r["load_avg_after"]
         lines.append(f"| {r['label']} | {client} | {took} | {rate} | {steady} | {ratio} "
                      f"| {sched_cpu:.1f} s | {api_cpu:.1f} s | {la[0]:.1f} / {lb[0]:.1f} |")
+    lines += ["", "| scheduler | first bind | scheduler CPU / pod | API server CPU / pod "
+              "| etcd CPU / pod | kwok CPU / pod | cores busy |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r["all_bound_s"]:
+            lines.append(_cpu_row(r))
+    rounds = [(r["label"], m) for r in rows for line in r.get("binder_rounds") or []
+              if (m := _ROUND.search(line))]
+    if rounds:
+        lines += ["", "| binder round | pods | round | list | solve | bind "
+                  "| binds/s while binding |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for label, m in rounds:
+            bound, bind_s = int(m["bound"]), float(m["bind"])
+            rate = f"{bound / bind_s:.0f}" if bind_s > 0 else "-"
+            lines.append(f"| {label} | {bound} | {float(m['total']):.1f} s "
+                         f"| {float(m['list']):.1f} s | {float(m['solve']):.2f} s "
+                         f"| {bind_s:.1f} s | {rate} |")
     p = result["poseidon"]
     lines += ["", "| published anchor (not this hardware) | default scheduler | Poseidon |",
               "|---|---:|---:|",
               f"| {p['pods']} pods on {p['nodes']} nodes, {p['source']} | "
               f"{p['default_s']:.0f} s | {p['poseidon_s']:.0f} s |"]
     return "\n".join(lines)
+
+
+def _cpu_row(r: Mapping[str, Any]) -> str:
+    """Where an entry's CPU went, per pod bound, and how many cores were busy on average
+    (scheduler and control plane; the bench's own watch not counted)."""
+    per = 1000.0 / r["bound"]
+    cp = r["cpu_s"]["control_plane"]
+    sched = sum(r["cpu_s"]["scheduler"].values())
+    busy = (sched + sum(cp.values())) / r["all_bound_s"]
+    return (f"| {r['label']} | {r['first_bind_s']:.1f} s | {sched * per:.2f} ms "
+            f"| {cp.get('kube-apiserver', 0) * per:.2f} ms | {cp.get('etcd', 0) * per:.2f} ms "
+            f"| {cp.get('kwok-controller', 0) * per:.2f} ms | {busy:.2f} |")
+
+
+# A binder's round line (schedulers.firmament_k8s): where the round's time went.
+_ROUND = re.compile(r"round: (?P<pending>\d+) pending, (?P<bound>\d+) bound, .* in "
+                    r"(?P<total>[\d.]+) s \(list (?P<list>[\d.]+), solve (?P<solve>[\d.]+), "
+                    r"bind (?P<bind>[\d.]+)\)")
 
 
 def _qps_levels(text: str) -> list[int | None]:

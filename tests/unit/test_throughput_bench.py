@@ -60,14 +60,22 @@ def _row(label: str, policy: str, qps: int | None, seconds: float) -> dict[str, 
             "client_connection": {"qps": qps, "burst": qps} if qps else
             "kube-scheduler defaults (qps 50, burst 100)",
             "cpu_s": {"scheduler": {"x": 1.0}, "control_plane": {"kube-apiserver": 2.0}},
-            "load_avg_before": [1.0, 1.0, 1.0], "load_avg_after": [2.0, 1.0, 1.0]}
+            "load_avg_before": [1.0, 1.0, 1.0], "load_avg_after": [2.0, 1.0, 1.0],
+            "bound": 1000, "first_bind_s": 1.0, "binder_rounds": []}
 
 
 def test_table_gives_ratios_to_the_fastest_default(bench: ModuleType) -> None:
+    firmament = _row("firmament", "firmament", None, 5.0)
+    firmament["binder_rounds"] = [
+        "2026-12-02 08:02:05,685 INFO schedulers.firmament: round: 1000 pending, 1000 bound, "
+        "0 failed, 0 unschedulable in 4.500 s (list 0.500, solve 0.300, bind 3.700)"]
     table = bench.markdown({"entries": [
         _row("kube_default", "kube_default", None, 20.0),
         _row("kube_default (qps 5000)", "kube_default", 5000, 10.0),
-        _row("firmament", "firmament", None, 5.0)], "poseidon": bench.POSEIDON})
+        firmament], "poseidon": bench.POSEIDON})
     lines = table.splitlines()
     assert "| 0.50 |" in lines[2] and "| 1.00 |" in lines[3] and "| 2.00 |" in lines[4]
+    # CPU per pod: 1 s of scheduler CPU over 1000 pods; 3 s of CPU in 5 s: 0.6 cores.
+    assert "| firmament | 1.0 s | 1.00 ms | 2.00 ms | 0.00 ms | 0.00 ms | 0.60 |" in lines
+    assert "| firmament | 1000 | 4.5 s | 0.5 s | 0.30 s | 3.7 s | 270 |" in lines
     assert "| 25 s | 12 s |" in lines[-1]
