@@ -54,10 +54,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil  # type: ignore[import-untyped]
 
@@ -86,10 +85,11 @@ POSEIDON = {"pods": 10000, "nodes": 1000, "poseidon_s": 12.0, "default_s": 25.0,
             "source": "kubernetes-sigs/poseidon docs/benchmark (scheduler_perf, 2019)"}
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One measured scheduler: a policy's counterpart, with a kube-scheduler client
-    rate limit (``qps`` None: kube-scheduler's defaults; not used by our binders)."""
+    rate limit (``qps`` None: kube-scheduler's defaults; not used by our binders).
+    (A NamedTuple, not a dataclass: tests/unit/test_docs_numbers.py loads this script
+    without registering it in sys.modules, which dataclasses need.)"""
 
     policy: str
     qps: int | None = None
