@@ -63,6 +63,26 @@ def test_extender_stanza_and_scheduler_config() -> None:
         extender_stanza("http://10.0.0.1:1/")
 
 
+def test_scheduler_config_client_connection_joins_the_kubeconfig() -> None:
+    cfg = scheduler_config("default-scheduler", Path("/k/config"),
+                           client_connection={"qps": 5000, "burst": 5000})
+    assert cfg["clientConnection"] == {"kubeconfig": "/k/config", "qps": 5000, "burst": 5000}
+    assert "clientConnection" not in scheduler_config("x")
+
+
+def test_create_args_can_leave_out_the_kube_scheduler(tmp_path: Path) -> None:
+    from harness.backends.k8s.binaries import K8sBinaries
+    from harness.backends.k8s.cluster import create_args
+
+    bins = K8sBinaries(tmp_path, *(tmp_path / n for n in (
+        "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd",
+        "kwok", "kwokctl", "helm")))
+    args = create_args(bins, "c", tmp_path / "cfg.yaml", disable=("kube-scheduler",))
+    assert args[args.index("--disable") + 1] == "kube-scheduler"
+    assert not any(a.startswith("kube-scheduler=") for a in args)
+    assert "--disable" not in create_args(bins, "c", tmp_path / "cfg.yaml")
+
+
 def test_deployment_manifest_carries_scheduler_and_requests() -> None:
     m = deployment_manifest(DeploymentSpec("flour", replicas=2, cpu_m=250, memory=2**20), "x")
     pod = m["spec"]["template"]["spec"]
