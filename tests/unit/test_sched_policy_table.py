@@ -241,7 +241,7 @@ def test_the_firmament_process_answers_to_the_spec_schedulername(
 
     class Fake:
         def __init__(self, api: object, policy: object, *, scheduler_name: str,
-                     label_key: str) -> None:
+                     label_key: str, **_: object) -> None:
             seen["name"] = scheduler_name
 
         def run_once(self) -> object:
@@ -250,7 +250,7 @@ def test_the_firmament_process_answers_to_the_spec_schedulername(
             return R()
 
     monkeypatch.setattr(k8s, "FirmamentScheduler", Fake)
-    monkeypatch.setattr(k8s, "KubernetesAPI", lambda kubeconfig: None)
+    monkeypatch.setattr(k8s, "KubernetesAPI", lambda kubeconfig, **_: None)
     app = _schedulers_app()
     for args, name in (([], "firmament"), (["--scheduler-name", "mine"], "mine")):
         result = CliRunner().invoke(app, ["firmament", "--once", *args])
