@@ -567,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             row = measure_entry(entry, pods=args.pods, nodes=args.nodes,
                                 timeout_s=args.timeout, create_workers=args.create_workers)
-        except (KwokError, OSError) as exc:
+        except Exception as exc:  # e.g. a scheduler binary not built: say so, go on
             print(f"  failed: {exc}", file=sys.stderr)
             result["skipped"].append(f"{entry.label}: failed: {str(exc)[:300]}")
             continue
