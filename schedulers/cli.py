@@ -50,6 +50,10 @@ _Window = Annotated[float | None, typer.Option(
          "instead of since T0; traffic older than S is forgotten")]
 
 # The batch binders' (firmament, trade) round options.
+_BindWorkers = Annotated[int, typer.Option(
+    min=1, max=256,
+    help="Binding requests in flight at once (1: one after another). Each bind is an "
+         "API round trip; for thousands of pods they, not the solve, set the pace")]
 _Interval = Annotated[float, typer.Option(min=0.01, help="seconds between batch rounds")]
 _Settle = Annotated[float, typer.Option(
     min=0.0, help="before a round, wait until no new pod has arrived for this many seconds "
@@ -243,10 +247,7 @@ def firmament(
     window: _Window = None,
     rounds: Annotated[int, typer.Option(help="commit rounds per batch")] = 6,
     label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
-    bind_workers: Annotated[int, typer.Option(
-        min=1, max=256,
-        help="Binding requests in flight at once (1: one after another). Each bind is an "
-             "API round trip; for thousands of pods they, not the solve, set the pace")] = 64,
+    bind_workers: _BindWorkers = 64,
     once: Annotated[bool, typer.Option(help="run a single batch and exit")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -265,14 +266,14 @@ def firmament(
     _run_binder("firmament", {"rounds": rounds}, time.time(), kubeconfig=kubeconfig,
                 scheduler_name=scheduler_name, interval=interval, settle=settle,
                 prometheus=prometheus, traffic=traffic, since=since, window=window,
-                label_key=label_key, once=once, verbose=verbose)
+                label_key=label_key, once=once, verbose=verbose, bind_workers=bind_workers)
 
 
 def _run_binder(policy_name: str, opts: dict[str, Any], started: float, *,
                 kubeconfig: str | None, scheduler_name: str | None, interval: float,
                 settle: float, prometheus: str | None, traffic: Path | None,
                 since: str | None, window: float | None, label_key: str, once: bool,
-                verbose: bool) -> None:
+                verbose: bool, bind_workers: int) -> None:
     """A batch binder placing with ``policy_name`` (firmament, trade): the shared loop
     of schedulers.firmament_k8s, with traffic from a file or re-read from Prometheus
     every round."""
@@ -335,6 +336,7 @@ def trade(
         help="equal-cost nodes: spread (least utilised), pack (most utilised) or random")
                     ] = "spread",
     label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
+    bind_workers: _BindWorkers = 64,
     once: Annotated[bool, typer.Option(help="run a single batch and exit")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -364,7 +366,8 @@ def trade(
     _run_binder("trade", {"network": net, "passes": passes, "ties": ties}, time.time(),
                 kubeconfig=kubeconfig, scheduler_name=scheduler_name, interval=interval,
                 settle=settle, prometheus=prometheus, traffic=traffic, since=since,
-                window=window, label_key=label_key, once=once, verbose=verbose)
+                window=window, label_key=label_key, once=once, verbose=verbose,
+                bind_workers=bind_workers)
 
 
 @app.command("policies")
