@@ -364,6 +364,8 @@ def measure_entry(entry: Entry, *, pods: int, nodes: int, timeout_s: float,
         "component": found.component, "kind": found.kind,
         "client_connection": (entry.client_connection() or "kube-scheduler defaults "
                               "(qps 50, burst 100)") if runs_kube_scheduler(found)
+        # pluginsched writes the plugins scheduler's config: client defaults, not settable.
+        else "kube-scheduler defaults (qps 50, burst 100)" if _is_plugins(found)
         else "Python client (no client-side rate limit)",
         "pods": pods, "nodes": nodes, "error": "",
     }
