@@ -94,8 +94,9 @@ BACKENDS: Mapping[str, BackendEntry[Any]] = {
     "kwok": BackendEntry(
         BackendDescription(
             name="kwok",
-            places=("the real kube-scheduler (NetMARKS as its extender, firmament as a "
-                    "custom scheduler) on a kwok control plane"),
+            places=("the real schedulers each policy's counterpart names (kube-scheduler, "
+                    "NetMARKS as its extender, kube-scheduler with Diktyo's plugins, the "
+                    "firmament and trade binders) on a kwok control plane"),
             measures="the emulated cluster"),
         _kwok_options, _open_kwok),
     "kubernetes": BackendEntry(
