@@ -41,6 +41,7 @@ KWOK_NAME = "settlers"
 class Backend(StrEnum):
     local = "local"
     kwok = "kwok"
+    nodes = "nodes"
 
 
 def default_run_dir() -> Path:
@@ -57,7 +58,12 @@ RunDir = Annotated[Path | None, typer.Option(
     "(default: $SETTLERS_CLUSTER_DIR or ~/.local/state/settlers-testbed/cluster).")]
 BackendOpt = Annotated[Backend, typer.Option(
     "--backend", help="local: emulated cluster (pods are processes); kwok: a real Kubernetes "
-    "control plane with kwok nodes (needs tools/k8s/build).")]
+    "control plane with kwok nodes (needs tools/k8s/build); nodes: that control plane with "
+    "real nodes (containerd, kubelet, kube-proxy in network namespaces; root, "
+    "tools/setup --nodes).")]
+ImageOpt = Annotated[list[Path] | None, typer.Option(
+    "--image", help="--backend nodes: an image archive to load into every node's containerd "
+    "(repeatable; default: the settlers-testbed and pause archives tools/image/build wrote).")]
 
 
 def _running(state: dict[str, Any] | None) -> bool:
@@ -98,6 +104,7 @@ def up(
     cpu_scale: Annotated[float | None, typer.Option(
         help="Machine CPU per node CPU for the quota (default: fit the nodes into this "
              "machine's cores less half a core).")] = None,
+    image: ImageOpt = None,
 ) -> None:
     """Start an emulated cluster running the whole economy, detached.
 
@@ -115,6 +122,8 @@ def up(
 
       harness cluster up --backend kwok --nodes 5   # real control plane, kwok nodes, no pods
 
+      harness cluster up --backend nodes --nodes 3 --topology zones   # real pods (root)
+
     Then send orders, e.g.  order-app sweep --target <address printed for bread> --item bread
     (with --backend kwok: kubectl --kubeconfig <path printed> get nodes)
     """
@@ -131,6 +140,13 @@ def up(
         # kwok nodes have no processes to cap: --node-cpu is their allocatable CPU, which
         # the real kube-scheduler then fits pods' requests into.
         _kwok_up(nodes, topo, "4" if node_cpu_m is None else f"{node_cpu_m}m")
+        return
+    if backend is Backend.nodes:
+        if node_cpu_m is not None:
+            raise typer.BadParameter("--node-cpu is not supported with --backend nodes: every "
+                                     "real node reports this machine's CPUs")
+        from harness.nodes_cmd import nodes_up
+        nodes_up(nodes, topo, profile, image, timeout)
         return
     if placement not in ("spread", "random") and not Path(placement).is_file():
         raise typer.BadParameter(f"--placement must be spread, random or an existing file; "
@@ -254,6 +270,10 @@ def status(
     if backend is Backend.kwok:
         _kwok_status()
         return
+    if backend is Backend.nodes:
+        from harness.nodes_cmd import nodes_status
+        nodes_status(as_json)
+        return
     run_dir = (run_dir or default_run_dir()).resolve()
     state = read_state(run_dir)
     if not _running(state):
@@ -366,6 +386,10 @@ def down(run_dir: RunDir = None, backend: BackendOpt = Backend.local) -> None:
     """
     if backend is Backend.kwok:
         _kwok_down()
+        return
+    if backend is Backend.nodes:
+        from harness.nodes_cmd import nodes_down
+        nodes_down()
         return
     run_dir = (run_dir or default_run_dir()).resolve()
     state = read_state(run_dir)

@@ -113,17 +113,20 @@ def _free_loopback_ports(count: int) -> list[int]:
             s.close()
 
 
-def write_kwokctl_config(workdir: Path, name: str = "settlers") -> Path:
+def write_kwokctl_config(workdir: Path, name: str = "settlers",
+                         extra: Mapping[str, object] | None = None) -> Path:
     """Write a kwokctl configuration for cluster `name` into `workdir`; return its path.
 
     It binds every component to 127.0.0.1 (kwokctl's default is 0.0.0.0; this project
     only listens on loopback) on ports the kernel picked, without client QPS limits.
+    ``extra``: more kwokctl options (e.g. ``kubeApiserverCertSANs``), taking precedence.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     # No client-side QPS limits: with the defaults (20 QPS) the controller manager
     # needs seconds just to create a 19-Deployment economy's ReplicaSets and pods.
     options: dict[str, object] = {"bindAddress": "127.0.0.1", "disableQPSLimits": True}
     options.update(zip(PORT_OPTIONS, _free_loopback_ports(len(PORT_OPTIONS)), strict=True))
+    options.update(extra or {})
     doc = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
@@ -136,10 +139,12 @@ def write_kwokctl_config(workdir: Path, name: str = "settlers") -> Path:
 
 def create_args(
     bins: K8sBinaries, name: str, config: Path, *, scheduler_config: Path | None = None,
-    disable: Sequence[str] = (),
+    disable: Sequence[str] = (), extra_args: Sequence[str] = (),
 ) -> list[str]:
     """The `kwokctl create cluster` command line (every binary local, no kubeconfig edit).
-    ``disable``: components kwokctl must not start (e.g. ``kube-scheduler``)."""
+    ``disable``: components kwokctl must not start (e.g. ``kube-scheduler``);
+    ``extra_args``: more ``component=flag=value`` for ``--extra-args`` (a later flag
+    overrides kwokctl's own)."""
     args = [
         str(bins.kwokctl),
         "--config",
@@ -173,6 +178,8 @@ def create_args(
     ]
     for component in disable:
         args += ["--disable", component]
+    for extra in extra_args:
+        args += ["--extra-args", extra]
     if "kube-scheduler" in disable:
         return args  # nothing to configure for a scheduler that is not started
     if scheduler_config is None:
@@ -327,15 +334,48 @@ class KwokCluster:
         cluster.node_names = sorted(n.metadata.name for n in core.list_node().items)
         return cluster
 
+    @classmethod
+    def start_control_plane(
+        cls,
+        name: str,
+        *,
+        options: Mapping[str, object],
+        extra_args: Sequence[str] = (),
+        workdir: Path | None = None,
+        timeout: float = 180.0,
+        bins: K8sBinaries | None = None,
+    ) -> KwokCluster:
+        """The control plane alone (etcd, API server, controller manager, scheduler),
+        no kwok controller and no nodes: real kubelets join it (``realnodes``).
+        ``options`` and ``extra_args`` go to kwokctl as in `write_kwokctl_config` and
+        `create_args`. On failure the half-made cluster is deleted."""
+        cluster = cls(name, workdir, bins)
+        if cluster.exists():
+            raise KwokError(f"a cluster named {name!r} already exists in {cluster.workdir}; "
+                            "stop it first")
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                cluster._create(None, {}, timeout, ("kwok-controller",), options, extra_args)
+                return cluster
+            except KwokError as e:
+                cluster.stop()
+                if "address already in use" not in str(e) or attempt == _START_ATTEMPTS:
+                    raise
+            except BaseException:
+                cluster.stop()
+                raise
+        raise AssertionError("unreachable")
+
     def _create(
         self, scheduler_config: Path | None, env: Mapping[str, str], timeout: float,
-        disable: Sequence[str] = (),
+        disable: Sequence[str] = (), options: Mapping[str, object] | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
-        config = write_kwokctl_config(self.workdir, self.name)
+        config = write_kwokctl_config(self.workdir, self.name, options)
         if scheduler_config is not None:
             scheduler_config = _without_leader_election(scheduler_config, self.workdir, self.name)
         args = create_args(self.bins, self.name, config, scheduler_config=scheduler_config,
-                           disable=disable)
+                           disable=disable, extra_args=extra_args)
         args += ["--timeout", f"{int(timeout)}s"]
         log = self.workdir / f"{self.name}.create.log"
         with log.open("wb") as out:
