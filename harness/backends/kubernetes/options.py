@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,8 +81,31 @@ class KubernetesOptions:
 
 
 def options_for(config: ExperimentConfig, **options: Any) -> KubernetesOptions:
-    """Defaults < SETTLERS_KUBE_* variables < the experiment's kube settings < `options`."""
-    return KubernetesOptions.from_env(
+    """Defaults < SETTLERS_KUBE_* variables < the experiment's kube settings < `options`,
+    completed for a real-node cluster of this machine when the context names one."""
+    return with_real_nodes(KubernetesOptions.from_env(
         **{"context": config.kube_context, "namespace": config.kube_namespace,
            "prometheus_url": config.prometheus_url, "extra": config.counterparts(),
-           **options})
+           **options}))
+
+
+def with_real_nodes(opts: KubernetesOptions) -> KubernetesOptions:
+    """``--kube-context settlers-nodes-<name>`` (what `harness cluster up --backend nodes`
+    prints): take that cluster's kubeconfig, its chart values (local images, Prometheus
+    on the host; below the user's own values files) and its Prometheus for both the
+    chart and the byte counts, unless the user set them."""
+    from harness.backends.k8s.realnodes import CONTEXT_PREFIX, RealNodeCluster, RealNodesError
+
+    if not opts.context or not opts.context.startswith(CONTEXT_PREFIX):
+        return opts
+    try:
+        cluster = RealNodeCluster.attach(opts.context.removeprefix(CONTEXT_PREFIX))
+    except RealNodesError:
+        return opts   # a context of that name from the user's own kubeconfig
+    url = cluster.prometheus_url
+    return replace(
+        opts,
+        kubeconfig=opts.kubeconfig or cluster.kubeconfig,
+        values_files=(cluster.values_file, *opts.values_files),
+        prometheus_url=opts.prometheus_url or url,
+        prometheus_query_url=opts.prometheus_query_url or url)

@@ -7,6 +7,7 @@ Public surface: `RealNodeCluster` (start / attach / stop / leftovers), `RealNode
 """
 
 from harness.backends.k8s.realnodes.cluster import (
+    CONTEXT_PREFIX,
     RealNodeCluster,
     RealNodesError,
     host_requirements,
@@ -16,6 +17,7 @@ from harness.backends.k8s.realnodes.configs import PAUSE_IMAGE
 from harness.backends.k8s.realnodes.plan import ClusterPlan, NodePlan, plan_cluster
 
 __all__ = [
+    "CONTEXT_PREFIX",
     "PAUSE_IMAGE",
     "ClusterPlan",
     "NodePlan",

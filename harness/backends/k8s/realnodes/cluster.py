@@ -33,9 +33,13 @@ from harness.backends.k8s.realnodes import cleanup, configs, net
 from harness.backends.k8s.realnodes.plan import ClusterPlan, NodePlan, plan_cluster, state_root
 from harness.backends.pids import pid_alive
 
-__all__ = ["NodeBinaries", "RealNodeCluster", "RealNodesError", "host_requirements"]
+__all__ = ["CONTEXT_PREFIX", "NodeBinaries", "RealNodeCluster", "RealNodesError",
+           "host_requirements"]
 
 STATE_FILE = "cluster.json"
+# The kubeconfig context of cluster <name> is CONTEXT_PREFIX + name; the kubernetes backend
+# recognises it and finds the cluster's kubeconfig and chart values by it.
+CONTEXT_PREFIX = "settlers-nodes-"
 _DEBIAN = {"containerd": "containerd", "ctr": "containerd", "runc": "runc",
            "nsenter": "util-linux", "iptables": "iptables", "conntrack": "conntrack",
            "ip": "iproute2", "tc": "iproute2"}
@@ -109,7 +113,7 @@ class RealNodeCluster:
 
     @property
     def context(self) -> str:
-        return f"settlers-nodes-{self.plan.name}"
+        return f"{CONTEXT_PREFIX}{self.plan.name}"
 
     @property
     def prometheus_url(self) -> str:
@@ -221,6 +225,8 @@ class RealNodeCluster:
             progress(f"{node.name}: containerd, {len(images)} image(s)")
             self._start_containerd(node)
             self._import_images(node, images)
+        refs = self._ctr(plan.nodes[0], "images", "ls", "-q").stdout.split()
+        self._write_state(image_refs=sorted(r for r in refs if not r.startswith("sha256:")))
         for node in plan.nodes:
             progress(f"{node.name}: kubelet, kube-proxy")
             self._start_kubelet(node, nbins)
@@ -231,6 +237,28 @@ class RealNodeCluster:
         progress("waiting for the nodes to be Ready")
         self._wait_ready(timeout)
         self._label_nodes()
+        self.values_file.write_text(yaml.safe_dump(self.chart_values(), sort_keys=False))
+        self._write_state(values_file=str(self.values_file))
+
+    @property
+    def values_file(self) -> Path:
+        """Helm values that fit this cluster (`chart_values`), written at start."""
+        return self.plan.state_dir / "chart-values.yaml"
+
+    def chart_values(self) -> dict[str, Any]:
+        """What the chart needs to run here: the imported images (never pulled: no
+        registry), Prometheus on the host, and traffic metrics from the producers
+        themselves, since this cluster has no service mesh."""
+        refs: list[str] = self.state.get("image_refs", [])
+        values: dict[str, Any] = {"prometheus": {"url": self.prometheus_url}}
+        for ref in refs:
+            repo, _, tag = ref.rpartition(":")
+            if repo.endswith("/settlers-testbed"):
+                values["image"] = {"repository": repo, "tag": tag, "pullPolicy": "Never"}
+            elif repo.endswith("/kube-scheduler"):
+                values["netmarks"] = {"scheduler": {"image": {
+                    "repository": repo, "tag": tag, "pullPolicy": "Never"}}}
+        return values
 
     def _spawn(self, what: str, args: Sequence[str], netns: str | None = None) -> int:
         argv = list(args) if netns is None else ["nsenter", f"--net=/run/netns/{netns}",
