@@ -99,6 +99,18 @@ def serve(
     loop: Annotated[Loop, typer.Option(envvar="SETTLERS_LOOP",
                                        help="Event loop: uvloop when installed (auto)."
                                        )] = Loop.auto,
+    mesh_metrics: Annotated[bool, typer.Option(
+        "--mesh-metrics", envvar="SETTLERS_MESH_METRICS",
+        help="Without a service mesh: export per-peer byte counters under Istio's names "
+             "(istio_request_bytes, istio_response_bytes) on /metrics, marked "
+             "settlers_exporter=\"producer\". Needs --workload and --namespace.")] = False,
+    workload: Annotated[str, typer.Option(
+        envvar="SETTLERS_WORKLOAD", show_default=False,
+        help="With --mesh-metrics: this pod's workload as Istio names it (its "
+             "Deployment's name).")] = "",
+    namespace: Annotated[str, typer.Option(
+        envvar="SETTLERS_NAMESPACE", show_default=False,
+        help="With --mesh-metrics: this pod's namespace.")] = "",
 ) -> None:
     """Run one producer service until SIGTERM / Ctrl-C."""
     try:
@@ -108,7 +120,8 @@ def serve(
             port=_DEFAULT_PORT[protocol] if port is None else port, host=host,
             economy=economy, inputs=given, pod_name=pod_name, sequential=sequential,
             timeout=timeout, max_size=max_size, metrics_port=metrics_port,
-            loop=loop.value,
+            loop=loop.value, mesh_metrics=mesh_metrics, workload=workload,
+            namespace=namespace,
         )
         run(config)
     except ConfigError as exc:

@@ -13,6 +13,11 @@ of ``invalid`` (the service refused the order), ``upstream`` (one of its inputs
 failed; the message names it), ``timeout``, ``connect`` (nothing answers there) or
 ``broken`` (the connection was reset or closed during the order: an overloaded or
 restarting service, not a wrong address).
+
+A client names its workload to the service (``x-settlers-workload``) when given a
+``caller`` or when SETTLERS_WORKLOAD is set, and with a ``meter`` counts the bytes of
+each answered call per destination workload (``settlers serve --mesh-metrics``;
+:mod:`settlers.peerbytes`). Without either it sends and counts nothing extra.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import aiohttp
 import grpc
 
 from settlers import wire
+from settlers.peerbytes import Peer, PeerBytes, caller_from_env
 from settlers.proto import settlers_pb2, settlers_pb2_grpc
 from settlers.trace import Hop, decode_trace
 from settlers.wire import WireProtocol
@@ -70,23 +76,31 @@ class ProducerClient(Protocol):
                         tb: TracebackType | None) -> None: ...
 
 
-def open_client(target: str, protocol: WireProtocol, *,
-                timeout: float = 30.0) -> ProducerClient:
-    """A client for the service at ``target`` ("host:port"); ``timeout`` is per call."""
+def open_client(target: str, protocol: WireProtocol, *, timeout: float = 30.0,
+                caller: Peer | None = None, meter: PeerBytes | None = None) -> ProducerClient:
+    """A client for the service at ``target`` ("host:port"); ``timeout`` is per call.
+
+    ``caller``: the workload named to the service (default: from SETTLERS_WORKLOAD and
+    SETTLERS_NAMESPACE, none when unset); ``meter``: where answered calls are counted.
+    """
     host, sep, port = target.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ValueError(f"target must be 'host:port', got {target!r}")
+    me = caller or caller_from_env()
     if protocol == "http":
-        return _HttpClient(target, timeout)
+        return _HttpClient(target, timeout, me, meter)
     if protocol == "grpc":
-        return _GrpcClient(target, timeout)
+        return _GrpcClient(target, timeout, me, meter)
     raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
 
 
 class _BaseClient(ABC):
-    def __init__(self, target: str, timeout: float) -> None:
+    def __init__(self, target: str, timeout: float, caller: Peer | None,
+                 meter: PeerBytes | None) -> None:
         self.target = target
         self.timeout = timeout
+        self._caller = caller
+        self._meter = meter
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -109,9 +123,11 @@ _MAX_HEADER = 1 << 20
 
 
 class _HttpClient(_BaseClient):
-    def __init__(self, target: str, timeout: float) -> None:
-        super().__init__(target, timeout)
+    def __init__(self, target: str, timeout: float, caller: Peer | None,
+                 meter: PeerBytes | None) -> None:
+        super().__init__(target, timeout, caller, meter)
         self._url = f"http://{target}{wire.PRODUCE_PATH}"
+        self._headers = _JSON_HEADERS | ({wire.WORKLOAD_HEADER: caller.header} if caller else {})
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -132,7 +148,8 @@ class _HttpClient(_BaseClient):
 
     async def produce(self, item: str, count: int = 1, size: int = 16, *, caller: str = "",
                       timeout: float | None = None) -> ProduceResult:
-        body = json.dumps({"item": item, "count": count, "size": size, "caller": caller})
+        body = json.dumps({"item": item, "count": count, "size": size,
+                           "caller": caller}).encode()
         limit = aiohttp.ClientTimeout(total=self.timeout if timeout is None else timeout)
         session = self._get_session()
         start = time.perf_counter()
@@ -140,11 +157,12 @@ class _HttpClient(_BaseClient):
         # service restarted since): the request never reached it, so it is safe.
         for attempt in (0, 1):
             try:
-                async with session.post(self._url, data=body, headers=_JSON_HEADERS,
+                async with session.post(self._url, data=body, headers=self._headers,
                                         timeout=limit) as resp:
                     payload = await resp.read()
                     status = resp.status
                     trace_text = resp.headers.get(wire.TRACE_HEADER)
+                    server = resp.headers.get(wire.WORKLOAD_HEADER)
                 break
             except aiohttp.ServerDisconnectedError as exc:
                 if attempt == 0:
@@ -161,6 +179,9 @@ class _HttpClient(_BaseClient):
             except aiohttp.ClientError as exc:
                 raise self._error("connect", f"{type(exc).__name__}: {exc}") from None
         latency = time.perf_counter() - start
+        if self._meter is not None:
+            self._meter.called(Peer.parse(server), len(body),
+                               len(payload) + len(trace_text or ""))
         if status != 200:
             raise self._status_error(status, payload)
         trace = decode_trace(trace_text) if trace_text else []
@@ -183,10 +204,12 @@ _GRPC_KINDS: dict[grpc.StatusCode, ErrorKind] = {
 
 
 class _GrpcClient(_BaseClient):
-    def __init__(self, target: str, timeout: float) -> None:
-        super().__init__(target, timeout)
+    def __init__(self, target: str, timeout: float, caller: Peer | None,
+                 meter: PeerBytes | None) -> None:
+        super().__init__(target, timeout, caller, meter)
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
+        self._metadata = ((wire.WORKLOAD_HEADER, caller.header),) if caller else None
 
     def _get_stub(self) -> Any:
         if self._stub is None:
@@ -210,15 +233,31 @@ class _GrpcClient(_BaseClient):
         stub = self._get_stub()
         start = time.perf_counter()
         try:
-            resp = await stub.Produce(request, timeout=limit)
+            call = stub.Produce(request, timeout=limit, metadata=self._metadata)
+            resp = await call
         except grpc.aio.AioRpcError as exc:
+            self._count(request, exc.initial_metadata(), len((exc.details() or "").encode()),
+                        answered_only=True)
             raise self._rpc_error(exc, limit) from None
         except asyncio.CancelledError:
             raise
         latency = time.perf_counter() - start
+        if self._meter is not None:
+            self._count(request, await call.initial_metadata(), resp.ByteSize())
         trace = [Hop(h.item, h.pod, h.caller, h.bytes, h.elapsed_ms) for h in resp.trace]
         return ProduceResult(item=resp.item or item, count=count, size=size,
                              payload_bytes=len(resp.payload), trace=trace, latency_s=latency)
+
+    def _count(self, request: Any, metadata: Any, response_bytes: int, *,
+               answered_only: bool = False) -> None:
+        if self._meter is None:
+            return
+        server = dict(metadata or ()).get(wire.WORKLOAD_HEADER)
+        # A failed call counts only when a producer answered it (it named itself):
+        # a refused connection or a deadline carried no answer.
+        if server is None and answered_only:
+            return
+        self._meter.called(Peer.parse(server), request.ByteSize(), response_bytes)
 
     def _rpc_error(self, exc: grpc.aio.AioRpcError, limit: float) -> OrderError:
         code = exc.code()

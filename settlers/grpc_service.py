@@ -9,6 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from settlers import wire
+from settlers.peerbytes import Peer
 from settlers.producer import BadRequest, Order, Producer, UpstreamError
 from settlers.proto import settlers_pb2, settlers_pb2_grpc
 
@@ -22,26 +23,38 @@ class _Servicer(settlers_pb2_grpc.ProducerServicer):
         self._producer = producer
 
     async def Produce(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        peers = self._producer.peers
+        source = None
+        if peers is not None:  # --mesh-metrics: name this workload, learn the caller's
+            await context.send_initial_metadata(((wire.WORKLOAD_HEADER, peers.me.header),))
+            source = Peer.parse(dict(context.invocation_metadata() or ()).get(
+                wire.WORKLOAD_HEADER))
         order = Order(request.item, request.count, request.size, request.caller)
         try:
             product = await self._producer.produce(order)
         except BadRequest as exc:
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "invalid", str(exc))
+            await self._abort(context, source, request, grpc.StatusCode.INVALID_ARGUMENT,
+                              "invalid", str(exc))
         except UpstreamError as exc:
-            if exc.timeout:
-                await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "timeout", str(exc))
-            await _abort(context, grpc.StatusCode.UNAVAILABLE, "upstream", str(exc))
+            code, kind = ((grpc.StatusCode.DEADLINE_EXCEEDED, "timeout") if exc.timeout
+                          else (grpc.StatusCode.UNAVAILABLE, "upstream"))
+            await self._abort(context, source, request, code, kind, str(exc))
         hops = [settlers_pb2.Hop(item=h.item, pod=h.pod, caller=h.caller, bytes=h.bytes,
                                  elapsed_ms=h.elapsed_ms) for h in product.trace]
-        return settlers_pb2.ProduceResponse(item=product.item, count=product.count,
-                                            payload=product.payload, trace=hops)
+        response = settlers_pb2.ProduceResponse(item=product.item, count=product.count,
+                                                payload=product.payload, trace=hops)
+        if peers is not None and source is not None:
+            peers.served(source, request.ByteSize(), response.ByteSize())
+        return response
 
-
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode,
-                 kind: str, message: str) -> None:
-    # The kind travels as trailing metadata so a client can tell this service's
-    # "an input is unavailable" from its own failure to connect (both UNAVAILABLE).
-    await context.abort(code, message, trailing_metadata=((wire.ERROR_KIND_KEY, kind),))
+    async def _abort(self, context: grpc.aio.ServicerContext[Any, Any], source: Peer | None,
+                     request: Any, code: grpc.StatusCode, kind: str, message: str) -> None:
+        peers = self._producer.peers
+        if peers is not None and source is not None:
+            peers.served(source, request.ByteSize(), len(message.encode()))
+        # The kind travels as trailing metadata so a client can tell this service's
+        # "an input is unavailable" from its own failure to connect (both UNAVAILABLE).
+        await context.abort(code, message, trailing_metadata=((wire.ERROR_KIND_KEY, kind),))
 
 
 @dataclass

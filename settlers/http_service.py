@@ -12,6 +12,7 @@ from aiohttp import web
 
 from settlers import wire
 from settlers.metrics import CONTENT_TYPE, ServiceMetrics
+from settlers.peerbytes import Peer
 from settlers.producer import BadRequest, Producer, UpstreamError, parse_order
 from settlers.trace import encode_trace
 
@@ -36,6 +37,17 @@ def build_app(producer: Producer) -> web.Application:
                           or "none (raw item)")
 
     async def produce(request: web.Request) -> web.Response:
+        response = await answer(request)
+        peers = producer.peers
+        if peers is not None:  # --mesh-metrics: count this call, name this workload
+            peers.served(Peer.parse(request.headers.get(wire.WORKLOAD_HEADER)),
+                         request.content_length or 0,
+                         (response.content_length or 0)
+                         + len(response.headers.get(wire.TRACE_HEADER, "")))
+            response.headers[wire.WORKLOAD_HEADER] = peers.me.header
+        return response
+
+    async def answer(request: web.Request) -> web.Response:
         try:
             order = parse_order(_json(await request.read()))
         except (BadRequest, web.HTTPRequestEntityTooLarge) as exc:

@@ -3,7 +3,8 @@
 Three parts speak Istio's telemetry: the emulated mesh exports it
 (``harness.backends.emulated.telemetry``), NetMARKS reads it from Prometheus
 (``schedulers.promtraffic``) and the kubernetes backend counts bytes from it
-(``harness.backends.kubernetes.meshbytes``). They must agree on every name, so the
+(``harness.backends.kubernetes.meshbytes``); without a mesh the producers can export
+the L7 histograms themselves (``settlers.peerbytes``). They must agree on every name, so the
 names live here, in the layer all of them stand on. They are Istio's, not ours:
 https://istio.io/latest/docs/reference/config/metrics/.
 
@@ -24,8 +25,10 @@ __all__ = [
     "REPORTER",
     "REPORTERS",
     "REQUEST_BYTES",
+    "REQUEST_PROTOCOL",
     "RESPONSE_BYTES",
     "SOURCE_WORKLOAD",
+    "SOURCE_WORKLOAD_NAMESPACE",
     "TCP_CONNECTIONS_CLOSED",
     "TCP_CONNECTIONS_OPENED",
     "TCP_RECEIVED_BYTES",
@@ -49,16 +52,18 @@ L4_BYTES = (f"{TCP_RECEIVED_BYTES}_total", f"{TCP_SENT_BYTES}_total")
 
 REPORTER = "reporter"
 SOURCE_WORKLOAD = "source_workload"
+SOURCE_WORKLOAD_NAMESPACE = "source_workload_namespace"
 DESTINATION_WORKLOAD = "destination_workload"
 DESTINATION_WORKLOAD_NAMESPACE = "destination_workload_namespace"
+REQUEST_PROTOCOL = "request_protocol"
 # Both ends of a call report it (sidecars and ztunnel alike).
 REPORTERS = ("source", "destination")
 # The labels of the TCP metrics, in the order the emulated mesh exports them.
 LABELS = (
-    REPORTER, SOURCE_WORKLOAD, "source_workload_namespace", "source_app",
+    REPORTER, SOURCE_WORKLOAD, SOURCE_WORKLOAD_NAMESPACE, "source_app",
     DESTINATION_WORKLOAD, DESTINATION_WORKLOAD_NAMESPACE, "destination_app",
     "destination_service", "destination_service_name", "destination_service_namespace",
-    "request_protocol",
+    REQUEST_PROTOCOL,
 )
 
 # Istio's workload for a peer outside the mesh; "" where the label is missing.

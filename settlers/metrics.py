@@ -1,5 +1,7 @@
 """The producer's own Prometheus metrics (``settlers_*``; the ``istio_*`` names belong
-to the mesh, real or emulated, and are never exported here).
+to the mesh, real or emulated, and are never exported here: only a producer started
+with ``--mesh-metrics`` adds its own, marked ``settlers_exporter="producer"``, from
+:mod:`settlers.peerbytes` to the same registry).
 
 Counted in plain Python numbers and turned into metric families only when scraped:
 prometheus_client's Counter/Histogram take a lock per update, four of them per order,

@@ -20,6 +20,7 @@ from settlers import wire
 from settlers.client import OrderError, ProducerClient, ProduceResult, open_client
 from settlers.economy import Item
 from settlers.metrics import ServiceMetrics
+from settlers.peerbytes import PeerBytes
 from settlers.trace import Hop
 from settlers.wire import WireProtocol
 
@@ -101,7 +102,8 @@ class Producer:
     def __init__(self, item: Item, pod: str, inputs: Mapping[str, str],
                  protocol: WireProtocol, *, sequential: bool = False,
                  timeout: float = 10.0, max_size: int = wire.DEFAULT_MAX_SIZE,
-                 metrics: ServiceMetrics | None = None) -> None:
+                 metrics: ServiceMetrics | None = None,
+                 peers: PeerBytes | None = None) -> None:
         missing = set(item.inputs) - set(inputs)
         extra = set(inputs) - set(item.inputs)
         if missing or extra:
@@ -116,8 +118,15 @@ class Producer:
         self.timeout = timeout
         self.max_size = max_size
         self.metrics = metrics or ServiceMetrics(item.name, protocol)
+        # Per-peer bytes under Istio's names (--mesh-metrics): counted by the clients
+        # of the inputs and the front ends, exported on the same /metrics.
+        self.peers = peers
+        if peers is not None:
+            self.metrics.registry.register(peers)
+        caller = peers.me if peers is not None else None
         self._inputs = [
-            _Input(name, inputs[name], q, open_client(inputs[name], protocol, timeout=timeout))
+            _Input(name, inputs[name], q, open_client(inputs[name], protocol, timeout=timeout,
+                                                      caller=caller, meter=peers))
             for name, q in item.inputs.items()
         ]
 

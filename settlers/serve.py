@@ -20,6 +20,7 @@ from settlers import wire
 from settlers.economy import DEFAULT_ECONOMY, EconomyError, Item, load_economy
 from settlers.grpc_service import build_server
 from settlers.http_service import build_app, build_side_app
+from settlers.peerbytes import Peer, PeerBytes
 from settlers.producer import Producer
 from settlers.wire import WireProtocol
 
@@ -46,6 +47,12 @@ class ServeConfig:
     max_size: int = wire.DEFAULT_MAX_SIZE
     metrics_port: int | None = None  # gRPC only: side HTTP server for /healthz, /metrics
     loop: LoopKind = "auto"
+    # Per-peer byte counters under Istio's metric names (settlers.peerbytes), for a
+    # cluster without a mesh; the workload and namespace are the ones Istio would
+    # report for this pod (its Deployment's name), given, never guessed.
+    mesh_metrics: bool = False
+    workload: str = ""
+    namespace: str = ""
 
 
 def parse_inputs(specs: Iterable[str]) -> dict[str, str]:
@@ -104,7 +111,20 @@ def build_producer(config: ServeConfig) -> Producer:
     inputs = resolve_inputs(item, config.inputs, config.port)
     return Producer(item, _pod_name(config), inputs, config.protocol,
                     sequential=config.sequential, timeout=config.timeout,
-                    max_size=config.max_size)
+                    max_size=config.max_size, peers=_peer_bytes(config))
+
+
+def _peer_bytes(config: ServeConfig) -> PeerBytes | None:
+    if not config.mesh_metrics:
+        return None
+    for flag, value in (("--workload", config.workload), ("--namespace", config.namespace)):
+        if not value.strip():
+            raise ConfigError(f"--mesh-metrics needs {flag} (SETTLERS_{flag[2:].upper()}): "
+                              "the name Istio would report for this pod (the chart sets "
+                              "both with metrics.meshBytes)")
+        if "/" in value:
+            raise ConfigError(f"{flag} {value!r}: a Kubernetes name has no '/'")
+    return PeerBytes(Peer(config.workload.strip(), config.namespace.strip()), config.protocol)
 
 
 async def serve(config: ServeConfig, *, ready: Callable[[str], None] | None = None,
@@ -114,6 +134,7 @@ async def serve(config: ServeConfig, *, ready: Callable[[str], None] | None = No
     stop = stop or _stop_on_signals()
     runners: list[web.AppRunner] = []
     grpc_service = None
+    side: int | None = None  # the gRPC side server's port
     try:
         if config.protocol == "http":
             port = await _start_http(build_app(producer), config.host, config.port, runners)
@@ -122,11 +143,13 @@ async def serve(config: ServeConfig, *, ready: Callable[[str], None] | None = No
             await grpc_service.start()
             port = grpc_service.port
             if config.metrics_port is not None:
-                await _start_http(build_side_app(producer.metrics), config.host,
-                                  config.metrics_port, runners)
+                side = await _start_http(build_side_app(producer.metrics), config.host,
+                                         config.metrics_port, runners)
         inputs = ", ".join(f"{k}={v}" for k, v in producer.inputs.items()) or "none"
         message = (f"settlers serve: {config.item} (pod {producer.pod}) ready, "
                    f"{config.protocol} on {config.host}:{port} (inputs: {inputs})")
+        if side is not None:  # --metrics-port 0 picks one: say which
+            message += f", /metrics on {config.host}:{side}"
         (ready or _print_flush)(message)
         await stop.wait()
     finally:

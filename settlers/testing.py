@@ -32,6 +32,7 @@ from settlers.wire import WireProtocol
 __all__ = ["ServiceProcess", "run_chain", "serving", "start_service"]
 
 _READY_RE = re.compile(rb" on (\S+):(\d+) \(inputs")
+_METRICS_RE = re.compile(rb", /metrics on (\S+):(\d+)$")
 
 
 @dataclass
@@ -42,6 +43,8 @@ class ServiceProcess:
     address: str  # "127.0.0.1:PORT"
     process: subprocess.Popen[bytes]
     log: Path  # the service's stderr
+    # Where /metrics is: the address (HTTP) or the side server (gRPC --metrics-port).
+    metrics_address: str = ""
 
     @property
     def port(self) -> int:
@@ -108,8 +111,10 @@ class _Starting:
         except BaseException:
             self.abort()
             raise
-        return ServiceProcess(self.item, self.protocol, self.pod,
-                              f"127.0.0.1:{int(match.group(2))}", proc, self.log)
+        address = f"127.0.0.1:{int(match.group(2))}"
+        side = _METRICS_RE.search(line.rstrip())
+        return ServiceProcess(self.item, self.protocol, self.pod, address, proc, self.log,
+                              f"127.0.0.1:{int(side.group(2))}" if side else address)
 
     def abort(self) -> None:
         if self.proc.poll() is None:

@@ -17,6 +17,7 @@ __all__ = [
     "PRODUCE_PATH",
     "PROTOCOLS",
     "TRACE_HEADER",
+    "WORKLOAD_HEADER",
     "WireProtocol",
     "grpc_channel_options",
     "grpc_server_options",
@@ -30,6 +31,10 @@ PROTOCOLS: tuple[WireProtocol, ...] = get_args(WireProtocol)
 
 PRODUCE_PATH = "/produce"
 TRACE_HEADER = "X-Settlers-Trace"
+# "<namespace>/<workload>" of the sender, in requests and answers (HTTP header and
+# gRPC metadata alike; lowercase, as gRPC requires), for the per-peer byte counters
+# of `settlers serve --mesh-metrics` (settlers.peerbytes).
+WORKLOAD_HEADER = "x-settlers-workload"
 # gRPC trailing-metadata key saying which kind of failure a non-OK status is, so a
 # client can tell "the server said an input is unavailable" from "cannot connect".
 ERROR_KIND_KEY = "settlers-error-kind"

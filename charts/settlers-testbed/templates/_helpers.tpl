@@ -216,6 +216,9 @@ Fails the render with a message naming the key, before anything reaches the clus
 {{- if and (eq .Values.protocol "grpc") (eq (int .Values.port) (int .Values.metrics.grpcPort)) }}
 {{- fail (printf "metrics.grpcPort (%d) must differ from port: gRPC producers serve /metrics on a second port" (int .Values.metrics.grpcPort)) }}
 {{- end }}
+{{- if and .Values.metrics.meshBytes .Values.istio.sidecarInject }}
+{{- fail "metrics.meshBytes is for clusters without a mesh: with istio.sidecarInject the sidecars report every call too, and NetMARKS would count it twice; turn one off" }}
+{{- end }}
 {{- if and .Values.netmarks.enabled .Values.firmament.enabled (eq .Values.netmarks.schedulerName .Values.firmament.schedulerName) }}
 {{- fail "netmarks.schedulerName and firmament.schedulerName must differ" }}
 {{- end }}
@@ -292,6 +295,10 @@ containers:
     resources:
       {{- toYaml . | nindent 6 }}
     {{- end }}
+    {{- with .env }}
+    env:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
     securityContext:
       {{- include "settlers-testbed.securityContext" $root | nindent 6 }}
     volumeMounts:
@@ -307,5 +314,23 @@ settlers2 economy when none are given. */}}
 {{- toYaml .Values.economy.items }}
 {{- else }}
 {{- (.Files.Get "files/settlers2.yaml" | fromYaml).items | toYaml }}
+{{- end }}
+{{- end }}
+
+{{/* metrics.meshBytes: the order Job names itself to the producers as Istio would
+name it, by its Job's name (the Job controller's job-name pod label; the harness
+renames its Jobs, so the template's name would be wrong). */}}
+{{- define "settlers-testbed.orderWorkloadEnv" -}}
+{{- if .Values.metrics.meshBytes }}
+- name: SETTLERS_WORKLOAD
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.labels['job-name']
+- name: SETTLERS_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- else }}
+[]
 {{- end }}
 {{- end }}
