@@ -92,9 +92,6 @@ class Peer:
         return Peer(workload or istio.UNKNOWN, namespace or istio.UNKNOWN)
 
 
-UNKNOWN_PEER = Peer(istio.UNKNOWN, istio.UNKNOWN)
-
-
 def caller_from_env(env: Mapping[str, str] | None = None) -> Peer | None:
     """This process' workload from SETTLERS_WORKLOAD / SETTLERS_NAMESPACE, or None
     when the workload is not set (then a client names no one)."""
@@ -157,14 +154,6 @@ class PeerBytes(Collector):
     def served(self, source: Peer, request: int, response: int) -> None:
         """A call this producer answered (reporter="destination")."""
         self._add("destination", source, request, response)
-
-    def totals(self) -> dict[tuple[str, str, str], tuple[int, int]]:
-        """(reporter, source workload, destination workload) -> (request, response) bytes."""
-        out = {}
-        for (reporter, peer), h in self._calls.items():
-            src, dst = (self.me, peer) if reporter == "source" else (peer, self.me)
-            out[(reporter, src.workload, dst.workload)] = (h.request_sum, h.response_sum)
-        return out
 
     def collect(self) -> Iterator[Metric]:
         doc = ("{} sizes counted by the settlers producer itself (settlers serve "
