@@ -250,7 +250,10 @@ class RealNodeCluster:
         registry), Prometheus on the host, and traffic metrics from the producers
         themselves, since this cluster has no service mesh."""
         refs: list[str] = self.state.get("image_refs", [])
-        values: dict[str, Any] = {"prometheus": {"url": self.prometheus_url}}
+        values: dict[str, Any] = {"prometheus": {"url": self.prometheus_url},
+                                  # Per-peer bytes under Istio's names, marked as not
+                                  # Istio's (settlers serve --mesh-metrics).
+                                  "metrics": {"meshBytes": True}}
         for ref in refs:
             repo, _, tag = ref.rpartition(":")
             if repo.endswith("/settlers-testbed"):
