@@ -97,7 +97,8 @@ def nodes_status(as_json: bool) -> None:
     cluster = _attach()
     procs = cluster.pids()
     expected = [f"{n.name}-{c}" for n in cluster.plan.nodes
-                for c in ("containerd", "kubelet", "kube-proxy")] + ["coredns", "prometheus"]
+                for c in ("containerd", "kubelet", "kube-proxy")]
+    expected += ["coredns", "podsd", "prometheus"]
     dead = [w for w in expected if w not in procs]
     api: Any = client.CoreV1Api(config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(cluster.kubeconfig)))

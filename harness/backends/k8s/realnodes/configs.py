@@ -211,29 +211,17 @@ def corefile(plan: ClusterPlan, kubeconfig: str, health_port: int, ready_port: i
 """
 
 
-def prometheus_config(kubeconfig: str, scrape_interval_s: float = 5.0) -> dict[str, Any]:
-    """Debian's Prometheus on the host, finding pods through the API (kubernetes_sd) and
-    scraping those annotated ``prometheus.io/scrape: "true"`` at their pod address and
-    annotated port/path, as the Helm chart annotates producers. The host reaches pod
-    addresses through the routes `up` adds."""
+def prometheus_config(targets_file: str, scrape_interval_s: float = 5.0) -> dict[str, Any]:
+    """Debian's Prometheus on the host. Debian builds it without ``kubernetes_sd``, so the
+    pods come from a file that `podsd` keeps up to date from the API: those annotated
+    ``prometheus.io/scrape: "true"``, at their pod address and annotated port and path,
+    as the Helm chart annotates producers. The host reaches pod addresses through the
+    routes `up` adds."""
     interval = f"{scrape_interval_s:g}s"
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "scrape_configs": [{
             "job_name": "kubernetes-pods",
-            "kubernetes_sd_configs": [{"role": "pod", "kubeconfig_file": kubeconfig}],
-            "relabel_configs": [
-                {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
-                 "action": "keep", "regex": "true"},
-                {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
-                 "action": "replace", "target_label": "__metrics_path__", "regex": "(.+)"},
-                {"source_labels": ["__meta_kubernetes_pod_ip",
-                                   "__meta_kubernetes_pod_annotation_prometheus_io_port"],
-                 "action": "replace", "regex": "(.+);(\\d+)", "replacement": "$1:$2",
-                 "target_label": "__address__"},
-                {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-                {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-                {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
-            ],
+            "file_sd_configs": [{"files": [targets_file], "refresh_interval": "5s"}],
         }],
     }
