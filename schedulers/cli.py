@@ -58,6 +58,10 @@ _Interval = Annotated[float, typer.Option(min=0.01, help="seconds between batch 
 _Settle = Annotated[float, typer.Option(
     min=0.0, help="before a round, wait until no new pod has arrived for this many seconds "
                   "(0: cut batches at the interval tick, like Poseidon)")]
+_HealthPort = Annotated[int, typer.Option(
+    min=0, max=65535,
+    help="serve GET /healthz on this port (0: off): 200 while a scheduling round has "
+         "started in the last 120 s, else 503 (a liveness probe's endpoint)")]
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -144,12 +148,17 @@ def netmarks_extender(
              "are bound (seen through --bind or the pod watch), so the score counts them "
              "as kube-scheduler's own cache already does; 0 (default): score at once. "
              "Costs a few ms per pod with --bind, tens without")] = 0.0,
+    namespace: Annotated[str | None, typer.Option(
+        help="only this namespace: watch its pods (a namespaced Role suffices) and read "
+             "only the traffic into its workloads (destination_workload_namespace). "
+             "Default: every namespace")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve the NetMARKS kube-scheduler extender over HTTP.
 
-    POST /prioritize and /filter (extender/v1 JSON), GET /healthz, /metrics and /traffic
-    (the traffic source and interval in use, and the last answer).
+    POST /prioritize and /filter (extender/v1 JSON), GET /healthz, /metrics, /traffic
+    (the traffic source and interval in use, and the last answer) and /status
+    (traffic_seen: false means every score is 0 and NetMARKS never votes).
     Point kube-scheduler at it with an `extenders:` entry: urlPrefix
     http://HOST:PORT/, prioritizeVerb prioritize, weight 1, nodeCacheCapable true,
     ignorable true. Running pods come from --kubeconfig/--in-cluster (a pod watch)
@@ -195,7 +204,7 @@ def netmarks_extender(
     if prometheus:
         kind: promtraffic.MetricsKind = metrics  # type: ignore[assignment]
         source = PrometheusTraffic(prometheus, interval=interval, ttl_s=cache_ttl,
-                                   timeout_s=query_timeout, metrics=kind)
+                                   timeout_s=query_timeout, metrics=kind, namespace=namespace)
     else:
         source = StaticTraffic(_load_traffic(traffic))
     if bind and not (kubeconfig or in_cluster):
@@ -211,7 +220,7 @@ def netmarks_extender(
             raise typer.BadParameter(f"{pods}: not a readable v1.PodList JSON: {exc}",
                                      param_hint="--pods") from None
     elif kubeconfig or in_cluster:
-        watcher = KubernetesPodWatcher(placements, kubeconfig)
+        watcher = KubernetesPodWatcher(placements, kubeconfig, namespace)
         watcher.start()
         # Scores before the first pod list would all be 0; give the list a moment.
         if not watcher.synced.wait(10):
@@ -249,6 +258,7 @@ def firmament(
     label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
     bind_workers: _BindWorkers = 64,
     once: Annotated[bool, typer.Option(help="run a single batch and exit")] = False,
+    health_port: _HealthPort = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the firmament custom scheduler (min-cost-flow batches, Binding API).
@@ -266,14 +276,15 @@ def firmament(
     _run_binder("firmament", {"rounds": rounds}, time.time(), kubeconfig=kubeconfig,
                 scheduler_name=scheduler_name, interval=interval, settle=settle,
                 prometheus=prometheus, traffic=traffic, since=since, window=window,
-                label_key=label_key, once=once, verbose=verbose, bind_workers=bind_workers)
+                label_key=label_key, once=once, verbose=verbose, bind_workers=bind_workers,
+                health_port=health_port)
 
 
 def _run_binder(policy_name: str, opts: dict[str, Any], started: float, *,
                 kubeconfig: str | None, scheduler_name: str | None, interval: float,
                 settle: float, prometheus: str | None, traffic: Path | None,
                 since: str | None, window: float | None, label_key: str, once: bool,
-                verbose: bool, bind_workers: int) -> None:
+                verbose: bool, bind_workers: int, health_port: int = 0) -> None:
     """A batch binder placing with ``policy_name`` (firmament, trade): the shared loop
     of schedulers.firmament_k8s, with traffic from a file or re-read from Prometheus
     every round."""
@@ -310,7 +321,12 @@ def _run_binder(policy_name: str, opts: dict[str, Any], started: float, *,
         typer.echo(f"{r.pending} pending, {len(r.bound)} bound, {len(r.failed)} failed, "
                    f"{len(r.unschedulable)} unschedulable in {r.seconds:.3f} s")
         return
-    sched.run_forever(interval, settle_s=settle)
+    from schedulers.health import Heartbeat, serve_health
+
+    beat = Heartbeat()
+    if health_port:
+        serve_health(beat, health_port)
+    sched.run_forever(interval, settle_s=settle, heartbeat=beat.beat)
 
 
 @app.command("trade")
@@ -338,6 +354,7 @@ def trade(
     label_key: Annotated[str, typer.Option(help="pod label naming its workload")] = "app",
     bind_workers: _BindWorkers = 64,
     once: Annotated[bool, typer.Option(help="run a single batch and exit")] = False,
+    health_port: _HealthPort = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the TraDE-style mapper as a custom scheduler (greedy traffic x delay, Binding API).
@@ -367,7 +384,7 @@ def trade(
                 kubeconfig=kubeconfig, scheduler_name=scheduler_name, interval=interval,
                 settle=settle, prometheus=prometheus, traffic=traffic, since=since,
                 window=window, label_key=label_key, once=once, verbose=verbose,
-                bind_workers=bind_workers)
+                bind_workers=bind_workers, health_port=health_port)
 
 
 @app.command("policies")

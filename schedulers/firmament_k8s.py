@@ -192,9 +192,13 @@ class FirmamentScheduler:
             return list(pool.map(self._bind_one, todo))
 
     def run_forever(self, interval_s: float, stop: threading.Event | None = None, *,
-                    settle_s: float = 0.0, max_settle_s: float = 10.0) -> None:
+                    settle_s: float = 0.0, max_settle_s: float = 10.0,
+                    heartbeat: Callable[[], None] = lambda: None) -> None:
+        """Rounds every ``interval_s`` until ``stop``; ``heartbeat`` is called as each
+        round starts (the liveness endpoint's clock, `schedulers.health`)."""
         stop = stop or threading.Event()
         while not stop.is_set():
+            heartbeat()
             try:
                 if settle_s > 0:
                     self.settle(settle_s, max_settle_s)

@@ -120,16 +120,26 @@ class Interval:
                 "window_s": self.window_s}
 
 
-def queries(kind: Literal["l7", "l4"], window_s: float) -> list[str]:
-    """The PromQL NetMARKS runs: bytes per (source, destination, reporter) over the window."""
+def queries(kind: Literal["l7", "l4"], window_s: float,
+            namespace: str | None = None) -> list[str]:
+    """The PromQL NetMARKS runs: bytes per (source, destination, reporter) over the window;
+    with ``namespace``, only the calls into that namespace's workloads (workload names
+    are only unique within a namespace)."""
     if window_s <= 0:
         raise ValueError(f"window must be > 0 s, got {window_s}")
     window = f"{max(1, round(window_s * 1000))}ms"
     by = f"{istio.SOURCE_WORKLOAD}, {istio.DESTINATION_WORKLOAD}, {istio.REPORTER}"
+    where = (f'{{{istio.DESTINATION_WORKLOAD_NAMESPACE}="{_escape(namespace)}"}}'
+             if namespace else "")
     return [
-        f"sum by ({by}) (increase({metric}[{window}]))"
+        f"sum by ({by}) (increase({metric}{where}[{window}]))"
         for metric in (istio.L7_BYTES if kind == "l7" else istio.L4_BYTES)
     ]
+
+
+def _escape(value: str) -> str:
+    """A PromQL string literal's body (double-quoted)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _range_ms(interval: Interval, now: float) -> int:
@@ -137,14 +147,14 @@ def _range_ms(interval: Interval, now: float) -> int:
 
 
 def queries_at(kind: Literal["l7", "l4"], interval: Interval,
-               now: float) -> tuple[list[str], float]:
+               now: float, namespace: str | None = None) -> tuple[list[str], float]:
     """The PromQL to evaluate at ``now`` (``time=now``) and the seconds its range covers.
 
     Since t0: ``increase(m[<now - t0>])`` at now = the bytes since t0, counter resets
     included; divided by (now - t0) it is the paper's running average.
     """
     ms = _range_ms(interval, now)
-    return queries(kind, ms / 1000), ms / 1000
+    return queries(kind, ms / 1000, namespace), ms / 1000
 
 
 def _combine(results: Iterable[list[dict[str, Any]]], window_s: float,
@@ -188,7 +198,8 @@ def _label(url: str, kind: str, interval: Interval) -> str:
 
 
 def fetch_sync(url: str, interval: Interval | float, *, timeout_s: float = 2.0,
-               metrics: MetricsKind = "auto", now: float | None = None) -> TrafficMatrix:
+               metrics: MetricsKind = "auto", now: float | None = None,
+               namespace: str | None = None) -> TrafficMatrix:
     """Blocking fetch (CLI use) of F over ``interval`` (a number: a sliding window of
     that many seconds), evaluated at ``now`` (default: this machine's clock). Raises
     :class:`TrafficError` when Prometheus fails."""
@@ -198,7 +209,7 @@ def fetch_sync(url: str, interval: Interval | float, *, timeout_s: float = 2.0,
 
     def run(kind: Literal["l7", "l4"]) -> list[list[dict[str, Any]]]:
         out = []
-        for q in queries_at(kind, span, at)[0]:
+        for q in queries_at(kind, span, at, namespace)[0]:
             try:
                 body = promql.query_sync(url, q, at, timeout_s=timeout_s)
             except promql.PrometheusError as exc:
@@ -211,7 +222,7 @@ def fetch_sync(url: str, interval: Interval | float, *, timeout_s: float = 2.0,
 
 async def fetch_async(session: aiohttp.ClientSession, url: str, interval: Interval | float, *,
                       timeout_s: float = 1.0, metrics: MetricsKind = "auto",
-                      now: float | None = None) -> TrafficMatrix:
+                      now: float | None = None, namespace: str | None = None) -> TrafficMatrix:
     """Non-blocking fetch with a hard overall timeout (the extender's path)."""
     span = _interval(interval)
     at = time.time() if now is None else now
@@ -221,7 +232,8 @@ async def fetch_async(session: aiohttp.ClientSession, url: str, interval: Interv
         return _vector(await promql.query_async(session, url, q, at), url)
 
     async def run(kind: Literal["l7", "l4"]) -> list[list[dict[str, Any]]]:
-        return list(await asyncio.gather(*(one(q) for q in queries_at(kind, span, at)[0])))
+        asked = queries_at(kind, span, at, namespace)[0]
+        return list(await asyncio.gather(*(one(q) for q in asked)))
 
     try:
         async with asyncio.timeout(timeout_s):

@@ -198,15 +198,16 @@ class TrafficMatrix:
     @classmethod
     def from_prometheus(cls, url: str, window_s: float | Interval = 300.0, *,
                         timeout_s: float = 2.0, metrics: Literal["auto", "l7", "l4"] = "auto",
-                        now: float | None = None) -> TrafficMatrix:
+                        now: float | None = None, namespace: str | None = None) -> TrafficMatrix:
         """Query the Prometheus HTTP API at ``url`` (blocking; see :mod:`promtraffic`).
 
         ``window_s``: a sliding window in seconds, or a :class:`promtraffic.Interval`
-        (``Interval(since=t0)``: the average since t0, the paper's F)."""
+        (``Interval(since=t0)``: the average since t0, the paper's F); ``namespace``:
+        only the calls into that namespace's workloads."""
         from schedulers import promtraffic  # local import: keeps file-only users light
 
         return promtraffic.fetch_sync(url, window_s, timeout_s=timeout_s, metrics=metrics,
-                                      now=now)
+                                      now=now, namespace=namespace)
 
 
 def _yaml_frame(data: Any, name: str) -> pd.DataFrame:

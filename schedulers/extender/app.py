@@ -1,5 +1,6 @@
 """The extender's HTTP server (aiohttp): /prioritize, /filter, /bind, /healthz, /metrics,
-/traffic (which traffic source and interval it scores with, and the last answer).
+/traffic (which traffic source and interval it scores with, and the last answer) and
+/status (whether it sees any traffic at all: without, NetMARKS never votes).
 
 Wire format: k8s.io/kube-scheduler/extender/v1, whose Go structs have no json
 tags, so keys are Go field names: ExtenderArgs {"Pod", "Nodes", "NodeNames"};
@@ -185,6 +186,49 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def status_view(request: web.Request) -> web.Response:
+    """Whether NetMARKS can vote at all: the traffic it sees and the pods it counts.
+
+    /healthz only says the process answers; an extender whose Prometheus holds no
+    mesh traffic (wrong URL, the mesh's metrics not scraped, no requests yet) answers
+    every /prioritize with zeros and so never changes a placement. ``traffic_seen``
+    false says so, ``warning`` says what to check."""
+    source = request.app[SOURCE_KEY]
+    traffic = await source.get()
+    pods = request.app[PLACEMENTS_KEY].snapshot()
+    talking = set(traffic.workloads)
+    with_traffic = sorted(key for key, (_, workload) in pods.items() if workload in talking)
+    last = source.last_refresh
+    info = source.info()
+    seen = bool(traffic)
+    warning = None
+    if not seen:
+        warning = ("no traffic between workloads in " + str(info.get("description"))
+                   + ": every score is 0 and NetMARKS does not vote. Check that this "
+                   "Prometheus scrapes the mesh's byte counters (istio_request_bytes_*, "
+                   "istio_tcp_*_bytes_total), e.g. with the chart's monitors.mesh PodMonitor "
+                   "under the Prometheus Operator, and that the producers have served "
+                   "orders since the interval's start")
+    return web.json_response({
+        "traffic_seen": seen,
+        "last_query": None if last is None else _iso(last),
+        "last_query_unix": last,
+        "series": len(traffic),
+        "workloads_with_traffic": len(talking),
+        "pods_known": len(pods),
+        "pods_with_traffic": len(with_traffic),
+        "query_errors": source.errors,
+        "traffic": info,
+        "warning": warning,
+    })
+
+
+def _iso(unix_s: float) -> str:
+    from schedulers.promtraffic import iso_time
+
+    return iso_time(unix_s)
+
+
 async def traffic_view(request: web.Request) -> web.Response:
     source = request.app[SOURCE_KEY]
     await source.get()  # refresh if stale: "last" then says what scores use now
@@ -231,6 +275,7 @@ def make_app(source: TrafficSource, placements: Placements,
         app.router.add_post("/bind", bind)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/traffic", traffic_view)
+    app.router.add_get("/status", status_view)
     app.router.add_get("/placements", placements_view)
     app.router.add_get("/metrics", metrics_view)
 

@@ -113,10 +113,13 @@ class Placements:
 
 
 class KubernetesPodWatcher:
-    """List + watch all pods (an informer in miniature) into a :class:`Placements`."""
+    """List + watch pods (an informer in miniature) into a :class:`Placements`: every
+    namespace's, or only ``namespace``'s (what a namespaced Role lets it read)."""
 
-    def __init__(self, placements: Placements, kubeconfig: str | None = None) -> None:
+    def __init__(self, placements: Placements, kubeconfig: str | None = None,
+                 namespace: str | None = None) -> None:
         self.api = KubernetesAPI(kubeconfig).core
+        self.namespace = namespace
         self.placements = placements
         self.synced = threading.Event()
         self._stop = threading.Event()
@@ -135,7 +138,7 @@ class KubernetesPodWatcher:
         # last resourceVersion seen instead of relisting every pod of the cluster.
         while not self._stop.is_set():
             try:
-                reply: Any = self.api.list_pod_for_all_namespaces(_preload_content=False)
+                reply: Any = self._list(_preload_content=False)
                 listing = json.loads(reply.data)
                 reply.release_conn()
                 fresh = Placements(self.placements.label_key)
@@ -151,10 +154,15 @@ class KubernetesPodWatcher:
                 log.warning("pod watch failed (%s); relisting in 1 s", exc)
                 time.sleep(1.0)
 
+    def _list(self, **kw: Any) -> Any:
+        if self.namespace:
+            return self.api.list_namespaced_pod(self.namespace, **kw)
+        return self.api.list_pod_for_all_namespaces(**kw)
+
     def _follow(self, version: str | None) -> str | None:
         """One watch request from ``version`` until the server ends it; the last
         resourceVersion seen. Raises on an ERROR event (410 Gone: relist)."""
-        stream: Any = self.api.list_pod_for_all_namespaces(
+        stream: Any = self._list(
             watch=True, resource_version=version, allow_watch_bookmarks=True,
             timeout_seconds=60, _preload_content=False)
         try:

@@ -14,6 +14,7 @@ zero = no vote), and concurrent requests share one refresh.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -24,13 +25,17 @@ import aiohttp
 from schedulers import promtraffic
 from schedulers.traffic import TrafficError, TrafficMatrix
 
-__all__ = ["PrometheusTraffic", "StaticTraffic", "TrafficSource"]
+__all__ = ["STATUS_MARK", "PrometheusTraffic", "StaticTraffic", "TrafficSource"]
 
 log = logging.getLogger("schedulers.extender")
+# Starts the log line (then JSON) written when the traffic seen appears or vanishes.
+STATUS_MARK = "netmarks-status"
 
 
 class TrafficSource(Protocol):
     errors: int
+    # Unix time of the last refresh (a Prometheus query, successful or not); None: none yet.
+    last_refresh: float | None
 
     async def get(self) -> TrafficMatrix: ...
 
@@ -50,6 +55,7 @@ class StaticTraffic:
     def __init__(self, matrix: TrafficMatrix) -> None:
         self.matrix = matrix
         self.errors = 0
+        self.last_refresh: float | None = time.time()
 
     async def get(self) -> TrafficMatrix:
         return self.matrix
@@ -69,6 +75,7 @@ class PrometheusTraffic:
     def __init__(self, url: str, *, interval: promtraffic.Interval | None = None,
                  window_s: float | None = None, ttl_s: float = 5.0,
                  timeout_s: float = 1.0, metrics: promtraffic.MetricsKind = "auto",
+                 namespace: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         if interval is not None and window_s is not None:
             raise ValueError("give interval or window_s, not both")
@@ -81,7 +88,10 @@ class PrometheusTraffic:
         self.ttl_s = ttl_s
         self.timeout_s = timeout_s
         self.metrics: promtraffic.MetricsKind = metrics
+        self.namespace = namespace
         self.errors = 0
+        self.last_refresh: float | None = None
+        self._seen: bool | None = None  # traffic_seen at the last refresh (for the log)
         self._matrix = TrafficMatrix(source="none yet")
         self._expires = 0.0
         self._lock = asyncio.Lock()
@@ -99,19 +109,40 @@ class PrometheusTraffic:
             try:
                 self._matrix = await promtraffic.fetch_async(
                     self._session, self.url, self.interval, timeout_s=self.timeout_s,
-                    metrics=self.metrics, now=self._clock())
+                    metrics=self.metrics, now=self._clock(), namespace=self.namespace)
             except TrafficError as exc:
                 self.errors += 1
                 log.warning("%s; scoring all nodes 0 (no vote) for %.0f s", exc, self.ttl_s)
                 self._matrix = TrafficMatrix(source=f"unavailable: {exc}")
+            self.last_refresh = self._clock()
             self._expires = time.monotonic() + self.ttl_s
+            self._log_change()
             return self._matrix
 
+    def _log_change(self) -> None:
+        """One STATUS_MARK line whenever traffic appears or disappears: a run that reads
+        this log (the kubernetes backend) can tell an extender that saw no traffic, and
+        so abstained from every vote, from one that placed by traffic."""
+        seen = bool(self._matrix)
+        if seen == self._seen:
+            return
+        self._seen = seen
+        line = json.dumps({"traffic_seen": seen, "pairs": len(self._matrix),
+                           "source": self._matrix.source, "errors": self.errors})
+        if seen:
+            log.info("%s %s", STATUS_MARK, line)
+        else:
+            log.warning("%s %s (no traffic in %s: every score is 0, NetMARKS does not vote; "
+                        "GET /status)", STATUS_MARK, line, self.describe())
+
     def describe(self) -> str:
-        return f"Prometheus {self.url} ({self.metrics} metrics), {self.interval.describe()}"
+        where = f", namespace {self.namespace}" if self.namespace else ""
+        return (f"Prometheus {self.url} ({self.metrics} metrics{where}), "
+                f"{self.interval.describe()}")
 
     def info(self) -> dict[str, Any]:
         return {"kind": "prometheus", "url": self.url, "metrics": self.metrics,
+                "namespace": self.namespace,
                 "interval": self.interval.as_json(), "description": self.describe(),
                 "last": _matrix_info(self._matrix)}
 
