@@ -294,6 +294,10 @@ def register(app: typer.Typer) -> None:
         kube_namespace: Annotated[str | None, typer.Option(
             help="kubernetes backend: namespace for the release (default: settlers, "
                  "or $SETTLERS_KUBE_NAMESPACE)")] = None,
+        kube_release: Annotated[str | None, typer.Option(
+            help="kubernetes backend: name of the Helm release the harness installs and "
+                 "uninstalls (default: settlers-harness-<hash>, or $SETTLERS_KUBE_RELEASE); "
+                 "a release it did not install is never touched")] = None,
         prometheus_url: Annotated[str | None, typer.Option(
             help="kubernetes backend: Prometheus URL as seen from the cluster, for "
                  "NetMARKS (default: the chart's, or $SETTLERS_PROMETHEUS_URL)")] = None,
@@ -355,7 +359,8 @@ def register(app: typer.Typer) -> None:
             "replicates": replicates, "time_budget": time_budget,
             "order": order,
             "economy": economy, "kube_context": kube_context,
-            "kube_namespace": kube_namespace, "prometheus_url": prometheus_url,
+            "kube_namespace": kube_namespace, "kube_release": kube_release,
+            "prometheus_url": prometheus_url,
             "load": _split(load, float), "load_in_traffic": load_in_traffic,
             "scheduler_options": options,
             **externals,

@@ -283,6 +283,12 @@ class ExperimentConfig(BaseModel):
         None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
         description="kubernetes backend only: namespace to install into (default settlers)",
     )
+    kube_release: str | None = Field(
+        None, pattern=r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$",
+        description="kubernetes backend only: name of the Helm release the harness installs "
+                    "(default settlers-harness-<hash of the namespace>); it never changes or "
+                    "uninstalls a release it did not install",
+    )
     prometheus_url: str | None = Field(
         None, pattern=r"^https?://\S+$",
         description="kubernetes backend only: Prometheus as the cluster reaches it (NetMARKS)",

@@ -61,6 +61,13 @@ class KubernetesDataPlane:
             b.install(b.phase(protocol=self.protocol, placement=placement))
             expected = sum(item.replicas for item in b.economy)
             result = b.cluster.wait_placed(expected, b.options.timeout_s, ready=True)
+        if result.unschedulable:
+            # Pinned by a required node affinity: a pod that does not fit its node stays
+            # Pending with the scheduler's reason, instead of failing over and over.
+            raise ClusterError(
+                "pinned producer pods do not fit their nodes (Pending, FailedScheduling): "
+                + ", ".join(result.unschedulable)
+                + f"; `kubectl -n {b.options.namespace} describe pod` says why")
         got = pins_by_item(bound_placement(result.pods))
         self.pods = [p.metadata.name for p in result.pods]
         want = pins_by_item(placement)
@@ -135,6 +142,10 @@ class KubernetesDataPlane:
         name = f"{b.options.release}-sweep-s{uuid.uuid4().hex[:7]}"
         job["metadata"]["name"] = name
         job["metadata"]["labels"][SWEEP_LABEL] = name
+        # Created through the API, not by helm: the chart's hook annotations mean nothing.
+        annotations = {k: v for k, v in (job["metadata"].get("annotations") or {}).items()
+                       if not k.startswith("helm.sh/hook")}
+        job["metadata"]["annotations"] = annotations
         return dict(job)
 
     def traffic_snapshot(self) -> pd.DataFrame:

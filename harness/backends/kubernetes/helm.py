@@ -127,6 +127,18 @@ class Helm:
     def test(self, release: str, namespace: str, *, timeout: str = "2m") -> str:
         return self.run("test", release, "--namespace", namespace, "--timeout", timeout)
 
+    def get_values(self, release: str, namespace: str) -> dict[str, Any]:
+        """The values a release was installed with (the user-supplied ones)."""
+        out = self.run("get", "values", release, "--namespace", namespace, "-o", "json")
+        doc = json.loads(out or "null")
+        return doc if isinstance(doc, dict) else {}
+
+    def list_releases(self, namespace: str) -> list[dict[str, Any]]:
+        """Every release in ``namespace`` (any state): name, chart, status, ..."""
+        out = self.run("list", "--namespace", namespace, "--all", "-o", "json")
+        doc = json.loads(out or "[]")
+        return [r for r in doc if isinstance(r, dict)] if isinstance(doc, list) else []
+
     def status(self, release: str, namespace: str) -> dict[str, Any] | None:
         """The release's status as JSON, or None when it is not installed."""
         try:

@@ -18,7 +18,21 @@ if TYPE_CHECKING:
     from results.config import ExperimentConfig
     from schedulers.spec import KubernetesCounterpart
 
-__all__ = ["KubernetesOptions", "options_for"]
+__all__ = ["HARNESS_OWNER", "KubernetesOptions", "harness_release_name", "options_for"]
+
+# The chart's `managedBy` value on every release the harness installs: it changes and
+# uninstalls only releases that carry it, never a user's own.
+HARNESS_OWNER = "settlers-harness"
+
+
+def harness_release_name(namespace: str) -> str:
+    """The harness's own release name in ``namespace``: ``settlers-harness-<hash>``,
+    apart from any name a user would pick (the chart's NOTES suggest ``settlers``) and
+    the same on every run in the namespace, so a run can take over a release an earlier
+    run left behind (``keep``) and nothing else."""
+    import hashlib
+
+    return f"{HARNESS_OWNER}-{hashlib.sha256(namespace.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)
@@ -28,7 +42,8 @@ class KubernetesOptions:
     context: str | None = None          # kubeconfig context (None = current)
     kubeconfig: Path | None = None      # None = $KUBECONFIG or ~/.kube/config
     namespace: str = "settlers"
-    release: str = "settlers"
+    # The Helm release the harness installs ("" = `harness_release_name(namespace)`).
+    release: str = ""
     chart: Path = CHART_DIR
     # The user's own values files (image, Istio, Prometheus, ...): the harness's
     # phase values go on top of them.
@@ -58,6 +73,10 @@ class KubernetesOptions:
     timeout_s: float = 300.0
     keep: bool = False                  # leave the release installed at close()
 
+    def __post_init__(self) -> None:
+        if not self.release:
+            object.__setattr__(self, "release", harness_release_name(self.namespace))
+
     @classmethod
     def from_env(cls, **overrides: Any) -> KubernetesOptions:
         """Defaults, then SETTLERS_KUBE_* / SETTLERS_PROMETHEUS_* variables, then overrides."""
@@ -85,6 +104,7 @@ def options_for(config: ExperimentConfig, **options: Any) -> KubernetesOptions:
     completed for a real-node cluster of this machine when the context names one."""
     return with_real_nodes(KubernetesOptions.from_env(
         **{"context": config.kube_context, "namespace": config.kube_namespace,
+           "release": config.kube_release,
            "prometheus_url": config.prometheus_url, "extra": config.counterparts(),
            **options}))
 

@@ -17,7 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["BEGIN_MARK", "END_MARK", "OrderJobError", "job_node", "parse_job_log", "wait_job"]
+__all__ = ["BEGIN_MARK", "CONTAINER", "END_MARK", "OrderJobError", "job_node", "parse_job_log",
+           "wait_job"]
+
+# The order app's container in the chart's Job pods (a sidecar may share the pod, and
+# a log read without a container name fails on a pod with two).
+CONTAINER = "order-app"
 
 # Written by charts/settlers-testbed/files/order-app-job.sh.
 BEGIN_MARK = "=== orders.csv begin ==="
@@ -89,7 +94,8 @@ def _newest_pod(core: Any, namespace: str, job: str, what: str) -> Any:
 
 def _pod_log(core: Any, namespace: str, job: str) -> str:
     newest = _newest_pod(core, namespace, job, "the log")
-    log: str = core.read_namespaced_pod_log(newest.metadata.name, namespace)
+    log: str = core.read_namespaced_pod_log(newest.metadata.name, namespace,
+                                            container=CONTAINER)
     return log
 
 

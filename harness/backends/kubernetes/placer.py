@@ -54,6 +54,8 @@ class KubernetesPlacer:
     def __init__(self, release: Release) -> None:
         self.release = release
         self.space = LayoutSpace(release.economy, release.nodes)
+        # policy -> a warning about the in-cluster extender's traffic (None: it saw some).
+        self.extender_warnings: dict[str, str | None] = {}
 
     @property
     def options(self) -> KubernetesOptions:
@@ -146,7 +148,18 @@ class KubernetesPlacer:
                                      assignments=assignments, seconds=seconds,
                                      unschedulable=unschedulable, creation_order=created))
                 advance(1)
+        if chart and found.chart_key == "netmarks":
+            self.extender_warnings[scheduler] = await asyncio.to_thread(
+                self.extender_warning)
         return out
+
+    def extender_warning(self) -> str | None:
+        """What the chart's NetMARKS extender logged about the traffic it saw."""
+        from harness.backends.kubernetes.extstatus import describe_status, read_extender_status
+
+        cluster = self.release.cluster
+        return describe_status(read_extender_status(cluster.core, self.options.namespace,
+                                                    self.options.release))
 
     def user_traffic_window(self) -> float | None:
         """``traffic.window`` from the user's values files (the last one that sets it)."""
@@ -189,12 +202,15 @@ class KubernetesPlacer:
                 else "Prometheus at the chart's prometheus.url")
         window = self.user_traffic_window()
         if window is not None:
-            return (f"in-cluster {what}: {prom}, sliding window of {window:g} s "
+            said = (f"in-cluster {what}: {prom}, sliding window of {window:g} s "
                     "(traffic.window in your values files)")
-        if traffic is not None and traffic.since is not None:
-            return (f"in-cluster {what}: {prom}, average since the warm-up's start "
+        elif traffic is not None and traffic.since is not None:
+            said = (f"in-cluster {what}: {prom}, average since the warm-up's start "
                     f"{iso_time(traffic.since)} (traffic.since)")
-        return f"in-cluster {what}: {prom}, average since the scheduler's start"
+        else:
+            said = f"in-cluster {what}: {prom}, average since the scheduler's start"
+        warning = self.extender_warnings.get(scheduler)
+        return f"{said}. {warning}" if warning else said
 
     def scheduler_mode(self) -> str:
         mode = self.options.schedulers

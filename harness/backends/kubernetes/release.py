@@ -19,7 +19,7 @@ from harness.backends.base import BackendUnavailable
 from harness.backends.k8s.signals import sigterm_as_interrupt
 from harness.backends.kubernetes.cluster import ClusterError, KubeCluster
 from harness.backends.kubernetes.helm import Helm, HelmNotFound
-from harness.backends.kubernetes.options import KubernetesOptions
+from harness.backends.kubernetes.options import HARNESS_OWNER, KubernetesOptions
 from harness.backends.kubernetes.values import PhaseValues
 from settlers.economy import Economy
 
@@ -82,10 +82,46 @@ class Release:
         if self.closed:
             raise ClusterError("the kubernetes backend is closed")
 
+    def check_ownership(self) -> None:
+        """Refuse (ClusterError) to install into a namespace that holds a testbed
+        release the harness did not install, or to take over such a release: its
+        producers share the item names, and our cleanup would uninstall it."""
+        opts = self.options
+        for rel in self.helm.list_releases(opts.namespace):
+            name = str(rel.get("name", ""))
+            if not str(rel.get("chart", "")).startswith("settlers-testbed-"):
+                if name == opts.release:
+                    raise ClusterError(
+                        f"Helm release {name!r} in {opts.namespace} is of another chart "
+                        f"({rel.get('chart')}); name the harness's release otherwise "
+                        "(--kube-release)")
+                continue
+            ours = self.helm.get_values(name, opts.namespace).get("managedBy") == HARNESS_OWNER
+            if ours and name == opts.release:
+                continue  # ours, e.g. left by an earlier run with keep
+            why = ("another harness release (another --kube-release)" if ours
+                   else "a release the harness did not install")
+            raise ClusterError(
+                f"namespace {opts.namespace} holds Helm release {name!r} of the chart "
+                f"({why}); the harness changes and uninstalls only its own release "
+                f"{opts.release!r}, and the producers of two releases would share names. "
+                f"Run in another namespace (--kube-namespace), or uninstall {name!r} "
+                "yourself")
+
+    def owned(self) -> bool:
+        """Whether our release exists and is the harness's (safe to uninstall)."""
+        try:
+            values = self.helm.get_values(self.options.release, self.options.namespace)
+        except Exception:
+            return False
+        return values.get("managedBy") == HARNESS_OWNER
+
     def install(self, phase: PhaseValues) -> None:
         """``helm upgrade --install`` the release with this phase's values on top."""
         with self.busy:
             self.check_open()
+            if not self.installed:
+                self.check_ownership()
             # Before helm runs: an install cut short must still be uninstalled.
             self.installed = True
             self.helm.upgrade_install(self.options.release, self.options.namespace,
@@ -106,7 +142,7 @@ class Release:
                     self.cluster.batch.delete_collection_namespaced_job(
                         self.options.namespace, label_selector=SWEEP_LABEL,
                         propagation_policy="Background")
-                if self.installed and not self.options.keep:
+                if self.installed and not self.options.keep and self.owned():
                     self.helm.uninstall(self.options.release, self.options.namespace)
             finally:
                 self.busy.release()

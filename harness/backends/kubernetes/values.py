@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.k8s.counterparts import chart_keys
+from harness.backends.kubernetes.options import HARNESS_OWNER
 from schedulers.model import workload_of_pod_name
 from settlers.economy import Economy
 from settlers.wire import WireProtocol
@@ -87,6 +88,8 @@ class PhaseValues:
             port=self.port,
             schedulerName=self.scheduler_name,
             orderApp={"enabled": False},
+            # Marks the release as the harness's own (`Release` checks it).
+            managedBy=HARNESS_OWNER,
         )
         if self.component is not None and self.component not in chart_keys():
             raise ValueError(f"the chart has no scheduler component {self.component!r}; "
