@@ -46,6 +46,17 @@ def pod_specs(objs: list[Obj]) -> Iterator[tuple[str, Obj]]:
             yield f"{o['kind']}/{o['metadata']['name']}", o["spec"]["template"]["spec"]
 
 
+def pinned_node(spec: Obj) -> str:
+    """The one node a pod spec's required node affinity allows (metadata.name In [n])."""
+    (term,) = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    assert "matchExpressions" not in term
+    (field,) = term["matchFields"]
+    assert (field["key"], field["operator"]) == ("metadata.name", "In")
+    (node,) = field["values"]
+    return str(node)
+
+
 def producers(objs: list[Obj]) -> dict[str, Obj]:
     return {n: d for n, d in kinds(objs, "Deployment").items()
             if d["metadata"]["labels"]["app.kubernetes.io/component"] == "producer"}
@@ -144,10 +155,12 @@ def test_scheduler_names_follow_global_and_per_item_values(rendered: tuple[Obj, 
     assert spec["water"]["schedulerName"] == "netmarks-scheduler"
     assert spec["tools"]["nodeSelector"] == {"pool": "b"}
     assert spec["tools"]["tolerations"][0]["key"] == "dedicated"
-    # Pinned: one Deployment per node, nodeName set, no scheduler involved.
-    assert {n: (d["spec"]["replicas"], spec[n]["nodeName"]) for n, d in deps.items()
+    # Pinned: one Deployment per node, a required affinity on the node's name placed
+    # by the default scheduler (a pod that does not fit stays Pending, visibly).
+    assert {n: (d["spec"]["replicas"], pinned_node(spec[n])) for n, d in deps.items()
             if n.startswith("coal")} == {"coal-p0": (1, "node-1"), "coal-p1": (2, "node-2")}
-    assert all("schedulerName" not in spec[n] for n in ("coal-p0", "coal-p1"))
+    for n in ("coal-p0", "coal-p1"):
+        assert "schedulerName" not in spec[n] and "nodeName" not in spec[n]
 
 
 def test_economy_configmap_is_the_default_economy(rendered: tuple[Obj, list[Obj]],
@@ -210,8 +223,19 @@ def test_rbac_is_least_privilege(rendered: tuple[Obj, list[Obj]]) -> None:
         (fr,) = [r for r in roles if r["metadata"]["name"].endswith("-firmament")]
         grants = {(res, verb) for rule in fr["rules"] for res in rule["resources"]
                   for verb in rule["verbs"]}
-        assert ("pods/binding", "create") in grants and ("pods", "watch") in grants
+        # create_namespaced_binding POSTs .../namespaces/NS/bindings: RBAC's `bindings`.
+        assert ("bindings", "create") in grants and ("pods", "watch") in grants
+        assert ("pods/binding", "create") not in grants
         assert ("pods", "delete") not in grants and ("pods", "update") not in grants
+        assert not any(res == "events" for res, _ in grants)  # it writes none
+    if values["netmarks"]["enabled"]:
+        (er,) = [r for r in roles if r["metadata"]["name"].endswith("-netmarks-extender")]
+        # Namespaced by default; pods (to know who runs where) and bindings (bindVerb).
+        assert er["kind"] == "Role"
+        grants = {(res, verb) for rule in er["rules"] for res in rule["resources"]
+                  for verb in rule["verbs"]}
+        assert grants == {("pods", "get"), ("pods", "list"), ("pods", "watch"),
+                          ("bindings", "create")}
 
 
 def test_netmarks_scheduler_configuration(rendered: tuple[Obj, list[Obj]]) -> None:
@@ -233,12 +257,20 @@ def test_netmarks_scheduler_configuration(rendered: tuple[Obj, list[Obj]]) -> No
                                 f"{svc['spec']['ports'][0]['port']}")
     assert ext["prioritizeVerb"] == "prioritize" and ext["weight"] >= 1
     assert ext["ignorable"] is True and ext["nodeCacheCapable"] is True
+    assert ext["bindVerb"] == "bind"  # as the documented runs and the kwok backend
     sched = deps[name]["spec"]["template"]["spec"]
     assert sched["containers"][0]["image"] == f"registry.k8s.io/kube-scheduler:v{KUBE_VERSION}"
     ext_pod = deps["exp-settlers-testbed-netmarks-extender"]["spec"]["template"]["spec"]
     args = ext_pod["containers"][0]["args"]
     assert ext_pod["containers"][0]["command"] == ["schedulers", "netmarks-extender"]
     assert "--prometheus=http://prometheus.istio-system.svc:9090" in args
+    assert {"--bind", "--await-binds=0.5", "--namespace=bench"} <= set(args)
+    # Only the scheduler may call it.
+    (policy,) = kinds(objs, "NetworkPolicy").values()
+    (rule,) = policy["spec"]["ingress"]
+    assert [peer["podSelector"]["matchLabels"]["app"] for peer in rule["from"]] == [
+        "netmarks-scheduler"]
+    assert policy["spec"]["podSelector"]["matchLabels"]["app"] == "netmarks-extender"
 
 
 def test_firmament_deployment(rendered: tuple[Obj, list[Obj]]) -> None:
@@ -251,15 +283,24 @@ def test_firmament_deployment(rendered: tuple[Obj, list[Obj]]) -> None:
     c = deps[name]["spec"]["template"]["spec"]["containers"][0]
     assert c["command"] == ["schedulers", "firmament"]
     assert "--scheduler-name=firmament" in c["args"]
-    assert f"--settle={values['firmament'].get('settle', 0)}" in c["args"]
+    # The documented runs' and the kwok backend's settings by default.
+    assert f"--settle={values['firmament'].get('settle', 0.5)}" in c["args"]
+    assert "--interval=0.2" in c["args"]
     assert deps[name]["spec"]["replicas"] == 1
+    assert "--health-port=8081" in c["args"]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "http-health"}
 
 
 def test_order_app_job_and_helm_test_are_jobs(rendered: tuple[Obj, list[Obj]]) -> None:
     values, objs = rendered
     jobs = kinds(objs, "Job")
-    (sweep,) = [j for n, j in jobs.items() if "-order-app-" in n]
+    (sweep,) = [j for n, j in jobs.items() if n.endswith("-order-app")]
+    # A hook: once after install, not on upgrade; a new run replaces the last Job.
+    assert sweep["metadata"]["annotations"] == {
+        "helm.sh/hook": "post-install", "helm.sh/hook-delete-policy": "before-hook-creation"}
     c = sweep["spec"]["template"]["spec"]["containers"][0]
+    assert c["name"] == "order-app"
     assert "order-app sweep" in c["command"][2]
     for item in ECONOMY.names:
         assert f"{item}={item}:8080" in c["args"]
@@ -318,7 +359,7 @@ def test_measurement_phase_pins_every_pod(helm: Helm) -> None:
     placement = {"ore-0": "node-1", "ore-1": "node-2", "ore-2": "node-1", "metal-0": "node-3"}
     rendered = helm.template([PhaseValues(economy=economy, placement=placement).render()])
     deps = kinds(rendered, "Deployment")
-    pinned = {n: (d["spec"]["replicas"], d["spec"]["template"]["spec"]["nodeName"])
+    pinned = {n: (d["spec"]["replicas"], pinned_node(d["spec"]["template"]["spec"]))
               for n, d in deps.items()}
     assert pinned == {"ore-p0": (2, "node-1"), "ore-p1": (1, "node-2"), "metal": (1, "node-3")}
 

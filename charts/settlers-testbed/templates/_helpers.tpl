@@ -195,6 +195,7 @@ Fails the render with a message naming the key, before anything reaches the clus
 {{- end }}
 {{- end }}
 {{- end }}
+{{- include "settlers-testbed.checkAcyclic" . }}
 {{- range $name, $o := .Values.items }}
 {{- if not (hasKey $items $name) }}
 {{- fail (printf "items.%s: %q is not an item of the economy (items: %s)" $name $name (keys $items | sortAlpha | join ", ")) }}
@@ -269,9 +270,42 @@ that has inputs (for settlers2: tools). */}}
 {{- end }}
 
 {{/*
+The command of the order-app Job and the helm test Job: the shared prelude (wait for
+every producer, stop an Istio sidecar at exit; files/job-prelude.sh), then `script`
+(a file under files/). Call with (dict "root" $ "script" "files/x.sh" "name" "x").
+*/}}
+{{- define "settlers-testbed.jobCommand" -}}
+{{- toYaml (list "/bin/sh" "-c" (print (.root.Files.Get "files/job-prelude.sh") "\n" (.root.Files.Get .script)) .name) }}
+{{- end }}
+
+{{/* Environment of the Job scripts' wait (files/job-prelude.sh): every producer. */}}
+{{- define "settlers-testbed.jobWaitEnv" -}}
+{{- $targets := list }}
+{{- range $name, $_ := include "settlers-testbed.economyItems" . | fromYaml }}
+{{- $targets = append $targets (printf "%s:%d" $name (int $.Values.port)) }}
+{{- end }}
+- name: SETTLERS_WAIT_TARGETS
+  value: {{ join " " $targets | quote }}
+- name: SETTLERS_WAIT_PROTOCOL
+  value: {{ .Values.protocol | quote }}
+- name: SETTLERS_WAIT_SECONDS
+  value: {{ .Values.orderApp.waitSeconds | default 300 | toString | quote }}
+{{- end }}
+
+{{/* Pod annotations of a Job pod that may get an Istio sidecar: a native sidecar
+(stopped by Kubernetes when the Job ends) and the app held until the proxy is up. */}}
+{{- define "settlers-testbed.jobIstioAnnotations" -}}
+{{- if .Values.istio.nativeSidecar }}
+sidecar.istio.io/nativeSidecar: "true"
+{{- end }}
+proxy.istio.io/config: '{"holdApplicationUntilProxyStarts": true}'
+{{- end }}
+
+{{/*
 Pod spec shared by the order-app Job and the helm test Job: the testbed image, the
 restricted security context, no API token. Call with (dict "root" $ "command" list "args" list
-"resources" map).
+"resources" map). The container is named `order-app`: readers of its log name it, as
+a sidecar may share the pod.
 */}}
 {{- define "settlers-testbed.orderPodSpec" -}}
 {{- $root := .root }}
@@ -291,12 +325,13 @@ containers:
       {{- toYaml .command | nindent 6 }}
     args:
       {{- toYaml .args | nindent 6 }}
+    env:
+      {{- include "settlers-testbed.jobWaitEnv" $root | nindent 6 }}
+      {{- with .env }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
     {{- with .resources }}
     resources:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    {{- with .env }}
-    env:
       {{- toYaml . | nindent 6 }}
     {{- end }}
     securityContext:
@@ -307,13 +342,108 @@ volumes:
   {{- include "settlers-testbed.tmpVolume" $root | nindent 2 }}
 {{- end }}
 
-{{/* The economy's items as YAML (use with fromYaml): economy.items, or the shipped
-settlers2 economy when none are given. */}}
-{{- define "settlers-testbed.economyItems" -}}
+{{/*
+The economy as given: economyFile (a whole economy file's text, --set-file), else
+economy.items, else the shipped settlers2 economy. YAML with name, description,
+defaults and items exactly as written (items a map or a list; use with fromYaml).
+*/}}
+{{- define "settlers-testbed.economyRaw" -}}
+{{- if .Values.economyFile }}
 {{- if .Values.economy.items }}
-{{- toYaml .Values.economy.items }}
+{{- fail "economyFile and economy.items both give the economy: set one of them" }}
+{{- end }}
+{{- $doc := .Values.economyFile | fromYaml }}
+{{- if hasKey $doc "Error" }}
+{{- fail (printf "economyFile: not a YAML mapping (an economy file: name, defaults, items): %s" $doc.Error) }}
+{{- end }}
+{{- range $k, $_ := $doc }}
+{{- if not (has $k (list "name" "description" "defaults" "items")) }}
+{{- fail (printf "economyFile: unknown top-level key %q; allowed: name, description, defaults, items" $k) }}
+{{- end }}
+{{- end }}
+{{- if not $doc.items }}
+{{- fail "economyFile: the economy has no items" }}
+{{- end }}
+{{- toYaml $doc }}
+{{- else if .Values.economy.items }}
+{{- toYaml (dict "name" (.Values.economy.name | default .Release.Name) "description" .Values.economy.description "defaults" (.Values.economy.defaults | default dict) "items" .Values.economy.items) }}
 {{- else }}
-{{- (.Files.Get "files/settlers2.yaml" | fromYaml).items | toYaml }}
+{{- /* The shipped economy's defaults are the chart's own replicas/resources. */}}
+{{- toYaml (omit (.Files.Get "files/settlers2.yaml" | fromYaml) "defaults") }}
+{{- end }}
+{{- end }}
+
+{{/*
+The economy's items normalised (use with fromYaml): a map item -> {inputs: {input:
+units}, replicas, resources: {cpu, memory}, work_ms} with list-form items and inputs
+turned into maps and `defaults` applied; keys the economy does not set are absent.
+*/}}
+{{- define "settlers-testbed.economyItems" -}}
+{{- $doc := include "settlers-testbed.economyRaw" . | fromYaml }}
+{{- $defaults := $doc.defaults | default dict }}
+{{- $where := ternary "economyFile" "economy" (not (empty .Values.economyFile)) }}
+{{- $entries := dict }}
+{{- if kindIs "slice" $doc.items }}
+{{- range $i, $e := $doc.items }}
+{{- if not (and (kindIs "map" $e) $e.name) }}
+{{- fail (printf "%s.items[%d]: a list-form item needs a `name`" $where $i) }}
+{{- end }}
+{{- if hasKey $entries (toString $e.name) }}
+{{- fail (printf "%s.items: item %q is listed twice" $where $e.name) }}
+{{- end }}
+{{- $_ := set $entries (toString $e.name) (omit $e "name") }}
+{{- end }}
+{{- else }}
+{{- range $name, $e := $doc.items }}
+{{- $_ := set $entries $name ($e | default dict) }}
+{{- end }}
+{{- end }}
+{{- $out := dict }}
+{{- range $name, $e := $entries }}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$" $name) }}
+{{- fail (printf "%s.items: %q is not a valid item name (a lowercase DNS label: a-z, 0-9, '-', starting with a letter)" $where $name) }}
+{{- end }}
+{{- $inputs := dict }}
+{{- if kindIs "slice" $e.inputs }}
+{{- range $e.inputs }}{{ $_ := set $inputs (toString .) 1 }}{{ end }}
+{{- else }}
+{{- range $in, $q := ($e.inputs | default dict) }}{{ $_ := set $inputs $in $q }}{{ end }}
+{{- end }}
+{{- $item := dict "inputs" $inputs }}
+{{- range $k := list "replicas" "work_ms" }}
+{{- if hasKey $e $k }}{{ $_ := set $item $k (get $e $k) }}{{ else if hasKey $defaults $k }}{{ $_ := set $item $k (get $defaults $k) }}{{ end }}
+{{- end }}
+{{- $res := merge (deepCopy ($e.resources | default dict)) (deepCopy ($defaults.resources | default dict)) }}
+{{- if $res }}{{ $_ := set $item "resources" $res }}{{ end }}
+{{- $_ := set $out $name $item }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/*
+Fail unless the economy's inputs form no cycle (Kahn's algorithm: take away the items
+whose inputs are all taken, as often as there are items). A producer in a cycle
+would wait for itself: every producer of it crash-loops on its first order.
+*/}}
+{{- define "settlers-testbed.checkAcyclic" -}}
+{{- $items := include "settlers-testbed.economyItems" . | fromYaml }}
+{{- $left := dict }}
+{{- range $name, $item := $items }}{{ $_ := set $left $name (keys $item.inputs) }}{{ end }}
+{{- range $round := until (len $items) }}
+{{- $ready := list }}
+{{- range $name, $inputs := $left }}
+{{- $waiting := false }}
+{{- range $inputs }}{{ if hasKey $left . }}{{ $waiting = true }}{{ end }}{{ end }}
+{{- if not $waiting }}{{ $ready = append $ready $name }}{{ end }}
+{{- end }}
+{{- range $ready }}{{ $_ := unset $left . }}{{ end }}
+{{- end }}
+{{- if $left }}
+{{- $edges := list }}
+{{- range $name, $inputs := $left }}
+{{- range $inputs }}{{ if hasKey $left . }}{{ $edges = append $edges (printf "%s <- %s" $name .) }}{{ end }}{{ end }}
+{{- end }}
+{{- fail (printf "economy: the inputs form a cycle (%s; item <- its input): items %s would wait for their own output, so every order of them would fail; an economy must be acyclic" ($edges | sortAlpha | join ", ") (keys $left | sortAlpha | join ", ")) }}
 {{- end }}
 {{- end }}
 
