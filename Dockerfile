@@ -14,6 +14,18 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 # --- build: install the project and its dependencies into a virtualenv ------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# hdrhistogram publishes no wheel for aarch64 (arm64) on Python 3.11, so pip builds it
+# from source there, which needs a C compiler (and Python's headers, which a base with
+# Debian's python3 lacks). Only in this stage (the runtime stage copies /opt/venv and
+# never has gcc) and only off amd64, where every wheel exists.
+RUN if [ "$(dpkg --print-architecture)" != amd64 ]; then \
+      pkgs="gcc libc6-dev"; \
+      python -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+        || pkgs="$pkgs libpython3-dev"; \
+      apt-get update \
+      && apt-get install -y --no-install-recommends $pkgs \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src

@@ -102,14 +102,12 @@ def test_install_places_producers_and_grants_least_privilege(
     assert all(p.spec.scheduler_name == "default-scheduler" for p in pods)
     assert {p.spec.node_name for p in pods} <= set(kwok_cluster.node_names)
 
-    # The order-app Job exists and kwok runs it to completion (its pod is fake).
+    # The order-app Job is a post-install hook: helm waited for it (kwok runs its fake
+    # pod to completion) and kept it, under a name without the revision.
     from kubernetes import client
 
     batch = client.BatchV1Api(kwok_cluster.api_client())
-    deadline = time.monotonic() + 60
-    while not batch.read_namespaced_job_status(f"{full}-order-app-1", namespace).status.succeeded:
-        assert time.monotonic() < deadline, "order-app Job not completed"
-        time.sleep(0.5)
+    assert batch.read_namespaced_job_status(f"{full}-order-app", namespace).status.succeeded
 
     # RBAC, asked of the real authorizer.
     ext, sched, firm = (
@@ -120,9 +118,17 @@ def test_install_places_producers_and_grants_least_privilege(
     # kwokctl starts the apiserver with --authorization-mode=Node,RBAC, so a denial here
     # proves the checks below are answered by RBAC and not by an allow-all authorizer.
     assert not can_i(kwok_cluster, namespace, full, "delete", "nodes")
-    assert can_i(kwok_cluster, namespace, ext, "watch", "pods")
-    assert not can_i(kwok_cluster, namespace, ext, "delete", "pods")
-    assert can_i(kwok_cluster, namespace, firm, "create", "pods", subresource="binding")
+    # The extender: its namespace's pods only, bindings there (bindVerb), no nodes.
+    assert can_i(kwok_cluster, namespace, ext, "watch", "pods", namespace)
+    assert not can_i(kwok_cluster, namespace, ext, "watch", "pods")  # cluster-wide
+    assert can_i(kwok_cluster, namespace, ext, "create", "bindings", namespace)
+    assert not can_i(kwok_cluster, namespace, ext, "list", "nodes")
+    assert not can_i(kwok_cluster, namespace, ext, "delete", "pods", namespace)
+    # firmament binds with POST /api/v1/namespaces/NS/bindings (create_namespaced_binding),
+    # which RBAC authorises as `bindings`, in any namespace its pods are in.
+    assert can_i(kwok_cluster, namespace, firm, "create", "bindings", namespace)
+    assert can_i(kwok_cluster, namespace, firm, "create", "bindings")
+    assert not can_i(kwok_cluster, namespace, firm, "create", "events", namespace)
     assert not can_i(kwok_cluster, namespace, firm, "update", "deployments")
     assert can_i(kwok_cluster, namespace, sched, "create", "pods", subresource="binding")
     assert can_i(kwok_cluster, namespace, sched, "update", "leases/netmarks-scheduler", namespace)
@@ -141,6 +147,42 @@ def test_helm_test_job_completes(kwok_cluster: KwokCluster, namespace: str, helm
     helm.upgrade_install(release, namespace, [{"protocol": "grpc"}], wait=True, timeout="3m")
     out = helm.test(release, namespace, timeout="2m")
     assert "Phase:          Succeeded" in out or "Succeeded" in out
+    helm.uninstall(release, namespace)
+
+
+def test_a_pinned_pod_that_cannot_go_to_its_node_is_pending_visibly(
+    kwok_cluster: KwokCluster, namespace: str, helm: Helm
+) -> None:
+    """Pinning is a required node affinity: the default scheduler reports a pod that
+    cannot go to its node (here: no such node) as Unschedulable, with the reason, where
+    spec.nodeName would have skipped the scheduler and failed at the kubelet."""
+    release = f"tp{uuid.uuid4().hex[:4]}"
+    economy = {"items": {"ore": {}, "metal": {"inputs": {"ore": 1}}}}
+    helm.upgrade_install(release, namespace, [{
+        "economy": economy,
+        "items": {"ore": {"nodes": [kwok_cluster.node_names[0]]},
+                  "metal": {"nodes": ["no-such-node"]}}}], wait=False)
+    core: Any = kwok_cluster.core_v1()
+    deadline = time.monotonic() + 120
+
+    def pods() -> dict[str, Any]:
+        items = core.list_namespaced_pod(namespace, label_selector=(
+            f"app.kubernetes.io/instance={release},app.kubernetes.io/component=producer")).items
+        return {p.metadata.labels["app"]: p for p in items}
+
+    while True:
+        now = pods()
+        conditions = {c.type: c for c in (now["metal"].status.conditions or [])} if (
+            "metal" in now) else {}
+        scheduled = conditions.get("PodScheduled")
+        if ("ore" in now and now["ore"].spec.node_name and scheduled is not None
+                and scheduled.reason == "Unschedulable"):
+            break
+        assert time.monotonic() < deadline, f"not placed/refused in time: {now}"
+        time.sleep(0.5)
+    assert now["ore"].spec.node_name == kwok_cluster.node_names[0]
+    assert not now["metal"].spec.node_name and now["metal"].status.phase == "Pending"
+    assert "affinity" in (scheduled.message or "")
     helm.uninstall(release, namespace)
 
 

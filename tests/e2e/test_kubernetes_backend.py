@@ -236,7 +236,8 @@ def test_cluster_data_plane_pins_layouts_and_starts_the_order_job(
     kwok_cluster: KwokCluster, namespace: str
 ) -> None:
     """The in-cluster data plane as far as kwok allows: every layout is pinned through
-    the chart (spec.nodeName) and checked against the API; the order Job is created
+    the chart (a required node affinity, placed by the default scheduler) and checked
+    against the API; the order Job is created
     and completes (kwok's fake pod cannot print results, so no samples here)."""
     from kubernetes import client
 
@@ -276,6 +277,8 @@ def test_cluster_data_plane_pins_layouts_and_starts_the_order_job(
         job = plane.order_job("grpc", ["bread"], [16, 4096], repeat=3, warmup=1)
         args = job["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[:2] == ["-p", "grpc"] and "bread=bread:8080" in args
+        # The chart's hook annotations are dropped: the harness creates the Job itself.
+        assert not any(k.startswith("helm.sh/hook") for k in job["metadata"]["annotations"])
         assert "16,4096" in args
         batch = client.BatchV1Api(kwok_cluster.api_client())
         batch.create_namespaced_job(namespace, job)
