@@ -50,6 +50,7 @@ def test_quick_preset_is_small() -> None:
         ({"deployments": 0}, "deployments"),
         ({"economy": "/nonexistent/economy.yaml"}, "cannot read economy file"),
         ({"kube_namespace": "Settlers_NS"}, "kube_namespace"),
+        ({"kube_release": "Settlers"}, "kube_release"),
         ({"prometheus_url": "prometheus:9090"}, "prometheus_url"),
     ],
 )
