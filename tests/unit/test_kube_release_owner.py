@@ -136,3 +136,41 @@ def test_the_order_job_log_is_read_from_the_order_app_container() -> None:
         status=SimpleNamespace(succeeded=1, failed=None, active=0)))
     assert wait_job(batch, core, "bench", "job", timeout_s=5) == "log"
     assert read == [{"container": CONTAINER}] and CONTAINER == "order-app"
+
+
+def test_the_report_says_when_in_cluster_netmarks_saw_no_traffic() -> None:
+    from harness.backends.kubernetes.placer import KubernetesPlacer
+    from schedulers.model import Node
+
+    release: Any = SimpleNamespace(
+        economy=load_economy(), nodes=[Node(name="n1", cpu_m=4000, memory=2**33)],
+        options=KubernetesOptions(namespace="bench", schedulers="chart"))
+    placer = KubernetesPlacer(release)
+    before = placer.traffic_description("netmarks", None)
+    assert before.startswith("in-cluster NetMARKS extender: Prometheus at the chart's")
+    assert "WARNING" not in before
+    placer.extender_warnings["netmarks"] = "WARNING: the in-cluster NetMARKS extender saw no"
+    after = placer.traffic_description("netmarks", None)
+    assert after == f"{before}. WARNING: the in-cluster NetMARKS extender saw no"
+    # Other schedulers are not affected.
+    assert "WARNING" not in placer.traffic_description("firmament", None)
+
+
+def test_the_extender_status_is_read_from_the_newest_extender_pod() -> None:
+    from harness.backends.kubernetes.extstatus import read_extender_status
+
+    asked: list[tuple[str, str]] = []
+    old = SimpleNamespace(metadata=SimpleNamespace(name="ext-old", creation_timestamp=1))
+    new = SimpleNamespace(metadata=SimpleNamespace(name="ext-new", creation_timestamp=2))
+
+    def log(name: str, ns: str, container: str) -> str:
+        asked.append((name, container))
+        return 'x INFO schedulers.extender: netmarks-status {"traffic_seen": true, "pairs": 3}'
+
+    core = SimpleNamespace(
+        list_namespaced_pod=lambda ns, label_selector: SimpleNamespace(
+            items=[old, new] if "instance=rel," in label_selector else []),
+        read_namespaced_pod_log=log)
+    assert read_extender_status(core, "bench", "rel") == {"traffic_seen": True, "pairs": 3}
+    assert asked == [("ext-new", "extender")]
+    assert read_extender_status(core, "bench", "other") is None
