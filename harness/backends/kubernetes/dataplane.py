@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,7 +61,16 @@ class KubernetesDataPlane:
         with b.busy:
             b.install(b.phase(protocol=self.protocol, placement=placement))
             expected = sum(item.replicas for item in b.economy)
-            result = b.cluster.wait_placed(expected, b.options.timeout_s, ready=True)
+            deadline = time.monotonic() + b.options.timeout_s
+            while True:
+                result = b.cluster.wait_placed(
+                    expected, max(1.0, deadline - time.monotonic()), ready=True)
+                # A pod of the new layout may wait for an old one's resources on its
+                # node (Unschedulable until the old pod is gone): give it the timeout.
+                if not result.unschedulable or time.monotonic() > deadline:
+                    break
+                if b.cluster.cancelled.wait(0.5):
+                    raise ClusterError("cancelled: the backend is shutting down")
         if result.unschedulable:
             # Pinned by a required node affinity: a pod that does not fit its node stays
             # Pending with the scheduler's reason, instead of failing over and over.
