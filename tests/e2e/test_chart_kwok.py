@@ -182,7 +182,7 @@ def test_a_pinned_pod_that_cannot_go_to_its_node_is_pending_visibly(
         time.sleep(0.5)
     assert now["ore"].spec.node_name == kwok_cluster.node_names[0]
     assert not now["metal"].spec.node_name and now["metal"].status.phase == "Pending"
-    assert "affinity" in (scheduled.message or "")
+    assert "NodeAffinity" in (scheduled.message or "")
     helm.uninstall(release, namespace)
 
 
