@@ -1,0 +1,3 @@
+module settlers-testbed/tools/image/pause
+
+go 1.22
