@@ -250,3 +250,15 @@ def test_pause_reaps_exited_children() -> None:
     done = subprocess.run(["go", "test", "-count=1", "."], cwd=ROOT / "tools" / "image" / "pause",
                           capture_output=True, text=True, env=env, timeout=600, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_kube_scheduler_image_runs_when_built(
+        archives: dict[str, Path], imported: Containerd) -> None:
+    scheduler = next((image for image in archives if "/kube-scheduler:" in image), None)
+    if scheduler is None:
+        pytest.skip("no kube-scheduler binary from tools/k8s/build, so no scheduler image")
+    imported.ctr("images", "import", str(archives[scheduler]), timeout=600)
+    done = imported.run(scheduler, f"settlers-sched-test-{os.getpid()}",
+                        "/usr/local/bin/kube-scheduler", "--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Kubernetes", scheduler.rsplit(":", 1)[1]]

