@@ -31,11 +31,15 @@ def image_dir() -> Path:
 
 
 def default_images() -> list[Path]:
-    """The project image and the pause image, as tools/image/build names them (the local
-    Python base it also writes is only a build input, not loaded into nodes)."""
+    """The project, pause and kube-scheduler images tools/image/build wrote, the newest
+    archive of each (the local Python base it also writes is only a build input)."""
     d = image_dir()
-    return sorted(p for p in d.glob("*.tar")
-                  if p.name.startswith(("settlers-testbed", "settlers-pause")))
+    out = []
+    for prefix in ("settlers-testbed-", "settlers-pause-", "kube-scheduler-"):
+        found = sorted(d.glob(f"{prefix}*.tar"), key=lambda p: p.stat().st_mtime)
+        if found:
+            out.append(found[-1])
+    return out
 
 
 def nodes_up(nodes: int, topology: Topology | None, link: LinkProfile,

@@ -59,7 +59,10 @@ disabled_plugins = [
   stream_server_port = "0"
   enable_selinux = false
   disable_apparmor = true
-  restrict_oom_score_adj = false
+  # Keep pods' oom_score_adj within containerd's own: lowering it (the sandbox asks for
+  # -998) needs CAP_SYS_RESOURCE, which a machine like this one's sandbox withholds, and
+  # runc then fails every pod with "can't get final child's PID from pipe".
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -68,6 +71,8 @@ disabled_plugins = [
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         # cgroupfs, as the kubelet's cgroupDriver (no systemd manages cgroups here).
         SystemdCgroup = false
+        # runc's state per node (its default /run/containerd/runc is shared by all).
+        Root = "{node.run_dir / 'runc'}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{node.state_dir / 'cni' / 'net.d'}"
