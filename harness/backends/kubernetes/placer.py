@@ -128,9 +128,10 @@ class KubernetesPlacer:
         # warm-up's start (unless the user's values choose a sliding traffic.window).
         since = (traffic.since if chart and traffic is not None
                  and self.user_traffic_window() is None else None)
+        # Only placements are read here: on real nodes the producers need not run.
         phase = self.release.phase(
             scheduler_name=name, component=found.chart_key if chart else None,
-            traffic_since=since)
+            traffic_since=since, placeholder=True)
         await asyncio.to_thread(self.release.install, phase)
         host = (host_schedulers(found, name or found.scheduler_name,
                                 kubeconfig=self.options.kubeconfig,

@@ -80,6 +80,9 @@ class PhaseValues:
     # traffic.since: the in-cluster NetMARKS extender and firmament average the traffic
     # since this time (unix seconds; the warm-up's start). None = the chart's setting.
     traffic_since: float | None = None
+    # A scheduling-only phase: producers run the chart's placeholder image, if the
+    # user's values give one (the real-node cluster's do), instead of the testbed.
+    placeholder: bool = False
 
     def render(self) -> dict[str, Any]:
         values = economy_values(self.economy)
@@ -101,6 +104,8 @@ class PhaseValues:
             from schedulers.promtraffic import iso_time
 
             values["traffic"] = {"since": iso_time(self.traffic_since)}
+        if self.placeholder and not self.placement:
+            values["placeholder"] = {"enabled": True}
         if self.placement:
             pins = pins_by_item(self.placement)
             unknown = sorted(set(pins) - set(self.economy.names))

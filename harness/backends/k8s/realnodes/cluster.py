@@ -216,7 +216,9 @@ class RealNodeCluster:
             # Reachable from the nodes, and advertised there: the `kubernetes` Service's
             # endpoint is what in-cluster clients (the extender, firmament) dial.
             extra_args=["kube-apiserver=bind-address=0.0.0.0",
-                        f"kube-apiserver=advertise-address={plan.host_ip}"])
+                        f"kube-apiserver=advertise-address={plan.host_ip}",
+                        # Logs and exec go to the kubelet by address: no DNS knows nodes.
+                        "kube-apiserver=kubelet-preferred-address-types=InternalIP"])
         server = cp.server.replace("127.0.0.1", plan.host_ip)
         pki = cp.cluster_dir / "pki"
         kc = configs.kubelet_kubeconfig(server, str(pki / "ca.crt"), str(pki / "admin.crt"),
@@ -262,6 +264,9 @@ class RealNodeCluster:
             repo, _, tag = ref.rpartition(":")
             if repo.endswith("/settlers-testbed"):
                 values["image"] = {"repository": repo, "tag": tag, "pullPolicy": "Never"}
+            elif repo.endswith("/settlers-pause"):
+                # Placement phases start this instead of 19 Python producers per round.
+                values["placeholder"] = {"image": ref, "pullPolicy": "Never"}
             elif repo.endswith("/kube-scheduler"):
                 values["netmarks"] = {"scheduler": {"image": {
                     "repository": repo, "tag": tag, "pullPolicy": "Never"}}}
