@@ -42,6 +42,10 @@ STATE_FILE = "cluster.json"
 # The kubeconfig context of cluster <name> is CONTEXT_PREFIX + name; the kubernetes backend
 # recognises it and finds the cluster's kubeconfig and chart values by it.
 CONTEXT_PREFIX = "settlers-nodes-"
+# A RuntimeClass whose handler containerd does not have: a pod of it is scheduled like
+# any other, then its sandbox fails at once, so the harness's placement rounds (which
+# only read where pods land) create no containers, network namespaces or mounts.
+PLACE_ONLY = "settlers-place-only"
 _DEBIAN = {"containerd": "containerd", "ctr": "containerd", "runc": "runc",
            "nsenter": "util-linux", "iptables": "iptables", "conntrack": "conntrack",
            "ip": "iproute2", "tc": "iproute2"}
@@ -265,8 +269,10 @@ class RealNodeCluster:
             if repo.endswith("/settlers-testbed"):
                 values["image"] = {"repository": repo, "tag": tag, "pullPolicy": "Never"}
             elif repo.endswith("/settlers-pause"):
-                # Placement phases start this instead of 19 Python producers per round.
-                values["placeholder"] = {"image": ref, "pullPolicy": "Never"}
+                # Placement phases (hundreds of redeployments) start nothing: the sandbox
+                # of a pod of RuntimeClass PLACE_ONLY fails at once on every node.
+                values["placeholder"] = {"image": ref, "pullPolicy": "Never",
+                                         "runtimeClassName": PLACE_ONLY}
             elif repo.endswith("/kube-scheduler"):
                 values["netmarks"] = {"scheduler": {"image": {
                     "repository": repo, "tag": tag, "pullPolicy": "Never"}}}
@@ -395,6 +401,12 @@ class RealNodeCluster:
             time.sleep(0.5)
 
     def _label_nodes(self) -> None:
+        from kubernetes import client, config
+
+        api = config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        # A RuntimeClass no node runs (see PLACE_ONLY): placement-only pods start nothing.
+        client.NodeV1Api(api).create_runtime_class(client.V1RuntimeClass(
+            metadata=client.V1ObjectMeta(name=PLACE_ONLY), handler=PLACE_ONLY))
         core = self._core()
         for node in self.plan.nodes:
             labels = {"settlers-testbed/node-kind": "real", **node.labels}
