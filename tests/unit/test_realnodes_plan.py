@@ -111,3 +111,24 @@ def test_mounts_under_finds_deepest_first_and_ignores_lookalikes() -> None:
     # A mount inside another is unmounted before it.
     assert found.index("/s/t/node-1/kubelet") > found.index(
         "/s/t/node-1/kubelet/pods/p/volumes/v")
+
+
+def test_the_kubernetes_backend_finds_a_real_node_cluster_by_its_context(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from harness.backends.kubernetes.options import KubernetesOptions, with_real_nodes
+
+    monkeypatch.setenv("SETTLERS_NODES_DIR", str(tmp_path))
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "cluster.json").write_text(json.dumps(
+        {"node_names": ["node-1"], "index": 3, "prometheus_port": 9999}))
+    mine = tmp_path / "mine.yaml"
+    opts = with_real_nodes(KubernetesOptions(context="settlers-nodes-lab", values_files=(mine,)))
+    assert opts.kubeconfig == tmp_path / "lab" / "kubeconfig.yaml"
+    # The cluster's values first: the user's own files override them.
+    assert opts.values_files == (tmp_path / "lab" / "chart-values.yaml", mine)
+    assert opts.prometheus_url == opts.prometheus_query_url == "http://10.250.3.1:9999"
+    # Another context, or no such cluster: untouched.
+    for ctx in ("kind-lab", "settlers-nodes-nope"):
+        assert with_real_nodes(KubernetesOptions(context=ctx)) == KubernetesOptions(context=ctx)
