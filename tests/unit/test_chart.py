@@ -12,27 +12,19 @@ and fail in CI (CI=true), where the build is part of the setup.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import yaml
 
 from harness.backends.kubernetes import PhaseValues
-from harness.backends.kubernetes.helm import CHART_DIR, KUBE_VERSION, Helm, HelmError, HelmNotFound
+from harness.backends.kubernetes.helm import CHART_DIR, KUBE_VERSION, Helm, HelmError
 from settlers.economy import Economy, Item, load_economy
 from settlers.wire import PROTOCOLS
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def helm(missing_tool: Callable[[str], NoReturn]) -> Helm:
-    try:
-        return Helm()
-    except HelmNotFound as exc:
-        missing_tool(str(exc))
 
 
 def kinds(objs: list[Obj], kind: str) -> dict[str, Obj]:

@@ -11,28 +11,20 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import yaml
 
-from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmError, HelmNotFound
+from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmError
 from settlers import wire
 from settlers.economy import load_economy
 
 Obj = dict[str, Any]
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def helm(missing_tool: Callable[[str], NoReturn]) -> Helm:
-    try:
-        return Helm()
-    except HelmNotFound as exc:
-        missing_tool(str(exc))
 
 
 def kinds(objs: list[Obj], kind: str) -> dict[str, Obj]:

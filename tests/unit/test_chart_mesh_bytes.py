@@ -8,27 +8,18 @@ maps back to items and nodes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
 from harness.backends.kubernetes import PhaseValues
-from harness.backends.kubernetes.helm import Helm, HelmError, HelmNotFound
+from harness.backends.kubernetes.helm import Helm, HelmError
 from harness.backends.kubernetes.meshbytes import Workloads
 from settlers.economy import load_economy
 
 Obj = dict[str, Any]
 
 ECONOMY = load_economy()
-
-
-@pytest.fixture(scope="module")
-def helm(missing_tool: Callable[[str], NoReturn]) -> Helm:
-    try:
-        return Helm()
-    except HelmNotFound as exc:
-        missing_tool(str(exc))
 
 
 def _env(container: Obj) -> dict[str, Any]:

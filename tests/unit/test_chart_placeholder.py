@@ -3,27 +3,18 @@ what the schedulers see; the harness turns it on for placement phases only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
 from harness.backends.kubernetes import PhaseValues
-from harness.backends.kubernetes.helm import Helm, HelmError, HelmNotFound
+from harness.backends.kubernetes.helm import Helm, HelmError
 from settlers.economy import load_economy
 
 Obj = dict[str, Any]
 ECONOMY = load_economy()
 PLACEHOLDER = {"image": "localhost/settlers-pause:3.10", "pullPolicy": "Never",
                "runtimeClassName": "settlers-place-only"}
-
-
-@pytest.fixture(scope="module")
-def helm(missing_tool: Callable[[str], NoReturn]) -> Helm:
-    try:
-        return Helm()
-    except HelmNotFound as exc:
-        missing_tool(str(exc))
 
 
 def _producer_pods(objs: list[Obj]) -> dict[str, Obj]:

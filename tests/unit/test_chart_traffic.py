@@ -5,14 +5,13 @@ combinations that make no sense. helm as in test_chart.py (skips without it)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import yaml
 
 from harness.backends.kubernetes import PhaseValues
-from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmError, HelmNotFound
+from harness.backends.kubernetes.helm import CHART_DIR, Helm, HelmError
 from settlers.economy import load_economy
 
 Obj = dict[str, Any]
@@ -48,14 +47,6 @@ def test_values_yaml_defaults_to_since_with_no_window() -> None:
     values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
     assert values["traffic"] == {"since": "", "window": 0}
     assert "window" not in values["netmarks"]["extender"]
-
-
-@pytest.fixture(scope="module")
-def helm(missing_tool: Callable[[str], NoReturn]) -> Helm:
-    try:
-        return Helm()
-    except HelmNotFound as exc:
-        missing_tool(str(exc))
 
 
 def _args(helm: Helm, values: Obj) -> dict[str, list[str]]:
