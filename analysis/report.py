@@ -278,6 +278,10 @@ def _link_profile_text(manifest: Manifest) -> str:
 def _nodes_text(manifest: Manifest) -> str:
     """The nodes and their links: identical nodes behind one link, or a topology."""
     c = manifest.config
+    if manifest.backend.name == "kubernetes":
+        # The cluster's own nodes and network: the run's node count and link preset
+        # configure only the emulated clusters.
+        return "the cluster's own nodes and network"
     if c.topology is None:
         return (f"{c.nodes} identical nodes, link preset `{c.link}`\n"
                 f"  {_link_profile_text(manifest)}")

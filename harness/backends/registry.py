@@ -101,7 +101,9 @@ BACKENDS: Mapping[str, BackendEntry[Any]] = {
         _kwok_options, _open_kwok),
     "kubernetes": BackendEntry(
         BackendDescription(name="kubernetes", places="the cluster's schedulers",
-                           measures="the real cluster (Istio telemetry)"),
+                           measures=("the real cluster (mesh byte counters from "
+                                     "Prometheus: Istio's, or the producers' own with "
+                                     "the chart's metrics.meshBytes)")),
         _kubernetes_options, _open_kubernetes),
 }
 
