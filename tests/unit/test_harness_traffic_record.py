@@ -87,6 +87,7 @@ def _kube(tmp_path: Path, mode: str, values: str | None = None) -> KubernetesPla
                                         prometheus_url="http://prom.monitoring:9090")
     placer = object.__new__(KubernetesPlacer)
     placer.release = release
+    placer.extender_warnings = {}   # what __init__ sets: no NetMARKS phase has run yet
     return placer
 
 
