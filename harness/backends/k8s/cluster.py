@@ -306,23 +306,30 @@ class KwokCluster:
                 f"a kwok cluster named {cluster.name!r} already exists in {cluster.workdir}; "
                 "stop it first (`harness cluster down`) or pick another name"
             )
+        def create() -> None:
+            cluster._create(scheduler_config, env or {}, timeout, disable)
+            cluster.add_nodes(names, spec)
+            cluster.wait_nodes_ready(timeout)
+            cluster.check_components()
+
+        cluster._start_retrying(create)
+        return cluster
+
+    def _start_retrying(self, create: Callable[[], None]) -> None:
+        """Run ``create``; on failure delete the half-made cluster, and retry on fresh
+        ports when a port was taken between choosing and binding it."""
         for attempt in range(1, _START_ATTEMPTS + 1):
             try:
-                cluster._create(scheduler_config, env or {}, timeout, disable)
-                cluster.add_nodes(names, spec)
-                cluster.wait_nodes_ready(timeout)
-                cluster.check_components()
-                return cluster
+                create()
+                return
             except KwokError as e:
-                cluster.stop()
-                cluster.node_names = []
-                # A port taken between choosing and binding it: retry on fresh ports.
+                self.stop()
+                self.node_names = []
                 if "address already in use" not in str(e) or attempt == _START_ATTEMPTS:
                     raise
             except BaseException:
-                cluster.stop()
+                self.stop()
                 raise
-        raise AssertionError("unreachable")
 
     @classmethod
     def attach(cls, name: str, workdir: Path | None = None) -> KwokCluster:
@@ -353,18 +360,9 @@ class KwokCluster:
         if cluster.exists():
             raise KwokError(f"a cluster named {name!r} already exists in {cluster.workdir}; "
                             "stop it first")
-        for attempt in range(1, _START_ATTEMPTS + 1):
-            try:
-                cluster._create(None, {}, timeout, ("kwok-controller",), options, extra_args)
-                return cluster
-            except KwokError as e:
-                cluster.stop()
-                if "address already in use" not in str(e) or attempt == _START_ATTEMPTS:
-                    raise
-            except BaseException:
-                cluster.stop()
-                raise
-        raise AssertionError("unreachable")
+        cluster._start_retrying(lambda: cluster._create(
+            None, {}, timeout, ("kwok-controller",), options, extra_args))
+        return cluster
 
     def _create(
         self, scheduler_config: Path | None, env: Mapping[str, str], timeout: float,
