@@ -8,6 +8,7 @@ may move running pods every ``rebalance_interval_s``. File format (YAML or JSON)
 
     name: shift
     rebalance_interval_s: 5
+    rebalancers: {netmarks: {max_moves: 2, window_s: 20}}   # each policy's rebalancer options
     phases:
       - name: chains
         duration_s: 60
@@ -55,6 +56,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "done_schedulers",
+    "has_scenario",
     "load_scenario",
     "read_scenario",
     "read_scenario_tables",
@@ -151,7 +153,9 @@ class Scenario(_Model):
     warmup_s: float = Field(default=10.0, ge=0, description="warm-up with the first phase's mix")
     standby_nodes: list[str] = Field(default_factory=list)
     phases: list[Phase] = Field(min_length=1)
-    seed: int = 1
+    # Options of each policy's rebalancer (schedulers.rebalancers), e.g.
+    # {netmarks: {max_moves: 1, window_s: 30}}; checked when the rebalancer is made.
+    rebalancers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -308,6 +312,11 @@ def write_scenario(root: Path, scenario: Scenario) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def has_scenario(root: Path) -> bool:
+    """Whether ``root`` holds a scenario run."""
+    return (_dir(root) / "scenario.yaml").exists()
 
 
 def read_scenario(root: Path) -> Scenario:
