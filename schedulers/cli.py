@@ -414,6 +414,7 @@ def policies() -> None:
             given = [w for w, used in (("the topology's delays between nodes", spec.uses_network),
                                        ("the economy's dependencies", spec.uses_economy)) if used]
             lines.append(f"    also:          {', '.join(given)}")
+        lines.extend(_rebalancer_lines(spec.rebalancer))
         k8s = spec.kubernetes
         if k8s is None:
             lines.append("    on Kubernetes: none (a Python model: the local backend only)")
@@ -444,6 +445,16 @@ def policies() -> None:
         typer.echo("\n".join(lines) + "\n")
     if not ok:
         raise typer.Exit(1)
+
+
+def _rebalancer_lines(name: str | None) -> list[str]:
+    """What moves running pods for a policy in dynamic scenarios (harness --scenario)."""
+    if name is None:
+        return ["    rebalancer:    none (never moves a running pod)"]
+    from schedulers.rebalancers import rebalancer_summary
+
+    strategy, summary = rebalancer_summary(name)
+    return [f"    rebalancer:    {name} ({strategy})", f"                   {summary}"]
 
 
 @app.command("example-traffic")

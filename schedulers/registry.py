@@ -186,6 +186,12 @@ def _checked(name: str, source: object, error: Callable[[str], Exception],
                     "schedulers.spec.PolicySpec")
     if spec.name != name:
         raise error(f"{where}.SPEC names {spec.name!r}, not {name!r}")
+    if spec.rebalancer is not None:
+        from schedulers.rebalancers import rebalancer_names  # it reads this table
+
+        if spec.rebalancer not in rebalancer_names():
+            raise error(f"{where}.SPEC names rebalancer {spec.rebalancer!r}; known: "
+                        f"{', '.join(rebalancer_names())}")
     for used, what in ((spec.uses_traffic, "traffic"), (spec.uses_network, "network"),
                        (spec.uses_economy, "economy")):
         if used and not (what in params or "**" in params):

@@ -174,6 +174,9 @@ class PolicySpec:
     uses_economy: bool = False
     # None: a Python model only (the local backend); no real scheduler stands for it.
     kubernetes: KubernetesCounterpart | None = None
+    # The rebalancer that moves running pods for it in dynamic scenarios (a name in
+    # ``schedulers.rebalancers.rebalancer_names()``); None: it never moves a pod.
+    rebalancer: str | None = None
 
     def __post_init__(self) -> None:
         if not _POLICY_NAME.match(self.name):
@@ -181,3 +184,5 @@ class PolicySpec:
                              "'_', '-' or '.' (at most 63)")
         if "\n" in self.summary:
             raise ValueError(f"{self.name}: summary is one line")
+        if self.rebalancer is not None and not _POLICY_NAME.match(self.rebalancer):
+            raise ValueError(f"{self.name}: rebalancer {self.rebalancer!r} is not a name")

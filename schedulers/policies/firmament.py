@@ -48,6 +48,8 @@ SPEC = PolicySpec(
         # so each redeployment is one batch like the Python model's.
         host_command=("firmament", "--interval", "0.2", "--settle", "0.5"),
         chart_key="firmament"),
+    # Dynamic scenarios: this policy with reschedule=True; its migrations are the moves.
+    rebalancer="firmament",
 )
 NET_SCALE = 1000
 

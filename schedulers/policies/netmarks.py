@@ -32,6 +32,9 @@ SPEC = PolicySpec(
         "netmarks-scheduler", "extender", "NetMARKS extender",
         host_command=("netmarks-extender", "--bind", "--await-binds", "0.5"),
         chart_key="netmarks"),
+    # Dynamic scenarios: a descheduler evicts pods whose traffic mostly crosses nodes
+    # and this policy places them again.
+    rebalancer="netmarks",
 )
 DEFAULT_WEIGHT = 1
 

@@ -47,8 +47,9 @@ This project's own choices (the paper leaves them open, or this testbed needs th
   order pods arrive in: the kwok binder sees them in the API's list order, the model
   in creation order, and both must place alike. Then up to ``passes``
   improvement passes move single pods (not pairs) to a cheaper node while that lowers
-  the cost; running pods never move (TraDE's make-before-break rescheduler is out of
-  scope). Sequential, not parallel: same result every time.
+  the cost; running pods never move here (TraDE's make-before-break rescheduler is
+  the trade rebalancer, ``schedulers.rebalancers.trade``). Sequential, not parallel:
+  same result every time.
 * **Ties** (equal cost, e.g. every node before any partner is placed, or no traffic
   at all): ``ties="spread"`` (default) the least utilised node (dominant share of CPU
   and memory requests after placing), ``"pack"`` the most utilised, ``"random"`` a
@@ -88,7 +89,7 @@ from schedulers.spec import KubernetesCounterpart, PolicySpec
 from schedulers.state import ClusterState, nonzero_requests
 from schedulers.traffic import TrafficMatrix
 
-__all__ = ["DEFAULT_MIN_DELAY_MS", "NAME", "SPEC", "TIES", "TradePolicy", "new",
+__all__ = ["DEFAULT_MIN_DELAY_MS", "NAME", "SPEC", "TIES", "Mapper", "TradePolicy", "new",
            "stress_order"]
 
 NAME = "trade"
@@ -100,6 +101,8 @@ SPEC = PolicySpec(
         # As firmament's: wait for a redeployment's pods to stop arriving, then place
         # them as one batch, as the model does.
         host_command=("trade", "--interval", "0.2", "--settle", "0.5")),
+    # Dynamic scenarios: make-before-break moves that lower traffic x delay.
+    rebalancer="trade",
 )
 
 Ties = Literal["spread", "pack", "random"]
@@ -178,22 +181,29 @@ class TradePolicy:
         np.fill_diagonal(d, 0.0)
         return d
 
+    def mapper(self, nodes: Sequence[Node], pods: Sequence[Pod]
+               ) -> tuple[Mapper, dict[str, int]]:
+        """An empty mapper over ``nodes`` for a placement holding ``pods`` (each pod's
+        share of its workload's traffic depends on how many replicas there are), and the
+        mapper's row for each workload. Also what the trade rebalancer improves with."""
+        names = [n.name for n in nodes]
+        if len(set(names)) != len(names):
+            raise ValueError("node names must be unique")
+        workloads = list(dict.fromkeys(p.workload for p in pods))
+        widx = {w: i for i, w in enumerate(workloads)}
+        replicas = np.zeros(len(workloads))
+        for p in pods:
+            replicas[widx[p.workload]] += 1
+        # S[a, b]: bytes/s one pod of a exchanges with one pod of b, both directions.
+        s = self.traffic.dense(workloads) / np.outer(replicas, replicas)
+        return Mapper(self, nodes, s, self.delay_matrix(names)), widx
+
     def schedule(self, pods: Sequence[Pod], nodes: Sequence[Node], *,
                  running: Sequence[tuple[Pod, str]] = ()) -> ScheduleResult:
         start = time.perf_counter()
         names = [n.name for n in nodes]
-        if len(set(names)) != len(names):
-            raise ValueError("node names must be unique")
         index = {name: i for i, name in enumerate(names)}
-        every = [*pods, *(p for p, _ in running)]
-        workloads = list(dict.fromkeys(p.workload for p in every))
-        widx = {w: i for i, w in enumerate(workloads)}
-        replicas = np.zeros(len(workloads))
-        for p in every:
-            replicas[widx[p.workload]] += 1
-        # S[a, b]: bytes/s one pod of a exchanges with one pod of b, both directions.
-        s = self.traffic.dense(workloads) / np.outer(replicas, replicas)
-        m = _Mapper(self, nodes, s, self.delay_matrix(names))
+        m, widx = self.mapper(nodes, [*pods, *(p for p, _ in running)])
         for p, node in running:
             m.place(p, widx[p.workload], index[node])
 
@@ -255,7 +265,7 @@ class TradePolicy:
                   "delays": self.network.source})
 
 
-class _Mapper:
+class Mapper:
     """The placement being built: free resources per node and, for every workload, the
     traffic x delay one more pod of it would add on each node (kept current on every
     place/remove, so choosing a node is one row read)."""
