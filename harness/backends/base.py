@@ -13,7 +13,7 @@ A backend is composed of the two halves the method needs, plus what it says it i
   `results.manifest.BackendDescription`: the manifest records it, the report states it).
 
 Capabilities only some halves have are Protocols of their own (`SweepsInCluster`,
-`ReportsPodStatus`, `DescribesTraffic`), checked with ``isinstance``.
+`ReportsPodStatus`, `DescribesTraffic`, `MovesThroughApi`), checked with ``isinstance``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ __all__ = [
     "DataPlane",
     "DataPlaneFactory",
     "DescribesTraffic",
+    "MovesThroughApi",
     "Placement",
     "Placer",
     "ReportsPodStatus",
@@ -145,6 +146,27 @@ class DescribesTraffic(Protocol):
     """A placer that runs schedulers of its own says how it fed them traffic."""
 
     def traffic_description(self, scheduler: str, traffic: TrafficMatrix | None) -> str: ...
+
+
+@runtime_checkable
+class MovesThroughApi(Protocol):
+    """A placer that keeps one deployment and moves its pods through the Kubernetes
+    API (the kwok backend): the scenario's moves happen there first, then on the data
+    plane. Pod names are the emulated ones (``<item>-<i>``), as in `Placement`."""
+
+    async def deploy(self, scheduler: str, *, traffic: TrafficMatrix | None,
+                     seed: int) -> Placement:
+        """Deploy the economy once under ``scheduler`` and keep it (and the scheduler's
+        processes) until `undeploy`."""
+        ...
+
+    async def move(self, pod: str, node: str) -> tuple[str, str]:
+        """Evict ``pod``, bind its replacement to ``node``; (replacement's name, node)."""
+        ...
+
+    async def cordon(self, node: str, on: bool = True) -> None: ...
+
+    async def undeploy(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ __all__ = [
     "delete_deployments",
     "delete_namespace",
     "deployment_manifest",
+    "emulated_names",
     "unbound_message",
     "wait_bound",
 ]
@@ -139,9 +140,9 @@ def _unschedulable(pods: Sequence[Any]) -> str | None:
     return None
 
 
-def bound_placement(pods: Iterable[Any]) -> dict[str, str]:
-    """Pod -> node with pods renamed ``<app>-<index>`` (index by creation time, then name),
-    the names the emulated cluster and the Python schedulers use."""
+def emulated_names(pods: Iterable[Any]) -> dict[str, str]:
+    """API pod name -> ``<app>-<index>`` (index by creation time, then name within the
+    app), the names the emulated cluster and the Python schedulers use."""
     by_app: dict[str, list[Any]] = defaultdict(list)
     for p in pods:
         by_app[(p.metadata.labels or {}).get(APP_LABEL, p.metadata.name)].append(p)
@@ -149,8 +150,16 @@ def bound_placement(pods: Iterable[Any]) -> dict[str, str]:
     for app, group in sorted(by_app.items()):
         group.sort(key=lambda p: (p.metadata.creation_timestamp, p.metadata.name))
         for i, p in enumerate(group):
-            out[f"{app}-{i}"] = p.spec.node_name
+            out[p.metadata.name] = f"{app}-{i}"
     return out
+
+
+def bound_placement(pods: Iterable[Any]) -> dict[str, str]:
+    """Pod -> node with pods renamed as `emulated_names` does (in its order: by app,
+    then index)."""
+    pods = list(pods)
+    node = {p.metadata.name: p.spec.node_name for p in pods}
+    return {name: node[api] for api, name in emulated_names(pods).items()}
 
 
 def _delete_owners_then_pods(cluster: KwokCluster, namespace: str) -> None:

@@ -20,13 +20,21 @@ them. Which scheduler stands for a policy is the policy table's word
 - a scheduler the user names (``--external-scheduler``/``--external-extender``, or a
   plug-in's SPEC): pods carry its schedulerName; the harness starts the profile for an
   extender at a URL, or the user's program, and otherwise only waits for the binding.
+
+For a scenario the placer also keeps one deployment (``MovesThroughApi``): `deploy`
+places the economy once and leaves it, and the scheduler's processes, running;
+`move` evicts a pod and binds its replacement to a node, `cordon` marks a node
+unschedulable, `undeploy` ends it. How a move avoids racing the scheduler:
+``harness.backends.k8s.moves``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import BackendUnavailable, Placement
@@ -38,6 +46,7 @@ from schedulers.creation import FILE_ORDER, CreationOrder
 from settlers.economy import Economy
 
 if TYPE_CHECKING:
+    from harness.backends.k8s.moves import LiveDeployment
     from results.topology import Topology
     from schedulers import TrafficMatrix
     from schedulers.network import NodeNetwork
@@ -72,6 +81,9 @@ class KwokPlacer:
         self._stops: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._closed = False
+        # The deployment deploy() keeps, and what stops its scheduler's processes.
+        self._live: LiveDeployment | None = None
+        self._live_stop: Callable[[], None] | None = None
         # A SIGTERM must not leave the control plane running: unwind like Ctrl-C. Here,
         # not where the cluster starts: that runs in a worker thread, and only the main
         # thread can install a signal handler.
@@ -136,14 +148,9 @@ class KwokPlacer:
 
         cluster = self._ensure_cluster()
         name = found.scheduler_name
-        setup = (self._plugin_setup(cluster, scheduler, found, traffic)
-                 if found.kind == "plugins" else None)
-        # e.g. netmarks: our extender + a second real kube-scheduler; firmament: our
-        # binder; diktyo: its own kube-scheduler; kube_default or a scheduler the user
-        # runs: nothing. Stopped after this placement phase.
-        with host_schedulers(found, name, kubeconfig=cluster.kubeconfig, context=None,
-                             traffic=traffic, network=self._network(scheduler),
-                             setup=setup):
+        running, setup = self._host_schedulers(cluster, scheduler, found, traffic)
+        # Stopped after this placement phase.
+        with running:
             # Pods nobody binds (a scheduler of the user's that is not running) fail
             # after _BIND_TIMEOUT_S with "nobody bound pods with schedulerName ...".
             # Each round creates the Deployments one after another in its creation order.
@@ -153,6 +160,87 @@ class KwokPlacer:
                                     pod_labels=setup.pod_labels if setup else None)
         return [Placement(scheduler, i, r.assignments, r.seconds,
                           creation_order=r.creation_order) for i, r in enumerate(rounds)]
+
+    def _host_schedulers(self, cluster: Any, scheduler: str, found: KubernetesCounterpart,
+                         traffic: TrafficMatrix | None
+                         ) -> tuple[AbstractContextManager[None], PluginSetup | None]:
+        """The scheduler's processes on this machine (to be entered), and its plugins'
+        setup (written to the cluster now). E.g. netmarks: our extender + a second real
+        kube-scheduler; firmament: our binder; diktyo: its own kube-scheduler;
+        kube_default or a scheduler the user runs: nothing."""
+        setup = (self._plugin_setup(cluster, scheduler, found, traffic)
+                 if found.kind == "plugins" else None)
+        return host_schedulers(found, found.scheduler_name, kubeconfig=cluster.kubeconfig,
+                               context=None, traffic=traffic,
+                               network=self._network(scheduler), setup=setup), setup
+
+    # ----- one deployment that stays (MovesThroughApi; harness.backends.k8s.moves) -----
+    async def deploy(self, scheduler: str, *, traffic: TrafficMatrix | None,
+                     seed: int) -> Placement:
+        """Deploy the economy once under ``scheduler`` (Deployments in the economy's
+        order) and keep it, with the scheduler's processes, until `undeploy`."""
+        found = require_counterpart(scheduler, self._extra, "kwok")
+        return await asyncio.to_thread(self._deploy, scheduler, found, traffic)
+
+    def _deploy(self, scheduler: str, found: KubernetesCounterpart,
+                traffic: TrafficMatrix | None) -> Placement:
+        from harness.backends.k8s.moves import LiveDeployment
+
+        if self._live is not None:
+            raise RuntimeError("the kwok placer already has a deployment: undeploy() first")
+        cluster = self._ensure_cluster()
+        order = self.space.creation_order(FILE_ORDER, 0)
+        with contextlib.ExitStack() as stack:
+            running, setup = self._host_schedulers(cluster, scheduler, found, traffic)
+            stack.enter_context(running)
+            live, seconds = LiveDeployment.create(
+                cluster, self._economy, found.scheduler_name, order=order,
+                pod_labels=setup.pod_labels if setup else None, timeout=_BIND_TIMEOUT_S)
+            # Success: the processes keep running; close() or undeploy() stops them.
+            stop = stack.pop_all().close
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._live, self._live_stop = live, stop
+                self._stops.append(stop)  # after cluster.stop: close() runs it first
+        if closed:  # close() ran meanwhile (Ctrl-C): it could not see these processes
+            stop()
+            raise BackendUnavailable("the kwok backend was closed while it deployed")
+        return Placement(scheduler, 0, live.assignments, seconds, creation_order=order)
+
+    def _require_live(self) -> LiveDeployment:
+        if self._live is None:
+            raise RuntimeError("the kwok placer has no deployment: deploy() first")
+        return self._live
+
+    @property
+    def api_names(self) -> dict[str, str]:
+        """Pod name (``<item>-<i>``) -> the API's pod name, of the deployment now."""
+        return self._require_live().names
+
+    async def move(self, pod: str, node: str) -> tuple[str, str]:
+        """Evict ``pod`` (``<item>-<i>``), bind its replacement to ``node``; returns the
+        replacement's name (``<item>-<next i>``) and its node."""
+        return await asyncio.to_thread(self._require_live().move, pod, node)
+
+    async def cordon(self, node: str, on: bool = True) -> None:
+        from harness.backends.k8s.moves import cordon
+
+        await asyncio.to_thread(cordon, self._ensure_cluster(), node, on)
+
+    async def undeploy(self) -> None:
+        """Delete the deployment's Deployments and pods, stop the scheduler's processes."""
+        with self._lock:
+            live, stop = self._live, self._live_stop
+            self._live = self._live_stop = None
+            if stop is not None:
+                self._stops.remove(stop)
+        if live is None or stop is None:
+            return
+        try:
+            await asyncio.to_thread(live.delete)
+        finally:
+            await asyncio.to_thread(stop)
 
     def _network(self, scheduler: str) -> NodeNetwork | None:
         """The topology's delays between the kwok nodes, for a binder whose policy weighs
@@ -207,4 +295,5 @@ class KwokPlacer:
         for stop in reversed(stops):
             await asyncio.to_thread(stop)
         self._cluster = None
+        self._live = self._live_stop = None
 
