@@ -25,7 +25,8 @@ the move instead
 5. restores the ReplicaSet's template (identical to the Deployment's again, so no new
    ReplicaSet) and waits until the controllers have seen it, then resumes the Deployment.
 
-Steps 4 and 5 run whatever happens, so a failed move leaves the Deployment as it was.
+Step 5 runs whatever happens (an eviction refused by a PodDisruptionBudget, a
+replacement that never comes), so a failed move leaves the Deployment as it was.
 Moves are serialised: two moves in one Deployment at once would share its pause.
 
 A Binding skips the scheduler's checks: the caller (a rebalancer) is responsible for
