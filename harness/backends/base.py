@@ -13,7 +13,8 @@ A backend is composed of the two halves the method needs, plus what it says it i
   `results.manifest.BackendDescription`: the manifest records it, the report states it).
 
 Capabilities only some halves have are Protocols of their own (`SweepsInCluster`,
-`ReportsPodStatus`, `DescribesTraffic`, `MovesThroughApi`), checked with ``isinstance``.
+`ReportsPodStatus`, `DescribesTraffic`, `MovesThroughApi`, `MovesPods`), checked with
+``isinstance``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ __all__ = [
     "DataPlane",
     "DataPlaneFactory",
     "DescribesTraffic",
+    "MoveResult",
+    "MovesPods",
     "MovesThroughApi",
     "Placement",
     "Placer",
@@ -100,6 +103,38 @@ class ReportsPodStatus(Protocol):
     """A data plane that can tell whether its pods still run (the emulated cluster)."""
 
     def pod_status(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """One pod moved to another node: the old pod is replaced by a new one there.
+    Times are ``time.monotonic()``: ``ready`` when the new pod was ready (None if it
+    never was), ``done`` when the old pod was gone (when the move gave up, if it
+    failed before). So an evict has ``done < ready``: the service had no pod between."""
+
+    pod: str
+    new_pod: str
+    workload: str
+    src_node: str
+    dst_node: str
+    strategy: str   # "make-before-break" | "evict"
+    started: float
+    ready: float | None
+    done: float
+    ok: bool
+    error: str = ""
+
+
+@runtime_checkable
+class MovesPods(Protocol):
+    """A data plane whose running pods can move between nodes and whose links can
+    change (the emulated cluster); scenarios need it."""
+
+    async def move(self, pod: str, node: str, *, make_before_break: bool = True,
+                   new_pod: str | None = None, grace_s: float = 5.0) -> MoveResult: ...
+
+    async def degrade(self, node: str, *, latency_ms: float | None = None,
+                      bandwidth_mbps: float | None = None) -> None: ...
 
 
 class DataPlaneFactory(Protocol):

@@ -4,6 +4,12 @@
         target = cluster.entry("bread")        # send orders here
         await cluster.relayout({"flour-0": "node-2"})
         df = cluster.traffic_snapshot()
+        result = await cluster.move("flour-0", "node-3")   # a new pod flour-1 there
+        await cluster.degrade("node-1", latency_ms=30)
+
+``relayout`` re-labels running processes (instant, what the layout experiment
+measures); ``move`` replaces a pod by a new process on the target node, as a
+Kubernetes migration does (make-before-break or evict; see :meth:`EmulatedCluster.move`).
 
 Start order: the mesh first (it owns every listener, so pods can be told where
 their inputs are), then the pods, then Prometheus. Stop is the reverse and is
@@ -17,23 +23,26 @@ import contextlib
 import logging
 import math
 import shutil
+import signal
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import aiohttp
 import pandas as pd
 
+from harness.backends.base import MoveResult
 from harness.backends.emulated.capacity import CGROUP_ROOT, CapacityStatus, NodeGroups
 from harness.backends.emulated.errors import ClusterError
 from harness.backends.emulated.meshctl import MeshProcess
 from harness.backends.emulated.placement import node_names, spread_placement, validate_placement
 from harness.backends.emulated.pods import PodInfo, PodProcess
-from harness.backends.emulated.procs import free_port, stop_all
+from harness.backends.emulated.procs import free_port, kill_group, stop_all
 from harness.backends.emulated.prometheus import PrometheusServer, find_prometheus
 from results.links import LinkProfile, resolve_link
 from results.topology import Topology
@@ -111,6 +120,12 @@ class EmulatedCluster:
         self._crashed: set[str] = set()
         self._stopped = False
         self._groups: NodeGroups | None = None
+        # Pods replaced by a move: their processes (stopped, kept for pids() and stop())
+        # and the ports they had; every pod name ever used (names are never reused).
+        self._old_procs: list[PodProcess] = []
+        self._old_ports: list[int] = []
+        self._names: set[str] = set()
+        self._moving: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -128,6 +143,7 @@ class EmulatedCluster:
         self.pods = [PodInfo(f"{item.name}-{i}", item.name, "") for item in self.economy
                      for i in range(item.replicas)]
         names = [p.name for p in self.pods]
+        self._names = set(names)
         chosen = (spread_placement(names, self.node_names) if placement is None
                   else validate_placement(placement, names, self.node_names, complete=True))
         use_prom = spec.prometheus
@@ -259,7 +275,7 @@ class EmulatedCluster:
         if self._groups is not None:
             # Out of the caps first, so the pods' shutdown is not throttled.
             self._groups.remove()
-        stop_all([p.child for p in self._procs.values()])
+        stop_all([p.child for p in [*self._procs.values(), *self._old_procs]])
         if self._mesh is not None:
             await self._mesh.stop()
         if self._owns_run_dir:
@@ -287,6 +303,156 @@ class EmulatedCluster:
         await self._mesh.put("/placement", checked)
         self._set_placement(checked)
         self._apply_capacity()
+
+    # -- moves and link changes (scenarios) ----------------------------------------
+
+    async def move(self, pod: str, node: str, *, make_before_break: bool = True,
+                   new_pod: str | None = None, grace_s: float = 5.0) -> MoveResult:
+        """Replace ``pod`` by a new pod process ``new_pod`` (default ``<item>-<k>``, the
+        next unused k) on ``node``.
+
+        make-before-break: start the new pod, wait until it is ready, put it into its
+        service's endpoints, take the old one out, then stop the old one. evict: take the
+        old one out and stop it, then start the new one; orders to the service meanwhile
+        fail visibly (the mesh resets their connections) unless another replica serves.
+        Stopping is SIGTERM, so the old pod finishes the requests it has and closes its
+        keep-alive connections (callers reconnect to the new pod); SIGKILL if its
+        process or its mesh flows are still there after ``grace_s``. Never raises for a
+        failed move (``ok`` False, ``error`` says why); ValueError for bad arguments.
+        """
+        old = next((p for p in self.pods if p.name == pod), None)
+        if old is None or pod in self._moving:
+            raise ValueError(f"cannot move {pod!r}: " + ("it is being moved already" if old
+                             else f"no such running pod; pods are {', '.join(self.placement)}"))
+        if node not in self.node_names:
+            raise ValueError(f"unknown node {node!r}; nodes are {', '.join(self.node_names)}")
+        name = new_pod or self._next_name(old.item)
+        if name in self._names:
+            raise ValueError(f"pod name {name!r} is taken (names are never reused)")
+        self._names.add(name)
+        self._moving.add(pod)
+        strategy = "make-before-break" if make_before_break else "evict"
+        started, ready, gone = time.monotonic(), None, None
+        error = ""
+        try:
+            if make_before_break:
+                info = await self._start_pod(name, old.item, node)
+                ready = time.monotonic()
+                await self._serve(info, True)
+                await self._retire(old, grace_s)
+                gone = time.monotonic()
+            else:
+                await self._retire(old, grace_s)
+                gone = time.monotonic()
+                info = await self._start_pod(name, old.item, node)
+                ready = time.monotonic()
+                await self._serve(info, True)
+        except (ClusterError, ValueError, OSError, aiohttp.ClientError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("moving %s to %s as %s failed: %s", pod, node, name, error)
+        finally:
+            self._moving.discard(pod)
+        return MoveResult(pod=pod, new_pod=name, workload=old.item, src_node=old.node,
+                          dst_node=node, strategy=strategy, started=started, ready=ready,
+                          done=time.monotonic() if gone is None else gone, ok=not error,
+                          error=error)
+
+    async def degrade(self, node: str, *, latency_ms: float | None = None,
+                      bandwidth_mbps: float | None = None) -> None:
+        """Every link touching ``node`` gets this latency and/or bandwidth from the next
+        byte on (None: keep the current value)."""
+        if node not in self.node_names:
+            raise ValueError(f"unknown node {node!r}; nodes are {', '.join(self.node_names)}")
+        LinkProfile(0.0 if latency_ms is None else latency_ms,   # refuses bad values
+                    1.0 if bandwidth_mbps is None else bandwidth_mbps)
+        assert self._mesh is not None
+        await self._mesh.put("/degrade", {"node": node, "latency_ms": latency_ms,
+                                          "bandwidth_mbps": bandwidth_mbps})
+
+    def _next_name(self, item: str) -> str:
+        used = [int(n[len(item) + 1:]) for n in self._names
+                if n.startswith(f"{item}-") and n[len(item) + 1:].isdigit()]
+        return f"{item}-{max(used, default=-1) + 1}"
+
+    async def _start_pod(self, name: str, item: str, node: str) -> PodInfo:
+        """A new pod process on ``node`` with its egress listeners, ready, in its node's
+        CPU group (from the start: a pod starting on a busy node starts slowly), not yet
+        serving. On failure nothing of it is left running."""
+        assert self._mesh is not None
+        info = PodInfo(name, item, node, port=free_port())
+        reply = await self._mesh.post("/pods", {
+            "pod": name, "workload": item, "node": node, "port": info.port,
+            "inputs": list(self.economy[item].inputs), "serving": False})
+        egress: dict[str, int] = reply["egress"]
+        self._mesh.egress[name] = egress
+        try:
+            for attempt in range(3):
+                proc = self._procs[name] = PodProcess(
+                    info, protocol=self.spec.protocol, economy_file=self.run_dir / "economy.yaml",
+                    inputs=egress, log_dir=self.run_dir / "logs")
+                if self._groups is not None:
+                    self._groups.place({proc.child.pid: node})
+                try:
+                    await proc.wait_ready(self.spec.start_timeout)
+                    return info
+                except ClusterError:
+                    # As at boot: a port someone took meanwhile means a fresh one.
+                    taken = any(m in proc.child.tail(50).lower() for m in _PORT_TAKEN)
+                    if attempt == 2 or not taken:
+                        raise
+                await self._forget_proc(name)
+                info.port = free_port()
+                self._crashed.discard(name)   # the watcher may have seen the failed one
+                await self._mesh.put("/endpoints", {name: {"port": info.port, "ready": True}})
+            raise AssertionError("unreachable")
+        except BaseException:
+            await self._forget_proc(name)
+            self._old_ports += self._mesh.egress.pop(name, {}).values()
+            with contextlib.suppress(Exception):
+                await self._mesh.post("/retire", {"pod": name})
+            raise
+
+    async def _forget_proc(self, name: str, grace_s: float = 1.0) -> None:
+        """Out of the running pods (so the crash watcher does not report it), stopped."""
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            self._old_procs.append(proc)
+            self._old_ports.append(proc.pod.port)
+            await _stop_gracefully(proc, time.monotonic() + grace_s)
+
+    async def _serve(self, info: PodInfo, serving: bool) -> None:
+        assert self._mesh is not None
+        await self._mesh.put("/endpoints", {info.name: {"serving": serving}})
+        if serving:
+            self.pods.append(info)
+            self.placement[info.name] = info.node
+
+    async def _retire(self, old: PodInfo, grace_s: float) -> None:
+        """Take ``old`` out of its service, stop it gracefully (see :meth:`move`), close
+        its egress listeners; its bytes stay in the mesh's counters."""
+        assert self._mesh is not None
+        await self._mesh.put("/endpoints", {old.name: {"serving": False}})
+        self.pods.remove(old)
+        del self.placement[old.name]
+        proc = self._procs.pop(old.name)
+        self._old_procs.append(proc)
+        self._old_ports.append(old.port)
+        deadline = time.monotonic() + grace_s
+        # Connections the mesh accepted just before: let them reach the old pod before
+        # it stops listening, or they would be reset.
+        await self._wait_flows(old.name, "connecting", deadline)
+        await _stop_gracefully(proc, deadline, flows=lambda: self._wait_flows(
+            old.name, "open", deadline))
+        self._old_ports += self._mesh.egress.pop(old.name, {}).values()
+        await self._mesh.post("/retire", {"pod": old.name})
+
+    async def _wait_flows(self, pod: str, kind: str, deadline: float) -> None:
+        assert self._mesh is not None
+        while time.monotonic() < deadline:
+            flows = await self._mesh.get("/flows")
+            if not flows.get(pod, {}).get(kind, 0):
+                return
+            await asyncio.sleep(0.05)
 
     def _apply_capacity(self) -> None:
         if self._groups is not None:
@@ -327,7 +493,7 @@ class EmulatedCluster:
 
     def pids(self) -> list[int]:
         """Every process this cluster started (for leak checks)."""
-        out = [proc.child.pid for proc in self._procs.values()]
+        out = [proc.child.pid for proc in [*self._procs.values(), *self._old_procs]]
         if self._mesh is not None:
             out.append(self._mesh.child.pid)
         if self._prom is not None:
@@ -336,7 +502,7 @@ class EmulatedCluster:
 
     def ports(self) -> list[int]:
         """Every loopback port this cluster listens on (for leak checks)."""
-        out = [p.port for p in self.pods]
+        out = [proc.pod.port for proc in self._procs.values()] + self._old_ports
         if self._mesh is not None:
             out.append(int(self._mesh.control_url.rsplit(":", 1)[1]))
             out += self._mesh.ingress.values()
@@ -365,3 +531,20 @@ class EmulatedCluster:
             "run_dir": str(self.run_dir),
             **({} if self._groups is None else {"capacity": self._groups.status.to_json()}),
         }
+
+
+async def _stop_gracefully(proc: PodProcess, deadline: float,
+                           flows: Callable[[], Awaitable[None]] | None = None) -> None:
+    """SIGTERM, wait (without blocking the loop) until the process has exited and
+    ``flows`` returns, up to ``deadline``; then SIGKILL whatever is left and reap it."""
+    kill_group(proc.child.pid, signal.SIGTERM)
+    while proc.exit_code is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if flows is not None:
+        await flows()
+    if proc.exit_code is None:
+        kill_group(proc.child.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while proc.exit_code is None and time.monotonic() - killed < 5.0:
+            await asyncio.sleep(0.01)
+    proc.stop()   # reaps it, and any member of its group left behind

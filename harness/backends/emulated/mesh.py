@@ -12,6 +12,12 @@ restarts a pod. *Ingress listeners* (one per service) are where orders enter: th
 order app counts as sitting on the serving pod's node, so ingress never crosses a
 link. Back-pressure: a direction stops reading from its source while more than
 ``high_water`` bytes sit in the emulated link or the destination's buffer is full.
+
+Pods can come and go while the mesh runs (a pod moved to another node is a new pod):
+:meth:`Mesh.add_pod` adds one with its egress listeners, outside its service's
+endpoints until it is ``serving``; :meth:`Mesh.retire` takes one out for good (never
+picked again) and closes its egress listeners, but keeps its workload and counters,
+so the bytes it carried stay in every snapshot.
 """
 
 from __future__ import annotations
@@ -59,7 +65,9 @@ class Endpoint:
     pod: str
     workload: str
     port: int
-    ready: bool = True
+    ready: bool = True     # False: crashed (the harness's watcher says so)
+    serving: bool = True   # among its service's endpoints (a pod being added or removed is not)
+    retired: bool = False  # gone for good: never serving again
 
 
 class Mesh:
@@ -84,6 +92,7 @@ class Mesh:
         self.counters = TrafficCounters.empty()
         self.timers = PreciseScheduler(asyncio.get_running_loop())
         self._servers: list[asyncio.Server] = []
+        self._egress: dict[str, list[asyncio.Server]] = {}   # source pod -> its listeners
         self._flows: set[_Flow] = set()
         self._rr: dict[str, Iterator[int]] = {}
 
@@ -99,16 +108,73 @@ class Mesh:
             raise ValueError(f"placement leaves pod(s) without a node: {', '.join(missing)}")
         self.placement.update(placement)
 
-    def set_endpoint(self, pod: str, *, port: int | None = None, ready: bool | None = None) -> None:
+    def set_endpoint(self, pod: str, *, port: int | None = None, ready: bool | None = None,
+                     serving: bool | None = None) -> None:
         ep = self.endpoints[pod]
+        if serving and ep.retired:
+            raise ValueError(f"pod {pod} is retired and cannot serve again")
         if port is not None:
             ep.port = port
         if ready is not None:
             ep.ready = ready
+        if serving is not None:
+            ep.serving = serving
+
+    async def add_pod(self, pod: str, workload: str, node: str, port: int,
+                      inputs: list[str], *, serving: bool = False) -> dict[str, int]:
+        """A new pod on ``node`` with one egress listener per input service; returns
+        {input service: listener port}. Not among its service's endpoints until
+        ``serving`` (see :meth:`set_endpoint`)."""
+        if pod in self.endpoints:
+            raise ValueError(f"pod {pod} exists already (names are never reused)")
+        self.endpoints[pod] = Endpoint(pod, workload, port, serving=serving)
+        self.placement[pod] = node
+        try:
+            return {service: await self.open_listener(service, pod) for service in inputs}
+        except BaseException:
+            await self.retire(pod)
+            raise
+
+    async def retire(self, pod: str) -> list[int]:
+        """Out of its service for good and its egress listeners closed (flows already
+        open finish as they would); returns the closed listeners' ports."""
+        ep = self.endpoints[pod]
+        ep.serving, ep.retired = False, True
+        closed = []
+        for server in self._egress.pop(pod, []):
+            closed.append(int(server.sockets[0].getsockname()[1]))
+            server.close()
+            self._servers.remove(server)
+            await server.wait_closed()
+        return closed
+
+    def open_flows(self) -> dict[str, dict[str, int]]:
+        """Per destination pod, the flows relayed to it: ``open`` (all) and ``connecting``
+        (picked, the connection to the pod not made yet)."""
+        out: dict[str, dict[str, int]] = {}
+        for flow in self._flows:
+            if flow.dst_pod:
+                counts = out.setdefault(flow.dst_pod, {"open": 0, "connecting": 0})
+                counts["open"] += 1
+                counts["connecting"] += flow.server is None
+        return out
+
+    def degrade(self, node: str, latency_ms: float | None = None,
+                bandwidth_mbps: float | None = None) -> None:
+        """Every link touching ``node`` changes from the next chunk on; buffers grow if
+        the new links' bandwidth-delay product needs more."""
+        self.link.degrade(node, latency_ms, bandwidth_mbps)
+        others = {n for n in self.placement.values() if n != node}
+        for other in others:
+            for a, b in ((node, other), (other, node)):
+                low, high = water_marks(self.link.pair_profile(a, b))
+                self.low_water, self.high_water = (max(self.low_water, low),
+                                                   max(self.high_water, high))
 
     def pick(self, service: str) -> Endpoint | None:
-        """Round robin over the service's ready pods (all of them if none is ready)."""
-        pods = [ep for ep in self.endpoints.values() if ep.workload == service]
+        """Round robin over the service's ready pods (all of them if none is ready);
+        None when no pod serves it (the caller's connection is then reset)."""
+        pods = [ep for ep in self.endpoints.values() if ep.workload == service and ep.serving]
         if not pods:
             return None
         ready = [ep for ep in pods if ep.ready] or pods
@@ -124,6 +190,8 @@ class Mesh:
         server = await loop.create_server(lambda: _ClientSide(self, src_pod, service),
                                           self.host, port)
         self._servers.append(server)
+        if src_pod:
+            self._egress.setdefault(src_pod, []).append(server)
         bound: int = server.sockets[0].getsockname()[1]
         return bound
 
@@ -225,6 +293,7 @@ class _Direction:
             return
         if self.closing == "eof" and writer.can_write_eof():
             writer.write_eof()
+            self.flow.close_if_done()
         else:
             writer.close()
 
@@ -274,6 +343,15 @@ class _Flow:
         _nodelay(transport)
         self.server = transport
         self.up.writer = self.down.reader = transport
+
+    def close_if_done(self) -> None:
+        """Both sides sent EOF and it was passed on: the connection is over (a socket
+        half-closed both ways stays open until someone closes it)."""
+        up, down = self.up, self.down
+        if up.closing and down.closing and not up.inflight and not down.inflight:
+            self.client.close()
+            if self.server is not None:
+                self.server.close()
 
     def abort(self) -> None:
         self.client.abort()

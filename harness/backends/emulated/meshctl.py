@@ -46,9 +46,20 @@ class MeshProcess:
             raise
 
     async def put(self, path: str, body: Any) -> Any:
+        return await self.request("PUT", path, body)
+
+    async def post(self, path: str, body: Any) -> Any:
+        return await self.request("POST", path, body)
+
+    async def get(self, path: str) -> Any:
+        return await self.request("GET", path)
+
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        """One control call; the mesh's refusal (status 400) is a ValueError with its reason."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        async with self._session.put(f"{self.control_url}{path}", json=body) as resp:
+        async with self._session.request(method, f"{self.control_url}{path}",
+                                         json=body) as resp:
             data = await resp.json()
             if resp.status != 200:
                 raise ValueError(data.get("error", f"mesh answered {resp.status}"))

@@ -8,7 +8,15 @@ small control API on 127.0.0.1:
 - ``GET /metrics``   Prometheus text (istio_* and settlers_link_* series)
 - ``GET /traffic``   cumulative byte counts per flow key, as JSON rows
 - ``PUT /placement`` ``{pod: node, ...}``: relayout, effective for the next chunk
-- ``PUT /endpoints`` ``{pod: {"port": int, "ready": bool}, ...}``
+- ``PUT /endpoints`` ``{pod: {"port": int, "ready": bool, "serving": bool}, ...}`` (each
+  key optional; ``serving``: among its service's endpoints)
+- ``POST /pods`` ``{"pod", "workload", "node", "port", "inputs": [service, ...],
+  "serving": bool}``: a new pod; answers ``{"egress": {service: port}}``
+- ``POST /retire`` ``{"pod"}``: never picked again, egress listeners closed, counters
+  kept; answers ``{"closed": [port, ...]}``
+- ``GET /flows``     ``{pod: {"open": n, "connecting": n}}``, flows relayed to each pod
+- ``PUT /degrade``   ``{"node", "latency_ms", "bandwidth_mbps"}`` (null: keep): every
+  link touching the node, from now on
 - ``GET /healthz``
 
 Config (JSON): ``{"link": {"latency_ms", "bandwidth_mbps"}, "pods": {pod: {"workload",
@@ -40,7 +48,9 @@ __all__ = ["main", "serve"]
 
 def _control_app(mesh: Mesh) -> web.Application:
     registry = CollectorRegistry()
-    registry.register(MeshCollector(mesh.counters, mesh.workload_of, lambda: mesh.placement))
+    registry.register(MeshCollector(
+        mesh.counters, mesh.workload_of,
+        lambda: {p: n for p, n in mesh.placement.items() if not mesh.endpoints[p].retired}))
 
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(registry)
@@ -65,8 +75,42 @@ def _control_app(mesh: Mesh) -> web.Application:
         unknown = sorted(set(body) - set(mesh.endpoints))
         if unknown:
             return web.json_response({"error": f"unknown pod(s): {unknown}"}, status=400)
-        for pod, ep in body.items():
-            mesh.set_endpoint(pod, port=ep.get("port"), ready=ep.get("ready"))
+        try:
+            for pod, ep in body.items():
+                mesh.set_endpoint(pod, port=ep.get("port"), ready=ep.get("ready"),
+                                  serving=ep.get("serving"))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def add_pod(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            egress = await mesh.add_pod(
+                str(body["pod"]), str(body["workload"]), str(body["node"]), int(body["port"]),
+                [str(s) for s in body.get("inputs", [])], serving=bool(body.get("serving")))
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return web.json_response({"egress": egress})
+
+    async def retire(request: web.Request) -> web.Response:
+        body = await request.json()
+        pod = str(body.get("pod"))
+        if pod not in mesh.endpoints:
+            return web.json_response({"error": f"unknown pod {pod!r}"}, status=400)
+        return web.json_response({"closed": await mesh.retire(pod)})
+
+    async def flows(_: web.Request) -> web.Response:
+        return web.json_response(mesh.open_flows())
+
+    async def degrade(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            latency, bandwidth = body.get("latency_ms"), body.get("bandwidth_mbps")
+            mesh.degrade(str(body["node"]), None if latency is None else float(latency),
+                         None if bandwidth is None else float(bandwidth))
+        except (KeyError, TypeError, ValueError) as exc:
+            return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
         return web.json_response({"ok": True})
 
     async def healthz(_: web.Request) -> web.Response:
@@ -77,6 +121,10 @@ def _control_app(mesh: Mesh) -> web.Application:
     app.router.add_get("/traffic", traffic)
     app.router.add_put("/placement", placement)
     app.router.add_put("/endpoints", endpoints)
+    app.router.add_post("/pods", add_pod)
+    app.router.add_post("/retire", retire)
+    app.router.add_get("/flows", flows)
+    app.router.add_put("/degrade", degrade)
     app.router.add_get("/healthz", healthz)
     return app
 
