@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import plots, render, tables
+from analysis import plots, render, scenario, tables
 from analysis.budget import budget_section
 from analysis.paper import PAPER
 from analysis.report_detail import detail
@@ -26,7 +26,12 @@ class Report:
 
 def build_report(root: Path, *, figures: bool = True) -> Report:
     """Write tables/, figures/ (unless ``figures`` is False: they are the slow part)
-    and report.md into ``root``."""
+    and report.md into ``root``. A scenario run without layout measurements gets the
+    scenario's report alone (no headline); one with both gets its scenario section
+    appended."""
+    if scenario.is_scenario_only(Path(root)):
+        only = scenario.build_scenario_report(Path(root), figures=figures)
+        return Report(path=only.path, headline=pd.DataFrame(), figures=only.figures)
     full = tables.load_run(Path(root))
     if full.samples.empty:
         raise ValueError(f"{root}: no measurements yet; nothing to report (resume the run)")
@@ -77,8 +82,13 @@ def build_report(root: Path, *, figures: bool = True) -> Report:
         render.pretty(at_largest, ["item", "protocol"], base, unit=" (ms)")
     )
     md["load"] = "" if load_md is None else _load_section(full, load_md[1])
+    text = _report_text(full, head, md, paths, largest)
+    if scenario.has_scenario(run.root):
+        section = scenario.scenario_section(run.root, figures=figures)
+        text += "\n" + section.markdown
+        paths += section.figures
     path = run.root / "report.md"
-    path.write_text(_report_text(full, head, md, paths, largest))
+    path.write_text(text)
     return Report(path=path, headline=head, figures=paths)
 
 
