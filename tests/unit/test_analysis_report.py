@@ -57,6 +57,23 @@ def test_report_is_rebuilt_from_the_directory_alone(results: Path, tmp_path: Pat
     assert "### Paired test against kube_default" in text
 
 
+def test_a_scenario_beside_the_layouts_gets_its_section(results: Path, tmp_path: Path
+                                                       ) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(results, copy)
+    (copy / "scenario" / "random").mkdir(parents=True)
+    (copy / "scenario" / "scenario.yaml").write_text(
+        "name: tiny\nphases: [{name: one, duration_s: 2}, {name: two, duration_s: 2}]\n")
+    t = [0.5 * i for i in range(8)]
+    pd.DataFrame({"scheduler": "random", "phase": ["one"] * 4 + ["two"] * 4, "t_s": t,
+                  "item": "boat", "size": 16, "latency_ms": 5.0, "ok": True, "error": ""}
+                 ).to_parquet(copy / "scenario" / "random" / "orders.parquet")
+    text = build_report(copy, figures=False).path.read_text()
+    assert "## Headline" in text and "## Scenario `tiny`" in text
+    assert "**random** moved 0 pods; none of its 8 orders failed." in text
+    assert (copy / "tables" / "scenario_phases.csv").is_file()
+
+
 def test_tables_are_consistent_with_the_raw_samples(results: Path) -> None:
     build_report(results, figures=False)
     rt = pd.read_csv(results / "tables" / "response_time.csv")
