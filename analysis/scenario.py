@@ -231,10 +231,14 @@ Concurrent moves' windows overlap: an order can count for each of them.
 {md['recovery']}
 Recovery: the time from a phase boundary or event until the rolling median over the
 last {sm.WINDOW_S:g} s (of the orders since it; failed orders count as infinitely slow)
-is within {sm.TOLERANCE * 100:g} % of the phase's settled median (the median of its last
-half) and stays there until the next event or the phase's end ("watched"). The rolling
-median lags a change by up to half its window. Events within a second of each other
-count as one.
+is first back within {sm.TOLERANCE * 100:g} % of the phase's settled median (the median
+of its last half), watched until the next event or the phase's end. The rolling median
+lags a change by up to half its window, and noise alone can bring it into the band
+early: read a recovery time against the timeline. "not recovered": never in the band
+while watched, or the phase never settled (half or more of its last half's orders
+failed, or the medians of its last two quarters differ by more than
+{2 * sm.TOLERANCE * 100:g} % and a rank test says so at p < 0.01). Events within a
+second of each other count as one.
 
 {h}# Inter-node bytes per phase
 
@@ -304,9 +308,7 @@ def _recovery_text(recovery: pd.DataFrame) -> str:
 def _recovery_words(r: dict[str, Any]) -> str:
     if r["status"] == "recovered":
         return f"recovered after {float(r['recovery_s']):.1f} s"
-    if r["status"] == "not recovered":
-        return f"not recovered within {float(r['watched_s']):.0f} s"
-    return str(r["status"])
+    return f"{r['status']} ({r['note']})" if r["note"] else str(r["status"])
 
 
 def _bytes_text(by: pd.DataFrame, baseline: str | None) -> str:

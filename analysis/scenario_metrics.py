@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.stats import mannwhitneyu
 
 __all__ = [
     "EVENT_KINDS",
@@ -176,9 +177,7 @@ def settled_median(orders: pd.DataFrame, phase: PhaseSpan) -> float:
     """The median response time over the last half of the phase (failed orders count as
     infinitely slow; inf when half or more of them failed, NaN without orders)."""
     mid = (phase.start_s + phase.end_s) / 2
-    t = orders["t_s"].astype(float)
-    lat = _latencies(orders[(t >= mid) & (t < phase.end_s)])
-    return float(np.median(lat)) if len(lat) else math.nan
+    return _median_between(orders, mid, phase.end_s)
 
 
 def recovery_table(orders: pd.DataFrame, events: pd.DataFrame,
@@ -186,10 +185,16 @@ def recovery_table(orders: pd.DataFrame, events: pd.DataFrame,
     """Per scheduler and trigger (see :func:`triggers`): the time until the rolling
     median (over the orders of the last WINDOW_S seconds since the trigger, failed ones
     infinitely slow, evaluated at every order with at least MIN_ORDERS in its window) is
-    within TOLERANCE of the phase's settled median and stays there until the next
-    trigger or the phase's end. ``recovery_s`` NaN with a ``status`` saying why:
-    "not recovered" (the last window is still out of the band), "no settled latency"
-    (the phase's last half failed or was empty) or "too few orders"."""
+    back within TOLERANCE of the phase's settled median (:func:`settled_median`).
+
+    The first time counts: requiring it to stay in the band would turn a stable but noisy
+    phase (a 5 s median of a few dozen orders moves by 10 % by chance) into a late or
+    missing recovery. The phase's own settling is checked instead: ``recovery_s`` is NaN
+    and ``status`` "not recovered" when the rolling median never came within the band
+    before the next trigger or the phase's end, when half or more of the orders of the
+    phase's last half failed, or when the phase was still drifting (the medians of its
+    last two quarters differ by more than twice TOLERANCE); ``note`` says which.
+    "too few orders": no window had MIN_ORDERS orders."""
     rows: list[dict[str, Any]] = []
     for s in schedulers:
         mine = orders[orders["scheduler"] == s].sort_values("t_s", kind="stable")
@@ -199,15 +204,15 @@ def recovery_table(orders: pd.DataFrame, events: pd.DataFrame,
             later = [g.t_s for g in found[i + 1:] if g.phase == trig.phase]
             horizon = later[0] if later else phase.end_s
             settled = settled_median(mine, phase)
-            rec, status = _recovery(mine, trig.t_s, horizon, settled)
+            rec, status, note = _recovery(mine, trig.t_s, horizon, phase, settled)
             rows.append({
                 "scheduler": s, "t_s": trig.t_s, "phase": trig.phase, "trigger": trig.what,
                 "settled_median_ms": settled, "watched_s": horizon - trig.t_s,
-                "recovery_s": rec, "status": status,
+                "recovery_s": rec, "status": status, "note": note,
             })
     return pd.DataFrame(rows, columns=["scheduler", "t_s", "phase", "trigger",
                                        "settled_median_ms", "watched_s", "recovery_s",
-                                       "status"])
+                                       "status", "note"])
 
 
 def bytes_table(traffic: pd.DataFrame, phases: Sequence[PhaseSpan],
@@ -240,32 +245,61 @@ def bytes_table(traffic: pd.DataFrame, phases: Sequence[PhaseSpan],
     return pd.DataFrame(rows, columns=cols)
 
 
-def _recovery(orders: pd.DataFrame, t0: float, horizon: float, settled: float
-              ) -> tuple[float, str]:
-    if not math.isfinite(settled):
-        return math.nan, "no settled latency"
+def _recovery(orders: pd.DataFrame, t0: float, horizon: float, phase: PhaseSpan,
+              settled: float) -> tuple[float, str, str]:
+    """(recovery_s, status, note); see :func:`recovery_table`."""
+    if math.isnan(settled):
+        return math.nan, "too few orders", "no orders in the phase's last half"
+    if math.isinf(settled):
+        return math.nan, "not recovered", "half or more of the phase's last-half orders failed"
+    drifts, q3, q4 = _drifts(orders, phase, settled)
+    if drifts:
+        return (math.nan, "not recovered",
+                f"still drifting at the phase's end: {q3:.1f} ms, then {q4:.1f} ms")
     t_all = orders["t_s"].astype(float)
     sub = orders[(t_all >= t0) & (t_all < horizon)]
     t = sub["t_s"].to_numpy(dtype=float)
     lat = _latencies(sub)
-    first_in_band = math.nan  # start of the current run of in-band windows
     evaluated = False
     for i, now in enumerate(t):
         lo = int(np.searchsorted(t, max(t0, now - WINDOW_S), side="left"))
         if i + 1 - lo < MIN_ORDERS:
             continue
         evaluated = True
-        median = float(np.median(lat[lo:i + 1]))
-        if abs(median - settled) <= TOLERANCE * settled:
-            if not math.isfinite(first_in_band):
-                first_in_band = now
-        else:
-            first_in_band = math.nan
+        if abs(float(np.median(lat[lo:i + 1])) - settled) <= TOLERANCE * settled:
+            return now - t0, "recovered", ""
     if not evaluated:
-        return math.nan, "too few orders"
-    if not math.isfinite(first_in_band):
-        return math.nan, "not recovered"
-    return first_in_band - t0, "recovered"
+        return math.nan, "too few orders", f"fewer than {MIN_ORDERS} orders in every window"
+    return (math.nan, "not recovered",
+            f"not within {TOLERANCE * 100:g} % in the {horizon - t0:.0f} s watched")
+
+
+def _drifts(orders: pd.DataFrame, phase: PhaseSpan, settled: float
+            ) -> tuple[bool, float, float]:
+    """Whether the phase's last two quarters differ: medians more than twice TOLERANCE
+    apart and a rank test sure of it (p < 0.01; a few dozen orders per quarter differ
+    by 20 % by chance now and then). (drifts, the two medians)."""
+    mid = phase.start_s + (phase.end_s - phase.start_s) / 2
+    quarter = phase.start_s + 3 * (phase.end_s - phase.start_s) / 4
+    a, b = _between(orders, mid, quarter), _between(orders, quarter, phase.end_s)
+    if len(a) < MIN_ORDERS or len(b) < MIN_ORDERS:
+        return False, math.nan, math.nan
+    q3, q4 = float(np.median(a)), float(np.median(b))
+    if q3 == q4 or (math.isfinite(q3) and math.isfinite(q4)
+                    and abs(q4 - q3) <= 2 * TOLERANCE * settled):
+        return False, q3, q4
+    return bool(mannwhitneyu(a, b).pvalue < 0.01), q3, q4
+
+
+def _median_between(orders: pd.DataFrame, start: float, end: float) -> float:
+    lat = _between(orders, start, end)
+    return float(np.median(lat)) if len(lat) else math.nan
+
+
+def _between(orders: pd.DataFrame, start: float, end: float
+             ) -> np.ndarray[Any, np.dtype[np.float64]]:
+    t = orders["t_s"].astype(float)
+    return _latencies(orders[(t >= start) & (t < end)])
 
 
 def _latencies(orders: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:

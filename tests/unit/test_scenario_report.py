@@ -120,7 +120,50 @@ def test_a_scheduler_that_never_settles_is_not_recovered(scenario_dir: Path) -> 
     firm = _recovery(scenario_dir).loc["firmament"]
     assert firm["status"] == "not recovered"
     assert math.isnan(firm["recovery_s"])
-    assert firm["watched_s"] == 40.0
+    # Its rolling median does pass its last half's median: the drift is what says no.
+    assert firm["note"] == "still drifting at the phase's end: 269.5 ms, then 369.5 ms"
+
+
+def _one(latency: np.ndarray, failed: np.ndarray | None = None,
+         events: list[dict[str, object]] | None = None) -> pd.Series:
+    orders = _orders("x", latency, failed)
+    ev = pd.DataFrame(events or [], columns=["scheduler", "phase", "t_s", "kind", "detail"])
+    table = sm.recovery_table(orders, ev, SPANS, ["x"])
+    return table.iloc[0]
+
+
+def test_still_slow_when_the_next_event_comes_is_not_recovered() -> None:
+    # 50 ms from the shift until a degrade 10 s later; settled at 20 ms after it.
+    latency = np.where((TIMES >= 40) & (TIMES < 50), 50.0, 20.0)
+    degrade = {"scheduler": "x", "phase": "shared", "t_s": 50.0, "kind": "degrade",
+               "detail": "node-1"}
+    first = _one(latency, events=[degrade])
+    assert first["watched_s"] == 10.0
+    assert first["status"] == "not recovered"
+    assert first["note"] == "not within 10 % in the 10 s watched"
+
+
+def test_orders_failing_to_the_end_are_not_recovered() -> None:
+    failed = TIMES >= 40
+    row = _one(np.full(len(TIMES), 20.0), failed)
+    assert row["status"] == "not recovered"
+    assert row["note"] == "half or more of the phase's last-half orders failed"
+
+
+def test_a_noisy_but_steady_phase_recovers_at_once() -> None:
+    # 6 orders/s with lognormal noise: a 5 s median moves by 10 % by chance, which must
+    # not read as a late recovery or a phase that never settled (over 20 runs).
+    recovery = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        t = np.sort(rng.uniform(0, 80, 480))
+        orders = pd.DataFrame({
+            "scheduler": "x", "phase": np.where(t < 40, "chains", "shared"), "t_s": t,
+            "latency_ms": 20 * np.exp(rng.normal(0, 0.5, len(t))), "ok": True, "error": ""})
+        row = sm.recovery_table(orders, pd.DataFrame(), SPANS, ["x"]).iloc[0]
+        recovery.append(row["recovery_s"] if row["status"] == "recovered" else math.inf)
+    assert sum(math.isinf(r) for r in recovery) <= 1
+    assert float(np.median(recovery)) < 2.0
 
 
 def test_a_migration_counts_the_orders_it_failed_and_slowed(scenario_dir: Path) -> None:
@@ -167,7 +210,7 @@ def test_scenario_only_directory_gets_its_report_tables_and_timeline(
     assert "**netmarks** moved 1 pod (1 by its rebalancer, 0 off drained nodes; evict)" in text
     assert "5 of its 800 orders failed, 5 of them while a move was under way" in text
     assert "- Failed orders: netmarks." in text
-    assert "firmament not recovered within 40 s" in text
+    assert "firmament not recovered (still drifting at the phase's end" in text
     assert "netmarks recovered after 10.5 s" in text
     assert "netmarks 20.0 % (75.0 % fewer inter-node bytes than kube_default)" in text
     assert "![scenario-timeline](figures/scenario-timeline.png)" in text
