@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from analysis import plots, render
 from analysis import scenario_metrics as sm
 from analysis.scenario_metrics import PhaseSpan
 from analysis.scenario_plots import timeline_plot
-from settlers.tables import read_parquet
+from results import scenario as store
+from results.scenario import Event, Scenario
 
 __all__ = [
     "BASELINE",
@@ -40,7 +40,6 @@ __all__ = [
     "has_scenario",
     "is_scenario_only",
     "load_scenario_data",
-    "phase_spans",
     "scenario_section",
     "write_scenario_report",
 ]
@@ -48,7 +47,8 @@ __all__ = [
 # The scheduler that never moves a pod, shown first and compared against.
 BASELINE = "kube_default"
 
-# The store's tables and their columns (issue 17 contract); an absent table is empty.
+# The store's tables and their columns (docs/scenarios.md); an absent table is empty
+# with these columns.
 TABLES: dict[str, list[str]] = {
     "orders": ["scheduler", "phase", "t_s", "item", "size", "latency_ms", "ok", "error"],
     "migrations": ["scheduler", "phase", "pod", "new_pod", "workload", "src_node",
@@ -63,12 +63,10 @@ TABLES: dict[str, list[str]] = {
 
 @dataclass
 class ScenarioData:
-    name: str
-    rebalance_interval_s: float | None
+    scenario: Scenario  # as run (scenario/scenario.yaml)
     phases: list[PhaseSpan]
-    spec: dict[str, Any]  # scenario.yaml as read: the phases' order mixes and events
     tables: dict[str, pd.DataFrame]
-    schedulers: list[str]  # the baseline first
+    schedulers: list[str]  # those whose run finished, the baseline first
 
     @property
     def baseline(self) -> str | None:
@@ -90,7 +88,7 @@ class ScenarioReport:
 
 
 def has_scenario(root: Path) -> bool:
-    return (Path(root) / "scenario" / "scenario.yaml").is_file()
+    return store.has_scenario(Path(root))
 
 
 def is_scenario_only(root: Path) -> bool:
@@ -100,41 +98,19 @@ def is_scenario_only(root: Path) -> bool:
     return has_scenario(root) and not any((root / "samples").glob("*.parquet"))
 
 
-def phase_spans(phases: list[dict[str, Any]]) -> list[PhaseSpan]:
-    """The phases in order, each starting when the one before ends."""
-    spans, start = [], 0.0
-    for p in phases:
-        end = start + float(p["duration_s"])
-        spans.append(PhaseSpan(str(p["name"]), start, end))
-        start = end
-    return spans
-
-
 def load_scenario_data(root: Path) -> ScenarioData:
-    """``<root>/scenario/scenario.yaml`` and every scheduler's tables, concatenated."""
-    folder = Path(root) / "scenario"
-    path = folder / "scenario.yaml"
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read the scenario: {exc}") from None
-    if not isinstance(spec, dict) or not isinstance(spec.get("phases"), list):
-        raise ValueError(f"{path}: not a scenario (a mapping with a list of phases)")
-    dirs = [d for d in sorted(folder.iterdir()) if d.is_dir() and any(d.glob("*.parquet"))]
-    tables: dict[str, pd.DataFrame] = {}
-    for name, cols in TABLES.items():
-        frames = [read_parquet(d / f"{name}.parquet") for d in dirs
-                  if (d / f"{name}.parquet").is_file()]
-        frames = [f for f in frames if not f.empty]
-        tables[name] = (pd.concat(frames, ignore_index=True) if frames
-                        else pd.DataFrame(columns=cols))
-    names = [d.name for d in dirs]
+    """The scenario as run and every finished scheduler's tables, concatenated
+    (``results.scenario``; ScenarioError, a ValueError, when there is none)."""
+    root = Path(root)
+    scenario = store.read_scenario(root)
+    read = store.read_scenario_tables(root)
+    tables = {name: read[name] if name in read and not read[name].empty
+              else pd.DataFrame(columns=cols) for name, cols in TABLES.items()}
+    names = store.done_schedulers(root)
     schedulers = [BASELINE] * (BASELINE in names) + [n for n in names if n != BASELINE]
-    interval = spec.get("rebalance_interval_s")
-    return ScenarioData(
-        name=str(spec.get("name", "scenario")),
-        rebalance_interval_s=None if interval is None else float(interval),
-        phases=phase_spans(spec["phases"]), spec=spec, tables=tables, schedulers=schedulers)
+    phases = [PhaseSpan(*b) for b in scenario.boundaries()]
+    return ScenarioData(scenario=scenario, phases=phases, tables=tables,
+                        schedulers=schedulers)
 
 
 def scenario_section(root: Path, *, figures: bool = True, level: int = 2) -> ScenarioSection:
@@ -192,14 +168,18 @@ def write_scenario_report(root: Path) -> Path:
 
 def _section_text(data: ScenarioData, moves: pd.DataFrame, recovery: pd.DataFrame,
                   by: pd.DataFrame, md: dict[str, str], figures: list[Path], h: str) -> str:
-    every = ("" if data.rebalance_interval_s is None else
-             f" The rebalancers ran every {data.rebalance_interval_s:g} s.")
+    sc = data.scenario
+    every = f" The rebalancers ran every {sc.rebalance_interval_s:g} s"
+    every += ("." if not sc.rebalancers else "; options other than the defaults: " + "; ".join(
+        f"{p}: " + ", ".join(f"{k}={v}" for k, v in o.items())
+        for p, o in sc.rebalancers.items()) + ".")
+    about = f"{sc.description}\n\n" if sc.description else ""
     fig_lines = "\n".join(f"![{p.stem}](figures/{p.name})  \n`figures/{p.stem}.svg`"
                           for p in figures)
-    return f"""{h} Scenario `{data.name}`
+    return f"""{h} Scenario `{sc.name}`
 
-Schedulers: {', '.join(data.schedulers) or 'none recorded'}; each deployed the economy
-once, then ran the phases below under open-loop load.{every}
+{about}Schedulers: {', '.join(data.schedulers) or 'none finished'}; each deployed the
+economy once, then ran the phases below under open-loop {sc.protocol} load.{every}
 
 {_phases_text(data)}
 
@@ -251,22 +231,18 @@ second of each other count as one.
 
 def _phases_text(data: ScenarioData) -> str:
     lines = []
-    for span, spec in zip(data.phases, data.spec["phases"], strict=True):
-        o = spec.get("orders") or {}
-        mix = (f"orders {', '.join(map(str, o.get('items', [])))} at "
-               f"{', '.join(map(str, o.get('sizes', [])))} B, {o.get('rate', '?')} orders/s")
-        evs = "; ".join(_event_text(e) for e in spec.get("events") or [])
+    for span, phase in zip(data.phases, data.scenario.phases, strict=True):
+        o = phase.orders
+        mix = (f"orders {', '.join(o.items)} at {', '.join(map(str, o.sizes))} B, "
+               f"{o.rate:g} orders/s")
+        evs = "; ".join(_event_text(e) for e in phase.events)
         lines.append(f"- `{span.name}`: {span.start_s:g} to {span.end_s:g} s, {mix}"
                      + (f"; events: {evs}" if evs else ""))
     return "Phases (seconds since the scenario started):\n\n" + "\n".join(lines)
 
 
-def _event_text(e: dict[str, Any]) -> str:
-    extra = ", ".join(f"{e[k]:g} {unit}" for k, unit in (("latency_ms", "ms latency"),
-                                                         ("bandwidth_mbps", "Mbit/s"))
-                      if isinstance(e.get(k), int | float))
-    return (f"{e.get('kind')} {e.get('node', '')} at +{float(e.get('at_s', 0)):g} s"
-            + (f" ({extra})" if extra else ""))
+def _event_text(e: Event) -> str:
+    return f"{e.describe()} at +{e.at_s:g} s"
 
 
 def _happened_text(moves: pd.DataFrame) -> str:

@@ -63,7 +63,8 @@ def test_a_scenario_beside_the_layouts_gets_its_section(results: Path, tmp_path:
     shutil.copytree(results, copy)
     (copy / "scenario" / "random").mkdir(parents=True)
     (copy / "scenario" / "scenario.yaml").write_text(
-        "name: tiny\nphases: [{name: one, duration_s: 2}, {name: two, duration_s: 2}]\n")
+        "name: tiny\nphases: [{name: one, duration_s: 2, orders: {items: [boat], rate: 2}},\n"
+        "  {name: two, duration_s: 2, orders: {items: [boat], rate: 2}}]\n")
     t = [0.5 * i for i in range(8)]
     pd.DataFrame({"scheduler": "random", "phase": ["one"] * 4 + ["two"] * 4, "t_s": t,
                   "item": "boat", "size": 16, "latency_ms": 5.0, "ok": True, "error": ""}

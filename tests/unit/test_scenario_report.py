@@ -14,15 +14,10 @@ import yaml
 
 from analysis import scenario_metrics as sm
 from analysis.report import build_report
-from analysis.scenario import (
-    build_scenario_report,
-    is_scenario_only,
-    load_scenario_data,
-    phase_spans,
-)
+from analysis.scenario import build_scenario_report, is_scenario_only, load_scenario_data
 
 PHASES = [{"name": "chains", "duration_s": 40}, {"name": "shared", "duration_s": 40}]
-SPANS = phase_spans(PHASES)
+SPANS = [sm.PhaseSpan("chains", 0.0, 40.0), sm.PhaseSpan("shared", 40.0, 80.0)]
 TIMES = np.round(np.arange(0, 80, 0.1), 1)  # 10 orders/s, intended send times
 
 
