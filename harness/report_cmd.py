@@ -19,7 +19,8 @@ __all__ = ["print_report", "print_sweep_report", "register"]
 HELP = """Rebuild every table (CSV, Markdown, LaTeX), figure (PNG, SVG) and report.md of a
 results directory; needs nothing but the directory. On a sweep directory (one with
 sweep.json, from `harness sweep`) it rebuilds the sweep's tables, figures and report.md
-from its points.
+from its points. On a scenario run's directory (`harness run --scenario`, with a
+scenario/ folder and no layout measurements) it rebuilds the scenario's report.
 
 Example:
 
@@ -48,8 +49,12 @@ _LEGEND = (
 def print_report(root: Path, console: Console) -> None:
     from analysis.replicates import is_replicated
     from analysis.report import build_report
+    from analysis.scenario import is_scenario_only
     from results.store import ResultsStore
 
+    if is_scenario_only(root):  # `run --scenario`: no layout measurements, maybe no manifest
+        _print_scenario(root, console)
+        return
     if is_replicated(ResultsStore.open(root).manifest()):
         _print_replicated(root, console)
         return
@@ -65,6 +70,24 @@ def print_report(root: Path, console: Console) -> None:
             cells.append("n/a" if not math.isfinite(value) else
                          (f"{value:.0f}" if key == "distinct_layouts" else f"{value:.1f}{unit}"))
         table.add_row(*cells)
+    console.print(table)
+    console.print(f"report: {report.path}")
+    for fig in report.figures:
+        console.print(f"figure: {fig}")
+
+
+def _print_scenario(root: Path, console: Console) -> None:
+    """A scenario run: per scheduler, the pods it moved and the orders it failed."""
+    from analysis.scenario import build_scenario_report
+
+    report = build_scenario_report(root)
+    table = Table(title="Scenario (baseline first)", box=box.SIMPLE_HEAD)
+    for col in ("scheduler", "pods moved", "orders", "failed", "failed during moves"):
+        table.add_column(col, justify="left" if col == "scheduler" else "right",
+                         no_wrap=True)
+    for r in report.moves.to_dict("records"):
+        table.add_row(str(r["scheduler"]), str(r["moves"]), str(r["orders"]),
+                      str(r["failed"]), str(r["failed_during_moves"]))
     console.print(table)
     console.print(f"report: {report.path}")
     for fig in report.figures:
@@ -132,8 +155,8 @@ def register(app: typer.Typer) -> None:
     @app.command("report", help=HELP)
     def report(
         directory: Annotated[Path, typer.Argument(
-            help="a results directory of `harness run`, or a sweep directory of "
-                 "`harness sweep`")],
+            help="a results directory of `harness run` (also with --scenario), or a "
+                 "sweep directory of `harness sweep`")],
     ) -> None:
         from results.sweep import is_sweep
 

@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from analysis import scenario_metrics as sm
 from analysis.report import build_report
 from analysis.scenario import build_scenario_report, is_scenario_only, load_scenario_data
+from harness.cli import app
 
 PHASES = [{"name": "chains", "duration_s": 40}, {"name": "shared", "duration_s": 40}]
 SPANS = [sm.PhaseSpan("chains", 0.0, 40.0), sm.PhaseSpan("shared", 40.0, 80.0)]
@@ -216,3 +218,18 @@ def test_report_without_figures_draws_none(scenario_dir: Path) -> None:
     assert report.figures == []
     assert not (scenario_dir / "figures").exists()
     assert report.moves.set_index("scheduler").loc["firmament", "moves"] == 0
+
+
+@pytest.mark.cli
+def test_harness_report_rebuilds_a_scenario_directory(scenario_dir: Path) -> None:
+    # A scenario run's directory has no manifest.json and no samples/.
+    result = CliRunner().invoke(app, ["report", str(scenario_dir)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (scenario_dir / "report.md").is_file()
+    assert (scenario_dir / "figures" / "scenario-timeline.svg").is_file()
+    rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()
+            if line.strip().startswith(("kube_default", "netmarks", "firmament"))}
+    assert rows == {"kube_default": ["0", "800", "0", "0"],
+                    "firmament": ["0", "800", "0", "0"],
+                    "netmarks": ["1", "800", "5", "5"]}
+    assert "report:" in result.output
