@@ -57,7 +57,7 @@ from settlers.wire import WireProtocol
 if TYPE_CHECKING:
     from schedulers import TrafficMatrix
 
-__all__ = ["DataPlaneBroken", "Experiment", "Reporter"]
+__all__ = ["DataPlaneBroken", "Experiment", "Reporter", "traffic_from_delta"]
 
 _T = TypeVar("_T")
 
@@ -149,7 +149,7 @@ class Experiment:
         if plane.prometheus_url and not delta.empty:
             traffic, source = await _from_prometheus(plane.prometheus_url, t0)
         if traffic is None and not delta.empty:
-            traffic = _traffic_from_delta(delta, elapsed, t0)
+            traffic = traffic_from_delta(delta, elapsed, t0)
             source = (f"mesh counters (direct scrape; {source}), average over the warm-up "
                       f"since {_iso(t0)} ({elapsed:.0f} s)")
         if traffic is None:
@@ -483,7 +483,7 @@ def _iso(unix_s: float) -> str:
     return iso_time(unix_s)
 
 
-def _traffic_from_delta(delta: pd.DataFrame, seconds: float, t0: float) -> TrafficMatrix:
+def traffic_from_delta(delta: pd.DataFrame, seconds: float, t0: float) -> TrafficMatrix:
     from schedulers import TrafficMatrix
 
     per_pair = delta.groupby(["source_workload", "destination_workload"], as_index=False)[

@@ -29,6 +29,14 @@ from harness.replicates import measured_chunks
 from results import provenance
 from results.config import BASELINE, ConfigError, ExperimentConfig, build_config, items_note
 from results.manifest import new_manifest
+from results.scenario import (
+    Scenario,
+    ScenarioError,
+    done_schedulers,
+    has_scenario,
+    read_scenario,
+    resolve_scenario,
+)
 from results.store import ResultsStore, StoreError
 from schedulers.registry import builtin_policies
 
@@ -64,6 +72,9 @@ Examples:
   harness run --preset paper           # 3 replications, 30 min of measurement: ~45 min
 
   harness run --quick --replicates 3 --time-budget 6m
+
+  harness run --scenario shift -s netmarks -s firmament --quick   # traffic shifts halfway;
+                                                                  # rebalancers move pods
 """
 
 
@@ -211,6 +222,32 @@ def scheduler_options(values: list[str] | None) -> dict[str, dict[str, Any]] | N
     return out or None
 
 
+def _scenario_for(spec: str, cfg: ExperimentConfig, quick: bool) -> Scenario:
+    """The scenario to run (halved by --quick), checked against the run's settings."""
+    if cfg.replicates > 1:
+        raise ConfigError("--scenario runs once per scheduler; --replicates does not apply")
+    if cfg.backend not in ("local", "kwok"):
+        raise ConfigError(f"--scenario runs on the local and kwok backends (the emulated "
+                          f"cluster moves real pod processes); --backend {cfg.backend} is not "
+                          "supported yet")
+    chosen = resolve_scenario(spec)
+    return chosen.scaled(0.5) if quick else chosen
+
+
+def run_scenario_cli(config: ExperimentConfig, store: ResultsStore, scenario: Scenario, *,
+                     console: Console, backend: Backend) -> None:
+    """Run (or continue) a scenario with progress bars; the twin of run_experiment."""
+    from harness.scenario import run_scenario
+
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+    with progress:
+        asyncio.run(run_scenario(config, store, backend, scenario, RichReporter(progress)))
+    store.update_manifest(finished_at=provenance.now(),
+                          load_avg_at_finish=[round(x, 2) for x in os.getloadavg()])
+
+
 def _default_out(config: ExperimentConfig) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return Path("runs") / f"{stamp}-{'+'.join(config.schedulers)}"
@@ -340,6 +377,13 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[Path | None, typer.Option(
             help="continue an interrupted run in DIR with its stored settings")] = None,
         report: Annotated[bool, typer.Option(help="write the report at the end")] = True,
+        scenario: Annotated[str | None, typer.Option(
+            metavar="FILE|PRESET",
+            help="instead of redeploying many times: deploy once per scheduler and run a "
+                 "dynamic scenario, phases of open-loop load whose order mix shifts, with "
+                 "events (drain, add_node, degrade) while each scheduler's rebalancer "
+                 "moves running pods: shift | drain or a scenario file "
+                 "(docs/scenarios.md); --quick halves its durations")] = None,
     ) -> None:
         console = Console(stderr=True)
         try:
@@ -365,13 +409,15 @@ def register(app: typer.Typer) -> None:
             "scheduler_options": options,
             **externals,
         }
+        chosen: Scenario | None = None
         try:
             if resume is not None:
                 given = [_FLAG.get(k, f"--{k.replace('_', '-')}")
                          for k, v in overrides.items() if v is not None]
                 given += [flag for flag, on in (("--quick", quick), ("--config", config),
                                                 ("--preset", preset is not None),
-                                                ("--out", out)) if on]
+                                                ("--out", out),
+                                                ("--scenario", scenario is not None)) if on]
                 if given:
                     raise ConfigError("--resume continues a run with its stored settings; "
                                       f"drop {', '.join(given)}")
@@ -380,13 +426,20 @@ def register(app: typer.Typer) -> None:
                 cfg = ExperimentConfig.model_validate(
                     store.manifest().config.model_dump(mode="json"))
                 backend_ = backend_for(cfg)
-                console.print(f"[bold]resuming[/] {resume} ({measured_chunks(store)} "
-                              "chunks already measured)")
+                if has_scenario(store.root):
+                    chosen = read_scenario(store.root)
+                    console.print(f"[bold]resuming[/] scenario {chosen.name} in {resume} "
+                                  f"(done: {', '.join(done_schedulers(store.root)) or 'none'})")
+                else:
+                    console.print(f"[bold]resuming[/] {resume} ({measured_chunks(store)} "
+                                  "chunks already measured)")
             else:
                 if quick and preset not in (None, "quick"):
                     raise ConfigError(f"--quick and --preset {preset}: choose one preset")
                 cfg = build_config(preset="quick" if quick else preset, file=config,
                                    overrides=overrides)
+                if scenario is not None:
+                    chosen = _scenario_for(scenario, cfg, quick)
                 backend_ = backend_for(cfg)  # a missing backend fails before any file
                 out = out or _default_out(cfg)
                 store = ResultsStore.create(out, new_manifest(cfg, backend_.description))
@@ -394,9 +447,22 @@ def register(app: typer.Typer) -> None:
                 derived = items_note(cfg.items_origin())
                 if derived:
                     console.print(derived, highlight=False)
-        except (ConfigError, StoreError, BackendUnavailable) as exc:
+        except (ConfigError, StoreError, BackendUnavailable, ScenarioError) as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
+        if chosen is not None:
+            with resumable(console, f"harness run --resume {store.root}",
+                           "finished schedulers' records are kept"):
+                try:
+                    run_scenario_cli(cfg, store, chosen, console=console, backend=backend_)
+                except ScenarioError as exc:
+                    console.print(f"[red]error:[/] {exc}")
+                    raise typer.Exit(2) from None
+            if report:
+                from harness.report_cmd import print_report
+
+                print_report(store.root, console)
+            return
         # StoreError here: a bad replicate folder, found before anything runs.
         with resumable(console, f"harness run --resume {store.root}",
                        "measured chunks are kept"):
