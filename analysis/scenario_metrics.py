@@ -83,7 +83,7 @@ def phase_table(orders: pd.DataFrame, phases: Sequence[PhaseSpan],
 
 def migrations_table(migrations: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFrame:
     """One row per migration with what it cost: ``took_s`` (decided until the old pod
-    was gone) and the scheduler's orders sent meanwhile: how many, how many failed, how
+    was gone and the new one ready, whichever came later) and the scheduler's orders sent meanwhile: how many, how many failed, how
     many answered slower than the p95 of its orders in the SLOW_LOOKBACK_S before the
     decision (``slow_threshold_ms``; NaN and ``slowed_during`` NaN with too few orders
     to say). A migration whose old pod never went (``done_s`` NaN) is counted until its
@@ -108,7 +108,7 @@ def migrations_table(migrations: pd.DataFrame, orders: pd.DataFrame) -> pd.DataF
         done = float(m["done_s"])
         rows.append({
             **{k: m.get(k) for k in cols[:12]},
-            "took_s": done - decided if math.isfinite(done) else math.nan,
+            "took_s": end - decided if math.isfinite(done) else math.nan,
             "ok": bool(m["ok"]), "error": str(m["error"]),
             "orders_during": len(during),
             "failed_during": int((~during["ok"].astype(bool)).sum()),
@@ -309,11 +309,13 @@ def _latencies(orders: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 
 def _window_end(m: dict[str, Any]) -> float:
-    for key in ("done_s", "ready_s", "decided_s"):
-        value = float(m[key])
-        if math.isfinite(value):
-            return value
-    return math.nan
+    """When the move was over: the new pod ready *and* the old one gone (an eviction
+    stops the old pod before the new one is ready: the later of the two)."""
+    ends = [float(m[k]) for k in ("done_s", "ready_s") if math.isfinite(float(m[k]))]
+    if ends:
+        return max(ends)
+    value = float(m["decided_s"])
+    return value if math.isfinite(value) else math.nan
 
 
 def _phase_at(phases: Sequence[PhaseSpan], t: float) -> PhaseSpan | None:

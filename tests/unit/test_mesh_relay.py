@@ -195,3 +195,23 @@ async def test_precise_timer_fires_in_order_and_on_time() -> None:
     # Never more than the (capped, 0.5 ms) lead early.
     assert all(t >= d - 0.0005 for (_, t), d in zip(sorted(fired), [0.004, 0.002, 0.002, 0.006],
                                                     strict=True))
+
+
+async def test_a_failing_timer_callback_does_not_stop_the_clock(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # It used to: the exception escaped _fire before re-arming, and every later delivery
+    # (all cross-node bytes) waited forever.
+    timers = PreciseScheduler(asyncio.get_running_loop())
+    done = asyncio.Event()
+    start = time.monotonic()
+
+    def boom() -> None:
+        raise RuntimeError("transport went away")
+
+    timers.call_at(start + 0.001, boom)
+    timers.call_at(start + 0.001, lambda: None)
+    await asyncio.sleep(0.01)
+    timers.call_at(time.monotonic() + 0.002, done.set)    # armed after the failure
+    await asyncio.wait_for(done.wait(), 2)
+    timers.close()
+    assert "transport went away" in caplog.text

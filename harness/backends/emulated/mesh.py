@@ -214,8 +214,8 @@ def _nodelay(transport: asyncio.BaseTransport) -> None:
 class _Direction:
     """One direction of a relayed connection: bytes from ``reader`` to ``writer``."""
 
-    __slots__ = ("closing", "counts", "flow", "inflight", "last", "link_paused", "reader",
-                 "reading_paused", "request", "write_paused", "writer")
+    __slots__ = ("closing", "counts", "eof_written", "flow", "inflight", "last", "link_paused",
+                 "reader", "reading_paused", "request", "write_paused", "writer")
 
     def __init__(self, flow: _Flow, *, request: bool) -> None:
         self.flow = flow
@@ -228,6 +228,9 @@ class _Direction:
         self.last = 0.0
         self.link_paused = self.write_paused = self.reading_paused = False
         self.closing = ""   # "", "eof" or "close": what to do once in-flight bytes land
+        # After write_eof() a transport refuses write() with RuntimeError while
+        # is_closing() is still False: bytes that arrive then are dropped, not written.
+        self.eof_written = False
 
     def send(self, data: bytes) -> None:
         flow = self.flow
@@ -240,7 +243,8 @@ class _Direction:
         if src_node == dst_node:
             if not self.inflight:
                 # The hot path of intra-node traffic: no timer, no copy.
-                self.writer.write(data)  # type: ignore[union-attr]
+                if not self.eof_written:
+                    self.writer.write(data)  # type: ignore[union-attr]
                 return
             when = max(now, self.last)   # keep order behind bytes still on a link
         else:
@@ -256,7 +260,7 @@ class _Direction:
     def _deliver(self, data: bytes) -> None:
         self.inflight -= len(data)
         writer = self.writer
-        if writer is not None and not writer.is_closing():
+        if writer is not None and not writer.is_closing() and not self.eof_written:
             writer.write(data)
         if self.link_paused and self.inflight <= self.flow.mesh.low_water:
             self.link_paused = False
@@ -292,7 +296,9 @@ class _Direction:
         if writer is None or writer.is_closing():
             return
         if self.closing == "eof" and writer.can_write_eof():
-            writer.write_eof()
+            if not self.eof_written:
+                self.eof_written = True
+                writer.write_eof()
             self.flow.close_if_done()
         else:
             writer.close()

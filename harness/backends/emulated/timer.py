@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import heapq
 import itertools
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -41,6 +42,9 @@ class _Timespec(ctypes.Structure):
 
 class _Itimerspec(ctypes.Structure):
     _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+log = logging.getLogger(__name__)
 
 
 def _load_libc() -> Any:
@@ -112,10 +116,18 @@ class PreciseScheduler:
                 self.lead += _LEAD_WEIGHT * (late - self.lead)
         heap = self._heap
         due = now + self.lead
-        while heap and heap[0][0] <= due:
-            _, _, fn, args = heapq.heappop(heap)
-            fn(*args)
-        self._arm(heap[0][0] if heap else float("inf"))
+        try:
+            while heap and heap[0][0] <= due:
+                _, _, fn, args = heapq.heappop(heap)
+                try:
+                    fn(*args)
+                except Exception:
+                    # One failing delivery must not stop the clock: an exception that
+                    # escaped here used to leave the timer disarmed, and every later
+                    # cross-node byte waited forever (the whole mesh hung).
+                    log.exception("mesh timer callback %r failed", fn)
+        finally:
+            self._arm(heap[0][0] if heap else float("inf"))
 
     def close(self) -> None:
         self._heap.clear()
