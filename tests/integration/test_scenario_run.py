@@ -81,3 +81,42 @@ def test_two_phase_scenario_moves_pods_and_loses_no_order(tmp_path: Path) -> Non
     assert (traffic["inter_node_bytes"] + traffic["intra_node_bytes"] == traffic["bytes"]).all()
     kinds = set(t["events"]["kind"])
     assert {"phase", "rebalance"} <= kinds
+
+
+EVENTS = Scenario.model_validate({
+    "name": "events", "rebalance_interval_s": 4, "warmup_s": 2, "standby_nodes": ["node-3"],
+    "phases": [
+        {"name": "steady", "duration_s": 5,
+         "orders": {"items": ["bread"], "sizes": [4096], "rate": 4}},
+        {"name": "churn", "duration_s": 14,
+         "orders": {"items": ["bread"], "sizes": [4096], "rate": 4},
+         "events": [{"at_s": 0, "kind": "add_node", "node": "node-3"},
+                    {"at_s": 1, "kind": "drain", "node": "node-1"},
+                    {"at_s": 2, "kind": "degrade", "node": "node-2", "latency_ms": 20}]},
+    ]})
+
+
+def test_drain_add_node_and_degrade_events(tmp_path: Path) -> None:
+    cfg = build_config(overrides={"nodes": 3, "schedulers": [], "protocols": ["http"],
+                                  "items": ["bread"], "sizes": [4096]})
+    store = ResultsStore.create(tmp_path / "run", new_manifest(cfg, describe(cfg.backend)))
+    asyncio.run(run_scenario(cfg, store, backend_for(cfg), EVENTS))
+
+    t = read_scenario_tables(store.root)
+    p = t["placements"]
+    day_one = p[p["t_s"] == 0]
+    assert "node-3" not in set(day_one["node"])          # standby until added
+    assert "node-1" in set(day_one["node"])
+    last = p[p["t_s"] == p["t_s"].max()]
+    assert "node-1" not in set(last["node"])             # drained: everything left it
+    moves = t["migrations"]
+    assert len(moves) == (day_one["node"] == "node-1").sum()
+    assert (moves["reason"] == "drain").all() and moves["ok"].all()
+    assert (moves["strategy"] == "evict").all() and (moves["src_node"] == "node-1").all()
+    assert set(t["events"]["kind"]) >= {"phase", "add_node", "drain", "degrade"}
+    assert "rebalance" not in set(t["events"]["kind"])   # kube_default has no rebalancer
+    degrade = t["events"][t["events"]["kind"] == "degrade"]
+    assert degrade["detail"].tolist() == ["degrade node-2's links to 20 ms"]
+    assert 6.5 <= float(degrade["t_s"].iloc[0]) < 9     # phase start 5 s + at_s 2 s
+    # (that links change is tested in test_emulated_moves; here: it happened on time)
+    assert t["orders"]["ok"].mean() > 0.5
