@@ -28,7 +28,7 @@ from analysis import scenario_metrics as sm
 from analysis.scenario_metrics import PhaseSpan
 from analysis.scenario_plots import timeline_plot
 from results import scenario as store
-from results.scenario import Event, Scenario
+from results.scenario import STATIC_SUFFIX, Event, Scenario
 
 __all__ = [
     "BASELINE",
@@ -144,7 +144,7 @@ def scenario_section(root: Path, *, figures: bool = True, level: int = 2) -> Sce
     if figures:
         fig = timeline_plot(orders, t["migrations"], events, data.phases, data.schedulers)
         paths.append(plots.save(fig, out_f, "scenario-timeline"))
-    text = _section_text(data, moves, recovery, by, md, paths, "#" * level)
+    text = _section_text(data, moves, recovery, by, md, paths, "#" * level, phases)
     return ScenarioSection(markdown=text, figures=paths, moves=moves)
 
 
@@ -167,7 +167,8 @@ def write_scenario_report(root: Path) -> Path:
 
 
 def _section_text(data: ScenarioData, moves: pd.DataFrame, recovery: pd.DataFrame,
-                  by: pd.DataFrame, md: dict[str, str], figures: list[Path], h: str) -> str:
+                  by: pd.DataFrame, md: dict[str, str], figures: list[Path], h: str,
+                  phases: pd.DataFrame) -> str:
     sc = data.scenario
     every = f" The rebalancers ran every {sc.rebalance_interval_s:g} s"
     every += ("." if not sc.rebalancers else "; options other than the defaults: " + "; ".join(
@@ -189,7 +190,9 @@ economy once, then ran the phases below under open-loop {sc.protocol} load.{ever
 
 {_recovery_text(recovery)}
 
-{_bytes_text(by, data.baseline)}
+{_bytes_text(by, data.baseline, phases)}
+
+{_bought_text(phases, by)}
 
 {h}# Orders per phase
 
@@ -287,20 +290,53 @@ def _recovery_words(r: dict[str, Any]) -> str:
     return f"{r['status']} ({r['note']})" if r["note"] else str(r["status"])
 
 
-def _bytes_text(by: pd.DataFrame, baseline: str | None) -> str:
+def _bytes_text(by: pd.DataFrame, baseline: str | None, phases: pd.DataFrame) -> str:
     if by.empty:
         return "No inter-node bytes were recorded."
+    answered = {(r["scheduler"], r["phase"]): int(r["orders"]) - int(r["failed"])
+                for r in phases.to_dict("records")}
     lines = ["Share of the pod-to-pod bytes that crossed nodes:", ""]
     for phase, group in by.groupby("phase", sort=False):
         parts = []
         for r in group.to_dict("records"):
             part = f"{r['scheduler']} {_pct(r['inter_node_share_pct'])}"
+            mine, base = answered.get((r["scheduler"], phase)), answered.get((baseline, phase))
             if baseline is not None and r["scheduler"] != baseline and math.isfinite(
                     float(r["inter_node_saved_pct"])):
-                part += (f" ({_pct(r['inter_node_saved_pct'])} fewer inter-node bytes than "
-                         f"{baseline})")
+                if mine and base and abs(mine - base) <= 0.05 * base:
+                    part += (f" ({_pct(r['inter_node_saved_pct'])} fewer inter-node bytes "
+                             f"than {baseline})")
+                else:
+                    # Fewer bytes can just mean fewer answered orders: say so, no saving.
+                    part += (f" (answered {mine} orders to {baseline}'s {base}: "
+                             "bytes not comparable)")
             parts.append(part)
         lines.append(f"- `{phase}`: " + "; ".join(parts) + ".")
+    return "\n".join(lines)
+
+
+def _bought_text(phases: pd.DataFrame, by: pd.DataFrame) -> str:
+    """Each rebalancing policy beside its static twin (same day one, never moved)."""
+    names = list(dict.fromkeys(phases["scheduler"])) if not phases.empty else []
+    pairs = [(n, f"{n}{STATIC_SUFFIX}") for n in names if f"{n}{STATIC_SUFFIX}" in names]
+    if not pairs:
+        return ""
+    share = {(r["scheduler"], r["phase"]): float(r["inter_node_share_pct"])
+             for r in by.to_dict("records")} if not by.empty else {}
+    lines = ["What the moves bought (each rebalancing policy beside its static twin: the "
+             "same day-one layout and the same orders, never moved):", ""]
+    for moving, static in pairs:
+        for r in phases[phases["scheduler"] == moving].to_dict("records"):
+            twin = phases[(phases["scheduler"] == static) & (phases["phase"] == r["phase"])]
+            if twin.empty:
+                continue
+            t = twin.iloc[0]
+            lines.append(
+                f"- {moving} vs {static}, `{r['phase']}`: median {_num(r['p50_ms'])} vs "
+                f"{_num(t['p50_ms'])} ms, failed {int(r['failed'])} vs {int(t['failed'])} of "
+                f"{int(r['orders'])} vs {int(t['orders'])} orders, inter-node share "
+                f"{_pct(share.get((moving, r['phase']), math.nan))} vs "
+                f"{_pct(share.get((static, r['phase']), math.nan))}.")
     return "\n".join(lines)
 
 

@@ -83,8 +83,9 @@ def phase_table(orders: pd.DataFrame, phases: Sequence[PhaseSpan],
 
 def migrations_table(migrations: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFrame:
     """One row per migration with what it cost: ``took_s`` (decided until the old pod
-    was gone and the new one ready, whichever came later) and the scheduler's orders sent meanwhile: how many, how many failed, how
-    many answered slower than the p95 of its orders in the SLOW_LOOKBACK_S before the
+    was gone and the new one ready, whichever came later) and the scheduler's orders
+    sent meanwhile: how many, how many failed, how many answered slower than the p95 of
+    its orders in the SLOW_LOOKBACK_S before the
     decision (``slow_threshold_ms``; NaN and ``slowed_during`` NaN with too few orders
     to say). A migration whose old pod never went (``done_s`` NaN) is counted until its
     new pod was ready, or at its decision alone."""

@@ -49,6 +49,7 @@ from results._yaml import read_mapping
 __all__ = [
     "SCENARIO_DIR",
     "SCENARIO_PRESETS",
+    "STATIC_SUFFIX",
     "TABLES",
     "Event",
     "OrderMix",
@@ -66,6 +67,8 @@ __all__ = [
 ]
 
 SCENARIO_DIR = "scenario"
+# A policy with a rebalancer also runs without it under this suffix (Scenario.static_twins).
+STATIC_SUFFIX = "-static"
 # One parquet file per table per scheduler; columns in docs/scenarios.md.
 TABLES = ("orders", "migrations", "events", "traffic", "placements")
 _MAX_SIZE = 16 * 2**20          # the producers' message limit
@@ -156,6 +159,9 @@ class Scenario(_Model):
     # Options of each policy's rebalancer (schedulers.rebalancers), e.g.
     # {netmarks: {max_moves: 1, window_s: 30}}; checked when the rebalancer is made.
     rebalancers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Also run every policy that has a rebalancer without it ("<policy>-static"): the
+    # same day one, never moved, so the report can say what the moves bought.
+    static_twins: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from harness.backends.base import Backend
     from results.config import ExperimentConfig
     from results.store import ResultsStore
+    from schedulers import TrafficMatrix
+    from settlers.economy import Economy
 
 __all__ = ["run_scenario"]
 
@@ -52,20 +54,15 @@ async def run_scenario(config: ExperimentConfig, store: ResultsStore, backend: B
         finally:
             await warm._stop_plane()
         done = set(done_schedulers(store.root))
-        for index, scheduler in enumerate(config.schedulers):
-            if scheduler in done:
-                reporter.note(f"{scheduler}: scenario already recorded, skipped")
+        for run in _runs(config, scenario, backend, economy, traffic, reporter):
+            if run.label in done:
+                reporter.note(f"{run.label}: scenario already recorded, skipped")
                 continue
-            run = SchedulerRun(
-                scheduler=scheduler, scenario=scenario, backend=backend, economy=economy,
-                traffic=traffic, seed=config.seed * 1000 + index,
-                options=config.scheduler_options.get(scheduler, {}),
-                rebalance_options=scenario.rebalancers.get(scheduler, {}), reporter=reporter)
             await run_one(run)
-            write_scenario_tables(store.root, scheduler, run.tables())
+            write_scenario_tables(store.root, run.label, run.tables())
             moved = sum(1 for m in run.migrations if m["ok"])
             failed = sum(1 for o in run.orders if not o.ok)
-            reporter.note(f"{scheduler}: {len(run.orders)} orders ({failed} failed), "
+            reporter.note(f"{run.label}: {len(run.orders)} orders ({failed} failed), "
                           f"{moved} pod(s) moved")
     finally:
         await backend.close()
@@ -84,3 +81,22 @@ def _check_rebalancers(config: ExperimentConfig, scenario: Scenario, reporter: R
     unused = sorted(set(scenario.rebalancers) - set(config.schedulers))
     if unused:
         reporter.note(f"rebalancer options for {', '.join(unused)} unused: not in this run")
+
+
+def _runs(config: ExperimentConfig, scenario: Scenario, backend: Backend, economy: Economy,
+          traffic: TrafficMatrix | None, reporter: Reporter) -> list[SchedulerRun]:
+    """Each scheduler; after each one with a rebalancer, its static twin (same seed, so
+    the same day one on the local backend) when the scenario asks for it."""
+    from schedulers.rebalancers import rebalancer_for
+
+    out: list[SchedulerRun] = []
+    for index, scheduler in enumerate(config.schedulers):
+        options = scenario.rebalancers.get(scheduler, {})
+        twins = [True, False] if (scenario.static_twins
+                                  and rebalancer_for(scheduler, **options) is not None) else [True]
+        out += [SchedulerRun(
+            scheduler=scheduler, scenario=scenario, backend=backend, economy=economy,
+            traffic=traffic, seed=config.seed * 1000 + index,
+            options=config.scheduler_options.get(scheduler, {}), rebalance_options=options,
+            reporter=reporter, rebalance=rebalance) for rebalance in twins]
+    return out

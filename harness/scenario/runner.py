@@ -35,7 +35,7 @@ from harness.experiment import Reporter, traffic_from_delta
 from harness.measure import telemetry_delta
 from harness.scenario.world import World, WorldError
 from order_app.timeline import OrderRecord, run_recorded_mix
-from results.scenario import Event, Phase, Scenario
+from results.scenario import STATIC_SUFFIX, Event, Phase, Scenario
 from settlers.client import ProducerClient, open_client
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["SchedulerRun", "phase_seed", "run_one"]
 
 _ORDER_TIMEOUT_S = 15.0
+
 
 
 def degraded(network: NodeNetwork | None, nodes: list[str], e: Event) -> NodeNetwork:
@@ -85,16 +86,23 @@ class SchedulerRun:
     options: Mapping[str, Any] = field(default_factory=dict)
     rebalance_options: Mapping[str, Any] = field(default_factory=dict)
     reporter: Reporter = field(default_factory=Reporter)
+    # False: the same policy's day one, never rebalanced (its "-static" twin).
+    rebalance: bool = True
     orders: list[OrderRecord] = field(default_factory=list)
     migrations: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     traffic_rows: list[dict[str, Any]] = field(default_factory=list)
     placements: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def label(self) -> str:
+        """The name in the tables: the policy, or ``<policy>-static`` for its twin."""
+        return self.scheduler if self.rebalance else f"{self.scheduler}{STATIC_SUFFIX}"
+
     def tables(self) -> dict[str, pd.DataFrame]:
         orders = pd.DataFrame([r.__dict__ for r in self.orders],
                               columns=["t_s", "item", "size", "latency_ms", "ok", "error"])
-        orders.insert(0, "scheduler", self.scheduler)
+        orders.insert(0, "scheduler", self.label)
         orders.insert(1, "phase", [self.scenario_phase(t) for t in orders["t_s"]])
         return {
             "orders": orders,
@@ -137,7 +145,7 @@ async def run_one(run: SchedulerRun) -> None:
                           network=network, options=run.options)
     api = placer if isinstance(placer, MovesThroughApi) else None
     rebalancer = rebalancer_for(run.scheduler, network=network, seed=run.seed,
-                                **dict(run.rebalance_options))
+                                **dict(run.rebalance_options)) if run.rebalance else None
     if api is None:
         placement = world.deploy(policy)
     else:
@@ -186,12 +194,12 @@ class _Timeline:
 
     def event(self, kind: str, detail: str, t: float | None = None) -> None:
         t = self.now() if t is None else t
-        self.run_.events.append({"scheduler": self.run_.scheduler, "phase": self.phase_at(t),
+        self.run_.events.append({"scheduler": self.run_.label, "phase": self.phase_at(t),
                                  "t_s": round(t, 3), "kind": kind, "detail": detail})
 
     def record_placement(self, t: float) -> None:
         for pod, node in sorted(self.world.placement.items()):
-            self.run_.placements.append({"scheduler": self.run_.scheduler, "t_s": round(t, 3),
+            self.run_.placements.append({"scheduler": self.run_.label, "t_s": round(t, 3),
                                          "pod": pod, "node": node})
 
     async def run(self) -> None:
@@ -201,7 +209,7 @@ class _Timeline:
             i: open_client(self.plane.entry(i), scenario.protocol, timeout=_ORDER_TIMEOUT_S)
             for i in items}
         advance = run.reporter.stage(
-            f"scenario {scenario.name} under {run.scheduler}", math.ceil(scenario.duration_s))
+            f"scenario {scenario.name} under {run.label}", math.ceil(scenario.duration_s))
         self.mono0, self.origin = time.monotonic(), time.perf_counter()
         self.snapshots.append((0.0, self.plane.traffic_snapshot()))
         self.record_placement(0.0)
@@ -289,7 +297,7 @@ class _Timeline:
         inter = int(delta.loc[delta["src_node"] != delta["dst_node"], "bytes"].sum())
         total = int(delta["bytes"].sum())
         self.run_.traffic_rows.append({
-            "scheduler": self.run_.scheduler, "phase": phase, "start_s": start, "end_s": end,
+            "scheduler": self.run_.label, "phase": phase, "start_s": start, "end_s": end,
             "inter_node_bytes": inter, "intra_node_bytes": total - inter, "bytes": total})
 
     # -- events ----------------------------------------------------------------------
@@ -363,7 +371,7 @@ class _Timeline:
             # Evicted and the replacement never became ready: the pod is gone.
             self.world.placement.pop(pod, None)
         self.run_.migrations.append({
-            "scheduler": self.run_.scheduler, "phase": self.phase_at(decided), "pod": pod,
+            "scheduler": self.run_.label, "phase": self.phase_at(decided), "pod": pod,
             "new_pod": result.new_pod, "workload": result.workload, "src_node": src,
             "dst_node": dst, "strategy": result.strategy, "reason": reason,
             "decided_s": round(decided, 3),

@@ -26,7 +26,7 @@ from results.store import ResultsStore
 pytestmark = pytest.mark.slow
 
 SCENARIO = Scenario.model_validate({
-    "name": "two-phase", "rebalance_interval_s": 3, "warmup_s": 3,
+    "name": "two-phase", "rebalance_interval_s": 3, "warmup_s": 3, "static_twins": False,
     "rebalancers": {"netmarks": {"max_moves": 2, "window_s": 6}},
     "phases": [
         {"name": "chain", "duration_s": 8,

@@ -63,3 +63,19 @@ def test_degraded_changes_only_links_touching_the_node() -> None:
     slow = degraded(None, ["node-1", "node-2"],
                     Event(kind="degrade", node="node-1", bandwidth_mbps=80))
     assert slow.link("node-1", "node-2") == Link(0.0, 1e7)
+
+
+def test_policies_with_a_rebalancer_get_a_static_twin() -> None:
+    from harness.experiment import Reporter
+    from harness.scenario import _runs
+    from results.config import build_config
+    from results.scenario import resolve_scenario
+
+    cfg = build_config(overrides={"schedulers": ["netmarks", "random"]})
+    shift = resolve_scenario("shift")
+    runs = _runs(cfg, shift, None, load_economy(), None, Reporter())  # type: ignore[arg-type]
+    assert [r.label for r in runs] == ["kube_default", "netmarks", "netmarks-static", "random"]
+    assert runs[1].seed == runs[2].seed            # paired: the same day one and orders
+    off = shift.model_copy(update={"static_twins": False})
+    assert [r.label for r in _runs(cfg, off, None, load_economy(), None,  # type: ignore[arg-type]
+                                   Reporter())] == ["kube_default", "netmarks", "random"]
