@@ -304,8 +304,9 @@ def _bytes_text(by: pd.DataFrame, baseline: str | None, phases: pd.DataFrame) ->
             if baseline is not None and r["scheduler"] != baseline and math.isfinite(
                     float(r["inter_node_saved_pct"])):
                 if mine and base and abs(mine - base) <= 0.05 * base:
-                    part += (f" ({_pct(r['inter_node_saved_pct'])} fewer inter-node bytes "
-                             f"than {baseline})")
+                    saved = float(r["inter_node_saved_pct"])
+                    part += (f" ({_pct(abs(saved))} {'fewer' if saved >= 0 else 'more'} "
+                             f"inter-node bytes than {baseline})")
                 else:
                     # Fewer bytes can just mean fewer answered orders: say so, no saving.
                     part += (f" (answered {mine} orders to {baseline}'s {base}: "

@@ -96,7 +96,7 @@ def _runs(config: ExperimentConfig, scenario: Scenario, backend: Backend, econom
                                   and rebalancer_for(scheduler, **options) is not None) else [True]
         out += [SchedulerRun(
             scheduler=scheduler, scenario=scenario, backend=backend, economy=economy,
-            traffic=traffic, seed=config.seed * 1000 + index,
+            traffic=traffic, seed=config.seed * 1000 + index, order_seed=config.seed,
             options=config.scheduler_options.get(scheduler, {}), rebalance_options=options,
             reporter=reporter, rebalance=rebalance) for rebalance in twins]
     return out

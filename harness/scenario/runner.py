@@ -82,13 +82,17 @@ class SchedulerRun:
     backend: Backend
     economy: Economy
     traffic: TrafficMatrix | None
-    seed: int
+    seed: int                # the policy's (and rebalancer's) seed
+    order_seed: int = 1      # the orders' schedule: the same under every scheduler (paired)
     options: Mapping[str, Any] = field(default_factory=dict)
     rebalance_options: Mapping[str, Any] = field(default_factory=dict)
     reporter: Reporter = field(default_factory=Reporter)
     # False: the same policy's day one, never rebalanced (its "-static" twin).
     rebalance: bool = True
     orders: list[OrderRecord] = field(default_factory=list)
+    # The phase whose load sent each order (not its time: the last order of a phase can
+    # be due a few ms after the boundary, the driver's lead).
+    order_phases: list[str] = field(default_factory=list)
     migrations: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     traffic_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -103,7 +107,7 @@ class SchedulerRun:
         orders = pd.DataFrame([r.__dict__ for r in self.orders],
                               columns=["t_s", "item", "size", "latency_ms", "ok", "error"])
         orders.insert(0, "scheduler", self.label)
-        orders.insert(1, "phase", [self.scenario_phase(t) for t in orders["t_s"]])
+        orders.insert(1, "phase", pd.Series(self.order_phases, dtype=object))
         return {
             "orders": orders,
             "migrations": pd.DataFrame(self.migrations, columns=_MIGRATION_COLUMNS),
@@ -235,8 +239,9 @@ class _Timeline:
         records = await run_recorded_mix(
             clients, phase.orders.items, phase.orders.sizes, rate=phase.orders.rate,
             duration_s=phase.duration_s, origin=self.origin, count=phase.orders.count,
-            seed=phase_seed(self.run_.seed, k), timeout=_ORDER_TIMEOUT_S)
+            seed=phase_seed(self.run_.order_seed, k), timeout=_ORDER_TIMEOUT_S)
         self.run_.orders.extend(records)
+        self.run_.order_phases.extend([phase.name] * len(records))
 
     async def _clock(self, advance: Callable[[int], None]) -> None:
         """Phase boundaries, events and rebalance rounds, in time order."""
