@@ -59,6 +59,12 @@ from analysis.paper import pretty_beside_paper  # noqa: E402
 from analysis.render import ci_text, markdown, pretty  # noqa: E402
 from analysis.report import HEADLINE_TITLES  # noqa: E402
 from results.config import BASELINE, ExperimentConfig, build_config  # noqa: E402
+from results.scenario import (  # noqa: E402
+    SCENARIO_DIR,
+    SCENARIO_PRESETS,
+    has_scenario,
+    read_scenario,
+)
 
 __all__ = ["DOCS", "Block", "TableSpec", "bench_run", "blocks", "caption", "command", "main",
            "render", "render_block", "rewrite"]
@@ -319,6 +325,16 @@ def _when(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
 
 
+def _scenario_arg(run: str, cmd: str) -> str:
+    """The preset a scenario run ran (halved when the command has --quick), else its file."""
+    ran = read_scenario(ROOT / run)
+    for name, preset in SCENARIO_PRESETS.items():
+        expected = preset().scaled(0.5) if "--quick" in cmd.split() else preset()
+        if expected == ran:
+            return name
+    return f"{run}/{SCENARIO_DIR}/scenario.yaml"
+
+
 def caption(run: str) -> str:
     """One line: the run, its command, the machine and the date (all from the manifest)."""
     m = _manifest(run)
@@ -336,7 +352,10 @@ def caption(run: str) -> str:
         date += " UTC (not finished)"
     load_start = (machine.get("load_avg_at_start") or ["?"])[0]
     load_finish = (m.get("load_avg_at_finish") or ["?"])[0]
-    return (f"{CAPTION_START}Run `{run}/`: `{command(m['config'])}` (its recorded settings as "
+    cmd = command(m["config"])
+    if has_scenario(ROOT / run):
+        cmd = cmd.replace("harness run", f"harness run --scenario {_scenario_arg(run, cmd)}", 1)
+    return (f"{CAPTION_START}Run `{run}/`: `{cmd}` (its recorded settings as "
             f"flags) · {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, load "
             f"average {load_start} at the start, {load_finish} at the finish · "
             f"{date}{CAPTION_END}")
