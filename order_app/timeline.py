@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from order_app.openloop import intended_offsets
 from settlers.client import OrderError, ProducerClient
 
 __all__ = ["OrderRecord", "planned_orders", "run_recorded_mix"]
@@ -41,13 +42,11 @@ def planned_orders(items: Sequence[str], sizes: Sequence[int], *, rate: float,
     ``[0, duration_s)``, Poisson arrivals at ``rate``; the same for the same seed."""
     if rate <= 0 or duration_s <= 0:
         raise ValueError(f"rate and duration must be > 0 (got {rate}, {duration_s})")
+    # The arrival times are openloop's Poisson schedule; what each order asks for is
+    # drawn from a second stream of the same seed.
     rng = random.Random(seed)
-    out: list[tuple[float, str, int]] = []
-    offset = rng.expovariate(rate)
-    while offset < duration_s:
-        out.append((offset, rng.choice(list(items)), rng.choice(list(sizes))))
-        offset += rng.expovariate(rate)
-    return out
+    return [(offset, rng.choice(list(items)), rng.choice(list(sizes)))
+            for offset in intended_offsets(rate, duration_s, poisson=True, seed=seed)]
 
 
 async def run_recorded_mix(

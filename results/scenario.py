@@ -43,7 +43,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from results._validation import problems
+from results._validation import joined
 from results._yaml import read_mapping
 
 __all__ = [
@@ -265,10 +265,6 @@ def _drain() -> Scenario:
 SCENARIO_PRESETS: Mapping[str, Callable[[], Scenario]] = {"shift": _shift, "drain": _drain}
 
 
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(f"{where}: {msg}" if where else msg for where, msg, _ in problems(exc))
-
-
 def load_scenario(path: Path) -> Scenario:
     """A scenario file (YAML or JSON), checked; ScenarioError names every problem."""
     data = read_mapping(path, "scenario file", ScenarioError,
@@ -277,7 +273,7 @@ def load_scenario(path: Path) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(f"{path}: {_errors(exc)}") from None
+        raise ScenarioError(f"{path}: {joined(exc)}") from None
 
 
 def resolve_scenario(spec: str | Path | Scenario | Mapping[str, Any]) -> Scenario:
@@ -288,7 +284,7 @@ def resolve_scenario(spec: str | Path | Scenario | Mapping[str, Any]) -> Scenari
         try:
             return Scenario.model_validate(dict(spec))
         except ValidationError as exc:
-            raise ScenarioError(f"scenario: {_errors(exc)}") from None
+            raise ScenarioError(f"scenario: {joined(exc)}") from None
     name = str(spec)
     if name in SCENARIO_PRESETS:
         return SCENARIO_PRESETS[name]()

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from results._validation import problems
+from results._validation import joined
 from results._yaml import read_mapping
 from results.links import LINK_PRESETS, LinkProfile, resolve_link
 
@@ -330,10 +330,6 @@ TOPOLOGY_PRESETS: Mapping[str, Callable[[int, LinkProfile], Topology]] = {
 }
 
 
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(f"{where}: {msg}" if where else msg for where, msg, _ in problems(exc))
-
-
 def load_topology(path: Path) -> Topology:
     """A topology file (YAML or JSON), checked; TopologyError names every problem."""
     data = read_mapping(path, "topology file", TopologyError,
@@ -342,7 +338,7 @@ def load_topology(path: Path) -> Topology:
     try:
         return Topology.model_validate(data)
     except ValidationError as exc:
-        raise TopologyError(f"{path}: {_errors(exc)}") from None
+        raise TopologyError(f"{path}: {joined(exc)}") from None
 
 
 def resolve_topology(spec: str | Path | Topology | Mapping[str, Any] | None, *, nodes: int = 5,
@@ -357,13 +353,13 @@ def resolve_topology(spec: str | Path | Topology | Mapping[str, Any] | None, *, 
         try:
             return Topology.model_validate(spec)
         except ValidationError as exc:
-            raise TopologyError(f"topology: {_errors(exc)}") from None
+            raise TopologyError(f"topology: {joined(exc)}") from None
     name = "uniform" if spec is None else str(spec)
     if name in TOPOLOGY_PRESETS:
         try:
             return TOPOLOGY_PRESETS[name](nodes, resolve_link(link))
         except ValidationError as exc:
-            raise TopologyError(f"topology {name}: {_errors(exc)}") from None
+            raise TopologyError(f"topology {name}: {joined(exc)}") from None
     path = Path(name)
     if not path.exists():
         raise TopologyError(f"topology {name!r} is neither a preset "
